@@ -1,0 +1,70 @@
+"""Session-wide fixtures: one real PostgreSQL per test session, migrated once.
+
+With ``UZO_DATABASE_URL`` unset, the embedded pgserver runs in a temporary
+UZO_HOME; with it set (CI's Debian PostgreSQL run), that server is used.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from uzo_api.app import create_app, open_database
+from uzo_api.db import migrate
+from uzo_api.db.embedded import stop_embedded
+from uzo_api.db.session import Database
+from uzo_api.settings import AuthSettings, Settings
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "database" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.db)
+
+
+def make_settings(home: Path, **auth: str) -> Settings:
+    auth_settings = AuthSettings(
+        jwt_secret="test-secret-" + "x" * 40,
+        login_limit_per_account=auth.get("login_limit_per_account", "1000/minute"),
+        login_limit_per_ip=auth.get("login_limit_per_ip", "10000/minute"),
+    )
+    return Settings(home=home, env="test", log_json=True, auth=auth_settings)
+
+
+@pytest.fixture(scope="session")
+def uzo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("uzo_home")
+
+
+@pytest.fixture(scope="session")
+def settings(uzo_home: Path) -> Settings:
+    return make_settings(uzo_home)
+
+
+@pytest.fixture(scope="session")
+def database(settings: Settings) -> Iterator[Database]:
+    db = open_database(settings)
+    migrate.upgrade(db.owner_engine, settings)
+    try:
+        yield db
+    finally:
+        db.dispose()
+        if os.environ.get("UZO_DATABASE_URL") is None:
+            stop_embedded(settings)
+
+
+@pytest.fixture(scope="session")
+def client(settings: Settings, database: Database) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, database)) as c:
+        yield c
+
+
+@pytest.fixture
+def owner_conn(database: Database) -> Iterator[object]:
+    """A connection as the owner role, rolled back after the test."""
+    with database.owner_engine.connect() as conn:
+        trans = conn.begin()
+        yield conn
+        trans.rollback()

@@ -1,0 +1,3 @@
+"""UZO control API: HTTP, auth, tenancy, metadata."""
+
+__version__ = "0.1.0"

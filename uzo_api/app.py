@@ -1,0 +1,113 @@
+"""The FastAPI application factory. Nothing happens at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import structlog
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy import text
+
+from uzo_api import __version__
+from uzo_api.auth.mail import build_sender
+from uzo_api.auth.throttle import Throttle
+from uzo_api.db.session import Database
+from uzo_api.db.urls import resolve_urls
+from uzo_api.errors import install_error_handlers, problem_responses
+from uzo_api.observability import RequestIdMiddleware
+from uzo_api.routes import auth, health
+from uzo_api.services.auth import AuthService
+
+if TYPE_CHECKING:
+    from uzo_api.settings import Settings
+
+log = structlog.get_logger("uzo.api")
+PARTITION_UPKEEP_SECONDS = 6 * 3600
+
+
+def open_database(settings: Settings) -> Database:
+    return Database(
+        resolve_urls(settings),
+        pool_size=settings.database.pool_size,
+        statement_timeout_ms=settings.database.statement_timeout_ms,
+    )
+
+
+def ensure_log_partitions(db: Database, months_ahead: int) -> int:
+    with db.engine.begin() as conn:
+        created = conn.execute(
+            text("SELECT uzo_ensure_log_partitions(:n)"), {"n": months_ahead}
+        ).scalar_one()
+    return int(created)
+
+
+def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
+    """Build the API. A given ``database`` is used as is (and not disposed)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = database is None
+        db = database if database is not None else await asyncio.to_thread(open_database, settings)
+        app.state.database = db
+        app.state.auth_service = AuthService(db, settings, throttle, mailer)
+        upkeep = asyncio.create_task(_partition_upkeep(db, settings))
+        try:
+            yield
+        finally:
+            upkeep.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await upkeep
+            if owned:
+                db.dispose()
+
+    redis_url = settings.redis.url.get_secret_value() if settings.redis.url else None
+    throttle = Throttle(_limits_uri(redis_url))
+    mailer = build_sender(settings.auth.mail_sender, settings.home)
+
+    app = FastAPI(
+        title="UZO API",
+        version=__version__,
+        description="Workflow automation and ETL/ELT: control API. Errors are problem+json.",
+        lifespan=lifespan,
+        responses=problem_responses(422),
+    )
+    app.state.settings = settings
+    app.state.throttle = throttle
+    install_error_handlers(app)
+    if settings.server.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.server.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
+    app.add_middleware(RequestIdMiddleware)
+    app.include_router(health.router)
+    app.include_router(auth.router)
+    return app
+
+
+def _limits_uri(redis_url: str | None) -> str:
+    if redis_url is None:
+        return "memory://"
+    if redis_url.startswith(("redis://", "rediss://", "redis+unix://")):
+        return redis_url
+    if redis_url.startswith("unix://"):
+        return "redis+unix://" + redis_url.removeprefix("unix://")
+    raise ValueError(f"UZO_REDIS_URL must be a redis://, rediss:// or unix:// URL, not {redis_url!r}")
+
+
+async def _partition_upkeep(db: Database, settings: Settings) -> None:
+    months = settings.database.log_partition_months_ahead
+    while True:
+        try:
+            created = await asyncio.to_thread(ensure_log_partitions, db, months)
+            if created:
+                log.info("log partitions created", count=created)
+        except Exception:
+            log.exception("log partition upkeep failed; retrying later")
+        await asyncio.sleep(PARTITION_UPKEEP_SECONDS)

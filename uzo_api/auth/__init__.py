@@ -1,0 +1,1 @@
+"""Authentication: passwords, tokens, API keys, throttling, mail."""

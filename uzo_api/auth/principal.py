@@ -1,0 +1,16 @@
+"""Who is calling: the result of authenticating a request."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: uuid.UUID
+    subscription_id: uuid.UUID
+    method: Literal["jwt", "api_key"]
+    family_id: uuid.UUID | None = None
+    api_key_id: uuid.UUID | None = None

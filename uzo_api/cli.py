@@ -1,0 +1,91 @@
+"""The ``uzo`` command line."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from uzo_api import __version__
+
+if TYPE_CHECKING:
+    from uzo_api.db.session import Database
+    from uzo_api.settings import Settings
+
+app = typer.Typer(
+    name="uzo", help="UZO: workflow automation and ETL/ELT.", no_args_is_help=True
+)
+db_app = typer.Typer(help="The metadata database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def _bootstrap() -> tuple[Settings, Database]:
+    from uzo_api.app import open_database
+    from uzo_api.observability import configure_logging
+    from uzo_api.settings import get_settings
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return settings, open_database(settings)
+
+
+@app.command()
+def version() -> None:
+    """Print UZO's version."""
+    print(f"uzo {__version__}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (UZO_SERVER_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (UZO_SERVER_PORT).")] = None,
+) -> None:
+    """Run the API with everything it needs (embedded PostgreSQL unless configured)."""
+    import uvicorn
+
+    from uzo_api.app import create_app
+    from uzo_api.db import migrate
+
+    started = time.perf_counter()
+    settings, db = _bootstrap()
+    migrate.upgrade(db.owner_engine, settings)
+    host = host or settings.server.host
+    port = port or settings.server.port
+    base = f"http://{host}:{port}"
+    where = "embedded PostgreSQL in " + str(settings.home / "pg") if db.urls.embedded else "external"
+    print(f"UZO {__version__}: database {where}, migrated in {time.perf_counter() - started:.1f} s")
+    print(f"  API docs  {base}/docs")
+    print(f"  OpenAPI   {base}/openapi.json")
+    print(f"  ready?    {base}/readyz")
+    uvicorn.run(create_app(settings, db), host=host, port=port, log_config=None)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Migrate the metadata schema up (to the latest revision by default)."""
+    from uzo_api.db import migrate
+
+    settings, db = _bootstrap()
+    migrate.upgrade(db.owner_engine, settings, revision)
+    print(f"database at {migrate.current_revision(db.owner_engine)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(help="Target, e.g. -1 or base.")]) -> None:
+    """Migrate the metadata schema down."""
+    from uzo_api.db import migrate
+
+    settings, db = _bootstrap()
+    migrate.downgrade(db.owner_engine, settings, revision)
+    print(f"database at {migrate.current_revision(db.owner_engine) or 'base'}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the schema revision of the database and of the code."""
+    from uzo_api.db import migrate
+
+    settings, db = _bootstrap()
+    print(f"database: {migrate.current_revision(db.owner_engine) or 'base'}")
+    print(f"code:     {migrate.head_revision(settings)}")

@@ -1,0 +1,91 @@
+"""The embedded metadata database: a real PostgreSQL from the ``pgserver`` wheel.
+
+Used when ``UZO_DATABASE_URL`` is unset. The server lives in ``UZO_HOME/pg`` and
+listens on a unix socket only. UZO then talks to it exactly as to an external
+server: an owner role (``uzo_owner``) runs migrations and owns the tables, the
+application role is created by the migrations.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import URL, make_url
+
+if TYPE_CHECKING:
+    from uzo_api.settings import Settings
+
+OWNER_ROLE = "uzo_owner"
+
+_lock = threading.Lock()
+_servers: dict[Path, Any] = {}
+
+
+class EmbeddedPostgresError(RuntimeError):
+    """The embedded PostgreSQL could not be started or prepared."""
+
+
+def embedded_owner_url(settings: Settings) -> URL:
+    """Start (or reuse) the embedded server and return the owner's URL."""
+    pgdata = (settings.home / "pg").resolve()
+    with _lock:
+        server = _servers.get(pgdata)
+        if server is None:
+            server = _start(pgdata)
+            _servers[pgdata] = server
+    superuser_uri: str = server.get_uri()
+    socket_dir = make_url(superuser_uri).query["host"]
+    _prepare(superuser_uri, settings.database.name)
+    return URL.create(
+        "postgresql+psycopg",
+        username=OWNER_ROLE,
+        database=settings.database.name,
+        query={"host": socket_dir},
+    )
+
+
+def stop_embedded(settings: Settings) -> None:
+    """Stop this process's handle on the embedded server (it stops when no process uses it)."""
+    pgdata = (settings.home / "pg").resolve()
+    with _lock:
+        server = _servers.pop(pgdata, None)
+    if server is not None:
+        server.cleanup()
+
+
+def _start(pgdata: Path) -> Any:
+    try:
+        import pgserver
+    except ImportError as exc:  # pragma: no cover - a base dependency
+        raise EmbeddedPostgresError(
+            "the embedded PostgreSQL needs the 'pgserver' package; "
+            "install UZO's dependencies or set UZO_DATABASE_URL"
+        ) from exc
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return pgserver.get_server(pgdata, cleanup_mode="stop")
+    except Exception as exc:
+        raise EmbeddedPostgresError(f"could not start the embedded PostgreSQL in {pgdata}: {exc}") from exc
+
+
+def _prepare(superuser_uri: str, database: str) -> None:
+    """Create the owner role and the database once (idempotent)."""
+    with psycopg.connect(superuser_uri, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [OWNER_ROLE]).fetchone()
+        if exists is None:
+            conn.execute(
+                sql.SQL("CREATE ROLE {} LOGIN CREATEROLE NOSUPERUSER NOBYPASSRLS").format(
+                    sql.Identifier(OWNER_ROLE)
+                )
+            )
+        has_db = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
+        if has_db is None:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(database), sql.Identifier(OWNER_ROLE)
+                )
+            )

@@ -1,0 +1,152 @@
+"""The object tree: workspaces, nested folders, jobs, job packages and workflows.
+
+Everything here is soft-deletable; ``deletion_logs`` records what a delete
+cascaded to so that a restore can bring it all back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    column,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from uzo_api.db.models.base import Base, IdMixin, SoftDelete, TenantScoped, Timestamps
+
+SCHEDULE_TYPES = ("manual", "cron", "trigger")
+
+
+def empty_diagram() -> dict[str, Any]:
+    """A new workflow's ReactFlow document: no nodes, no edges, default viewport."""
+    return {"nodes": [], "edges": [], "viewport": {"x": 0, "y": 0, "zoom": 1}}
+
+
+class Workspace(IdMixin, Timestamps, SoftDelete, TenantScoped, Base):
+    """Top of the object tree; permissions granted here inherit downwards."""
+
+    __tablename__ = "workspaces"
+
+    workspace_name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+
+
+class Folder(IdMixin, Timestamps, SoftDelete, TenantScoped, Base):
+    """A folder of a workspace; a NULL parent means a top-level folder."""
+
+    __tablename__ = "folders"
+
+    folder_name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    workspace_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    parent_folder_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("folders.id", ondelete="CASCADE"), index=True
+    )
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+
+
+class Job(IdMixin, Timestamps, SoftDelete, TenantScoped, Base):
+    """A schedulable unit in a folder that holds workflows."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint(column("schedule_type").in_(SCHEDULE_TYPES), name="schedule_type"),
+        CheckConstraint(
+            "schedule_type <> 'cron' OR cron_expression IS NOT NULL", name="cron_expression"
+        ),
+        Index(
+            "ix_jobs_due",
+            "next_run_at",
+            postgresql_where=text("is_enabled AND deleted_at IS NULL AND next_run_at IS NOT NULL"),
+        ),
+        {"info": {"tenant": True}},
+    )
+
+    job_name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    folder_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("folders.id", ondelete="CASCADE"), index=True
+    )
+    schedule_type: Mapped[str] = mapped_column(String(20), default="manual")
+    cron_expression: Mapped[str | None] = mapped_column(String(120))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    is_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    next_run_at: Mapped[dt.datetime | None] = mapped_column()
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+
+
+class JobPackage(IdMixin, Timestamps, SoftDelete, TenantScoped, Base):
+    """A named, ordered bundle of jobs (members in ``jobpackage_jobs``)."""
+
+    __tablename__ = "jobpackages"
+
+    package_name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+
+
+class JobPackageJob(IdMixin, TenantScoped, Base):
+    """A job in a job package, at a position (0-based order of the package)."""
+
+    __tablename__ = "jobpackage_jobs"
+    __table_args__ = (
+        UniqueConstraint("jobpackage_id", "job_id"),
+        {"info": {"tenant": True}},
+    )
+
+    jobpackage_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("jobpackages.id", ondelete="CASCADE")
+    )
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Workflow(IdMixin, Timestamps, SoftDelete, TenantScoped, Base):
+    """A workflow of a job; ``workflow_diagram`` is the ReactFlow document.
+
+    ``current_version`` is the number of the latest saved version (0 before the
+    first one). A checked-out workflow is editable only by ``checked_out_by``.
+    """
+
+    __tablename__ = "workflows"
+    __table_args__ = (
+        Index("ix_workflows_workflow_diagram_gin", "workflow_diagram", postgresql_using="gin"),
+        {"info": {"tenant": True}},
+    )
+
+    workflow_name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    workflow_diagram: Mapped[dict[str, Any]] = mapped_column(default=empty_diagram)
+    current_version: Mapped[int] = mapped_column(Integer, default=0)
+    is_checked_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    checked_out_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    checked_out_at: Mapped[dt.datetime | None] = mapped_column()
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )

@@ -1,0 +1,90 @@
+"""Engines and sessions. Every session runs as the application role.
+
+The tenant of a session is kept in ``session.info["subscription_id"]`` and
+set on each transaction with ``set_config('app.subscription_id', ..., true)``
+(transaction-local, so a pooled connection never carries it to the next
+request). Row-Level Security does the filtering.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import URL
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+
+from uzo_api.db.urls import DatabaseUrls
+
+_SET_TENANT = text("SELECT set_config('app.subscription_id', :sid, true)")
+TENANT_KEY = "subscription_id"
+
+
+def make_engine(url: URL, *, pool_size: int = 5, statement_timeout_ms: int = 0, **kw: Any) -> Engine:
+    options = f"-c statement_timeout={statement_timeout_ms}" if statement_timeout_ms else ""
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={"options": options} if options else {},
+        **kw,
+    )
+
+
+class Database:
+    """The metadata store: an app-role engine for requests, an owner engine for upkeep."""
+
+    def __init__(self, urls: DatabaseUrls, *, pool_size: int = 10, statement_timeout_ms: int = 0):
+        self.urls = urls
+        self.engine = make_engine(
+            urls.app, pool_size=pool_size, statement_timeout_ms=statement_timeout_ms
+        )
+        self._owner_engine: Engine | None = None
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        event.listen(self._sessions, "after_begin", _apply_tenant)
+
+    @property
+    def owner_engine(self) -> Engine:
+        """Engine of the owner role: migrations and partition upkeep only, never requests."""
+        if self._owner_engine is None:
+            self._owner_engine = make_engine(self.urls.owner, pool_size=2)
+        return self._owner_engine
+
+    def session(self, subscription_id: uuid.UUID | None = None) -> Session:
+        s = self._sessions()
+        if subscription_id is not None:
+            set_tenant(s, subscription_id)
+        return s
+
+    @contextmanager
+    def tenant(self, subscription_id: uuid.UUID | None) -> Iterator[Session]:
+        """A unit of work for one tenant: commits on success, rolls back on error."""
+        with self.session(subscription_id) as s, s.begin():
+            yield s
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self._owner_engine is not None:
+            self._owner_engine.dispose()
+
+
+def set_tenant(session: Session, subscription_id: uuid.UUID | None) -> None:
+    """Bind the session to a tenant, for the current and every later transaction."""
+    session.info[TENANT_KEY] = subscription_id
+    if subscription_id is not None and session.in_transaction():
+        session.execute(_SET_TENANT, {"sid": str(subscription_id)})
+
+
+def current_tenant(session: Session) -> uuid.UUID | None:
+    value = session.info.get(TENANT_KEY)
+    return value if isinstance(value, uuid.UUID) else None
+
+
+def _apply_tenant(session: Session, transaction: SessionTransaction, connection: Any) -> None:
+    sid = session.info.get(TENANT_KEY)
+    if sid is not None:
+        connection.execute(_SET_TENANT, {"sid": str(sid)})

@@ -1,0 +1,56 @@
+"""FastAPI dependencies as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from uzo_api.auth.principal import Principal
+from uzo_api.db.session import Database
+from uzo_api.errors import Unauthorized
+from uzo_api.services.auth import AuthService
+from uzo_api.settings import Settings
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="A JWT access token from /api/auth/login, or an API key (`uzo_...`).",
+)
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_database(request: Request) -> Database:
+    db: Database = request.app.state.database
+    return db
+
+
+def get_auth_service(request: Request) -> AuthService:
+    service: AuthService = request.app.state.auth_service
+    return service
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
+ClientIp = Annotated[str, Depends(client_ip)]
+
+
+def current_principal(
+    service: AuthServiceDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or not credentials.credentials:
+        raise Unauthorized("missing bearer token")
+    return service.authenticate(credentials.credentials)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -1,0 +1,241 @@
+"""Every error is ``application/problem+json`` (RFC 9457) with a stable ``type``.
+
+Services raise :class:`Problem` subclasses; the handlers here turn them, and
+FastAPI's validation errors, into problem documents. Unexpected exceptions
+become a 500 problem without any trace in the body (the log has it).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+log = structlog.get_logger("uzo.api")
+
+
+class FieldError(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    field: str = Field(description="Dotted location of the value, e.g. `body.email`.")
+    message: str
+    code: str
+
+
+class ProblemDetail(BaseModel):
+    """The body of every error response."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(description="Stable identifier of the kind of problem.")
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    request_id: str | None = None
+    field: str | None = Field(default=None, description="The offending field, when there is one.")
+    errors: list[FieldError] | None = None
+
+
+class Problem(Exception):
+    """An error with a stable type, shown to the client as problem+json."""
+
+    status: ClassVar[int] = 400
+    slug: ClassVar[str] = "bad-request"
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(
+        self, detail: str, *, field: str | None = None, headers: dict[str, str] | None = None
+    ):
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+        self.headers = headers or {}
+
+
+class Unauthorized(Problem):
+    status, slug, title = 401, "unauthorized", "Authentication required"
+
+    def __init__(self, detail: str = "missing or invalid credentials", **kw: Any):
+        kw.setdefault("headers", {"WWW-Authenticate": "Bearer"})
+        super().__init__(detail, **kw)
+
+
+class Forbidden(Problem):
+    status, slug, title = 403, "forbidden", "Not allowed"
+
+
+class NotFound(Problem):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class Conflict(Problem):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class InvalidInput(Problem):
+    status, slug, title = 422, "validation-error", "Invalid input"
+
+
+class TooManyRequests(Problem):
+    status, slug, title = 429, "rate-limited", "Too many requests"
+
+
+class ServiceUnavailable(Problem):
+    status, slug, title = 503, "unavailable", "Service unavailable"
+
+
+PROBLEM_TYPES: dict[str, str] = {
+    cls.slug: cls.title
+    for cls in (
+        Problem,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        InvalidInput,
+        TooManyRequests,
+        ServiceUnavailable,
+    )
+}
+PROBLEM_TYPES.update(
+    {
+        "method-not-allowed": "Method not allowed",
+        "internal-error": "Internal error",
+        "unsupported-media-type": "Unsupported media type",
+    }
+)
+
+
+def problem_type(slug: str) -> str:
+    return f"/problems/{slug}"
+
+
+def problem_response(
+    request: Request,
+    *,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    field: str | None = None,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = ProblemDetail(
+        type=problem_type(slug),
+        title=title,
+        status=status,
+        detail=detail,
+        instance=request.url.path,
+        request_id=getattr(request.state, "request_id", None),
+        field=field,
+        errors=errors,
+    )
+    return JSONResponse(
+        body.model_dump(exclude_none=True),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def _location(loc: tuple[Any, ...] | list[Any]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _field_errors(exc: RequestValidationError) -> list[FieldError]:
+    out = []
+    for err in exc.errors():
+        loc = err.get("loc", ())
+        msg = str(err.get("msg", "invalid value"))
+        code = str(err.get("type", "invalid"))
+        if code == "extra_forbidden":
+            msg = "unknown field"
+        out.append(FieldError(field=_location(loc), message=msg, code=code))
+    return out
+
+
+_HTTP_SLUGS = {
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    415: "unsupported-media-type",
+    429: "rate-limited",
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(
+            request,
+            status=exc.status,
+            slug=exc.slug,
+            title=exc.title,
+            detail=exc.detail,
+            field=exc.field,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _field_errors(exc)
+        first = errors[0] if errors else None
+        detail = f"{first.field}: {first.message}" if first else "invalid request"
+        if len(errors) > 1:
+            detail += f" (and {len(errors) - 1} more)"
+        return problem_response(
+            request,
+            status=422,
+            slug="validation-error",
+            title="Invalid input",
+            detail=detail,
+            field=first.field if first else None,
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        slug = _HTTP_SLUGS.get(exc.status_code, "bad-request")
+        title = PROBLEM_TYPES.get(slug, "Error")
+        detail = exc.detail if isinstance(exc.detail, str) else title
+        return problem_response(
+            request,
+            status=exc.status_code,
+            slug=slug,
+            title=title,
+            detail=detail,
+            headers=dict(exc.headers or {}),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", path=request.url.path)
+        return problem_response(
+            request,
+            status=500,
+            slug="internal-error",
+            title="Internal error",
+            detail="an unexpected error occurred; quote the request id when reporting it",
+        )
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries documenting problem+json bodies."""
+    return {
+        status: {
+            "model": ProblemDetail,
+            "content": {PROBLEM_MEDIA_TYPE: {}},
+            "description": PROBLEM_TYPES.get(_HTTP_SLUGS.get(status, "bad-request"), "Error"),
+        }
+        for status in statuses
+    }

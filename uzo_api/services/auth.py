@@ -1,0 +1,388 @@
+"""Registration, login, token rotation, password reset and API keys.
+
+Every unit of work runs as the application role inside one tenant; the only
+cross-tenant reads are the SECURITY DEFINER lookups in ``uzo_api.auth.lookups``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import structlog
+from sqlalchemy import exists, select, update
+from sqlalchemy.exc import IntegrityError
+
+from uzo_api.auth import crypto, lookups
+from uzo_api.auth.mail import Mail, MailSender
+from uzo_api.auth.principal import Principal
+from uzo_api.db.models import (
+    ApiKey,
+    PasswordResetToken,
+    RefreshToken,
+    Subscription,
+    SubscriptionPlan,
+    User,
+)
+from uzo_api.errors import Conflict, InvalidInput, NotFound, TooManyRequests, Unauthorized
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from uzo_api.auth.throttle import Throttle
+    from uzo_api.db.session import Database
+    from uzo_api.schemas.auth import RegisterRequest
+    from uzo_api.settings import Settings
+
+log = structlog.get_logger("uzo.auth")
+DEFAULT_PLAN = "standard"
+_BAD_LOGIN = "email or password is incorrect"
+_BAD_REFRESH = "refresh token is invalid, expired or revoked"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    refresh_expires_in: int
+
+
+@dataclass(frozen=True)
+class Account:
+    user: User
+    subscription: Subscription
+    plan_key: str
+
+
+class AuthService:
+    def __init__(
+        self, db: Database, settings: Settings, throttle: Throttle, mailer: MailSender
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.throttle = throttle
+        self.mailer = mailer
+
+    # -- registration -------------------------------------------------------------------------
+
+    def register(self, req: RegisterRequest) -> Account:
+        """A new subscription on the default plan, with its owner."""
+        subscription_id = uuid.uuid4()
+        email = str(req.email)
+        username = req.username or email.split("@", 1)[0][:100]
+        try:
+            with self.db.tenant(subscription_id) as s:
+                plan = s.scalar(
+                    select(SubscriptionPlan).where(SubscriptionPlan.plan_key == DEFAULT_PLAN)
+                )
+                if plan is None:
+                    raise RuntimeError(f"plan {DEFAULT_PLAN!r} missing: run `uzo db upgrade`")
+                sub = Subscription(
+                    id=subscription_id, plan_id=plan.id, company_name=req.company_name
+                )
+                s.add(sub)
+                s.flush()
+                user = User(
+                    subscription_id=subscription_id,
+                    username=username,
+                    email=email,
+                    full_name=req.full_name,
+                    password_hash=crypto.hash_password(req.password),
+                    is_subscription_owner=True,
+                )
+                s.add(user)
+                s.flush()
+                s.refresh(sub)
+                s.refresh(user)
+        except IntegrityError as exc:
+            if "email" in str(exc.orig):
+                raise Conflict("an account with this email already exists", field="email") from exc
+            raise
+        log.info("subscription registered", subscription_id=str(subscription_id))
+        return Account(user=user, subscription=sub, plan_key=plan.plan_key)
+
+    # -- login and tokens ---------------------------------------------------------------------
+
+    def login(self, email: str, password: str, ip: str, user_agent: str | None) -> IssuedTokens:
+        self._throttle("login", email.lower(), ip)
+        with self.db.session() as s:
+            found = lookups.user_by_email(s, email)
+        if found is None:
+            crypto.verify_password(password, None)  # same cost as a wrong password
+            raise Unauthorized(_BAD_LOGIN)
+        user_id, subscription_id = found
+        with self.db.tenant(subscription_id) as s:
+            user = s.get(User, user_id)
+            if user is None or not crypto.verify_password(password, user.password_hash):
+                raise Unauthorized(_BAD_LOGIN)
+            if not user.is_active:
+                raise Unauthorized("this account is disabled")
+            user.last_login_at = _now()
+            return self._issue(s, user, uuid.uuid4(), ip, user_agent)
+
+    def refresh(self, refresh_token: str, ip: str, user_agent: str | None) -> IssuedTokens:
+        """Rotate: the presented token is spent; presenting a spent one revokes the family."""
+        token_hash = crypto.digest(refresh_token)
+        with self.db.session() as s:
+            found = lookups.refresh_token_by_hash(s, token_hash)
+        if found is None:
+            raise Unauthorized(_BAD_REFRESH)
+        token_id, subscription_id = found
+        reused = False
+        with self.db.tenant(subscription_id) as s:
+            token = s.get(RefreshToken, token_id, with_for_update=True)
+            if token is None or token.revoked_at is not None:
+                raise Unauthorized(_BAD_REFRESH)
+            if token.rotated_at is not None:
+                self._revoke_family(s, token.family_id)
+                reused = True
+            elif token.expires_at <= _now():
+                raise Unauthorized(_BAD_REFRESH)
+            else:
+                user = s.get(User, token.user_id)
+                if user is None or not user.is_active or user.deleted_at is not None:
+                    raise Unauthorized(_BAD_REFRESH)
+                token.rotated_at = _now()
+                return self._issue(s, user, token.family_id, ip, user_agent)
+        if reused:  # committed above: the family stays revoked
+            log.warning("refresh token reuse: session revoked", family_id=str(token.family_id))
+        raise Unauthorized(_BAD_REFRESH)
+
+    def logout(self, principal: Principal) -> None:
+        if principal.family_id is None:
+            raise InvalidInput(
+                "API keys have no session: revoke them with DELETE /api/auth/api-keys/{id}"
+            )
+        with self.db.tenant(principal.subscription_id) as s:
+            self._revoke_family(s, principal.family_id)
+
+    def _issue(
+        self, s: Session, user: User, family_id: uuid.UUID, ip: str, user_agent: str | None
+    ) -> IssuedTokens:
+        auth = self.settings.auth
+        refresh = crypto.new_secret(48)
+        s.add(
+            RefreshToken(
+                subscription_id=user.subscription_id,
+                user_id=user.id,
+                family_id=family_id,
+                token_hash=crypto.digest(refresh),
+                expires_at=_now() + dt.timedelta(seconds=auth.refresh_ttl_seconds),
+                ip_address=ip[:64],
+                user_agent=(user_agent or "")[:400] or None,
+            )
+        )
+        access = crypto.encode_access_token(
+            secret=self.settings.jwt_secret(),
+            issuer=auth.jwt_issuer,
+            user_id=user.id,
+            subscription_id=user.subscription_id,
+            family_id=family_id,
+            ttl_seconds=auth.access_ttl_seconds,
+        )
+        return IssuedTokens(access, auth.access_ttl_seconds, refresh, auth.refresh_ttl_seconds)
+
+    @staticmethod
+    def _revoke_family(s: Session, family_id: uuid.UUID) -> None:
+        s.execute(
+            update(RefreshToken)
+            .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=_now())
+        )
+
+    # -- password reset -----------------------------------------------------------------------
+
+    def forgot_password(self, email: str, ip: str) -> None:
+        """Mail a single-use reset link. Says nothing about whether the email exists."""
+        self._throttle("forgot", email.lower(), ip)
+        with self.db.session() as s:
+            found = lookups.user_by_email(s, email)
+        if found is None:
+            return
+        user_id, subscription_id = found
+        token = crypto.new_secret(32)
+        ttl = self.settings.auth.reset_ttl_seconds
+        with self.db.tenant(subscription_id) as s:
+            user = s.get(User, user_id)
+            if user is None or not user.is_active:
+                return
+            s.add(
+                PasswordResetToken(
+                    subscription_id=subscription_id,
+                    user_id=user_id,
+                    token_hash=crypto.digest(token),
+                    expires_at=_now() + dt.timedelta(seconds=ttl),
+                )
+            )
+            address = user.email
+        base = (self.settings.server.public_url or "").rstrip("/")
+        link = f"{base}/reset-password?token={token}" if base else f"token: {token}"
+        self.mailer.send(
+            Mail(
+                to=address,
+                subject="Reset your UZO password",
+                body=(
+                    "Someone asked to reset the password of your UZO account.\n"
+                    f"Use this within {ttl // 60} minutes, once:\n\n{link}\n\n"
+                    "If it was not you, ignore this mail; your password is unchanged."
+                ),
+            )
+        )
+
+    def reset_password(self, token: str, new_password: str) -> None:
+        token_hash = crypto.digest(token)
+        with self.db.session() as s:
+            found = lookups.reset_token_by_hash(s, token_hash)
+        invalid = InvalidInput("reset token is invalid, expired or already used", field="token")
+        if found is None:
+            raise invalid
+        token_id, subscription_id = found
+        with self.db.tenant(subscription_id) as s:
+            row = s.get(PasswordResetToken, token_id, with_for_update=True)
+            if row is None or row.used_at is not None or row.expires_at <= _now():
+                raise invalid
+            user = s.get(User, row.user_id)
+            if user is None or not user.is_active:
+                raise invalid
+            now = _now()
+            row.used_at = now
+            user.password_hash = crypto.hash_password(new_password)
+            user.password_changed_at = now
+            s.execute(
+                update(RefreshToken)
+                .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+        log.info("password reset", user_id=str(user.id))
+
+    # -- authenticating requests --------------------------------------------------------------
+
+    def authenticate(self, bearer: str) -> Principal:
+        if crypto.api_key_prefix(bearer) is not None:
+            return self._authenticate_api_key(bearer)
+        try:
+            claims = crypto.decode_access_token(
+                bearer, secret=self.settings.jwt_secret(), issuer=self.settings.auth.jwt_issuer
+            )
+        except crypto.InvalidToken as exc:
+            raise Unauthorized("access token is invalid or expired") from exc
+        with self.db.tenant(claims.subscription_id) as s:
+            user = s.get(User, claims.user_id)
+            if user is None or not user.is_active or user.deleted_at is not None:
+                raise Unauthorized("access token is invalid or expired")
+            if claims.issued_at < user.password_changed_at.replace(microsecond=0):
+                raise Unauthorized("password changed since this token was issued")
+            revoked = s.scalar(
+                select(
+                    exists().where(
+                        RefreshToken.family_id == claims.family_id,
+                        RefreshToken.revoked_at.is_not(None),
+                    )
+                )
+            )
+            if revoked:
+                raise Unauthorized("this session has ended")
+        return Principal(
+            user_id=claims.user_id,
+            subscription_id=claims.subscription_id,
+            method="jwt",
+            family_id=claims.family_id,
+        )
+
+    def _authenticate_api_key(self, token: str) -> Principal:
+        prefix = crypto.api_key_prefix(token)
+        assert prefix is not None
+        bad = Unauthorized("API key is invalid, expired or revoked")
+        with self.db.session() as s:
+            found = lookups.api_key_by_prefix(s, prefix)
+        if found is None:
+            raise bad
+        key_id, subscription_id = found
+        with self.db.tenant(subscription_id) as s:
+            key = s.get(ApiKey, key_id)
+            if key is None or not crypto.digest_matches(token, key.key_hash):
+                raise bad
+            now = _now()
+            if key.revoked_at is not None or (key.expires_at and key.expires_at <= now):
+                raise bad
+            user = s.get(User, key.user_id)
+            if user is None or not user.is_active or user.deleted_at is not None:
+                raise bad
+            if key.last_used_at is None or now - key.last_used_at > dt.timedelta(minutes=1):
+                key.last_used_at = now
+        return Principal(
+            user_id=key.user_id, subscription_id=subscription_id, method="api_key", api_key_id=key_id
+        )
+
+    def account(self, principal: Principal) -> Account:
+        with self.db.tenant(principal.subscription_id) as s:
+            user = s.get(User, principal.user_id)
+            sub = s.get(Subscription, principal.subscription_id)
+            if user is None or sub is None:
+                raise Unauthorized()
+            plan_key = s.scalar(
+                select(SubscriptionPlan.plan_key).where(SubscriptionPlan.id == sub.plan_id)
+            )
+        return Account(user=user, subscription=sub, plan_key=plan_key or "")
+
+    # -- API keys -----------------------------------------------------------------------------
+
+    def create_api_key(
+        self, principal: Principal, name: str, expires_in_days: int | None
+    ) -> tuple[ApiKey, str]:
+        new = crypto.new_api_key()
+        expires = _now() + dt.timedelta(days=expires_in_days) if expires_in_days else None
+        with self.db.tenant(principal.subscription_id) as s:
+            key = ApiKey(
+                subscription_id=principal.subscription_id,
+                user_id=principal.user_id,
+                name=name,
+                prefix=new.prefix,
+                key_hash=new.key_hash,
+                expires_at=expires,
+            )
+            s.add(key)
+            s.flush()
+            s.refresh(key)
+        log.info("api key created", api_key_id=str(key.id), prefix=new.prefix)
+        return key, new.token
+
+    def list_api_keys(self, principal: Principal) -> list[ApiKey]:
+        with self.db.tenant(principal.subscription_id) as s:
+            return list(
+                s.scalars(
+                    select(ApiKey)
+                    .where(ApiKey.user_id == principal.user_id)
+                    .order_by(ApiKey.created_at.desc())
+                )
+            )
+
+    def revoke_api_key(self, principal: Principal, key_id: uuid.UUID) -> None:
+        with self.db.tenant(principal.subscription_id) as s:
+            key = s.get(ApiKey, key_id)
+            if key is None or key.user_id != principal.user_id:
+                raise NotFound("no such API key")
+            if key.revoked_at is None:
+                key.revoked_at = _now()
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _throttle(self, action: str, account: str, ip: str) -> None:
+        auth = self.settings.auth
+        for limit, key in (
+            (auth.login_limit_per_account, f"{action}:account:{account}"),
+            (auth.login_limit_per_ip, f"{action}:ip:{ip}"),
+        ):
+            retry_after = self.throttle.hit(limit, key)
+            if retry_after is not None:
+                raise TooManyRequests(
+                    f"too many attempts; retry in {retry_after} s",
+                    headers={"Retry-After": str(retry_after)},
+                )

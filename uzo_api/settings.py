@@ -1,0 +1,124 @@
+"""API settings: one root composed of per-concern groups, built on demand.
+
+Each group reads its own environment prefix, so the variables are
+``UZO_DATABASE_URL``, ``UZO_AUTH_ACCESS_TTL_SECONDS``, ``UZO_REDIS_URL`` and so
+on. Nothing is read at import time: call :func:`get_settings`.
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _group(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, extra="ignore", env_file=None)
+
+
+class DatabaseSettings(BaseSettings):
+    """Metadata database. With no URL, UZO runs an embedded PostgreSQL."""
+
+    model_config = _group("UZO_DATABASE_")
+
+    url: SecretStr | None = Field(
+        default=None,
+        description="Owner connection (runs migrations). Unset: embedded pgserver in UZO_HOME/pg.",
+    )
+    app_url: SecretStr | None = Field(
+        default=None,
+        description="Connection of the application role (NOBYPASSRLS, owns no table). "
+        "Unset: the owner URL with the user replaced by `app_role`.",
+    )
+    app_role: str = Field(default="uzo_app", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    app_password: SecretStr | None = Field(
+        default=None, description="Password given to the application role by migrations."
+    )
+    name: str = Field(default="uzo", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    pool_size: int = Field(default=10, ge=1, le=200)
+    pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    statement_timeout_ms: int = Field(default=30_000, ge=0)
+    log_partition_months_ahead: int = Field(default=3, ge=1, le=24)
+
+
+class AuthSettings(BaseSettings):
+    """Tokens, passwords and login throttling."""
+
+    model_config = _group("UZO_AUTH_")
+
+    jwt_secret: SecretStr | None = Field(
+        default=None, description="HS256 signing key. Unset: generated once in UZO_HOME."
+    )
+    jwt_issuer: str = "uzo"
+    access_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
+    refresh_ttl_seconds: int = Field(default=14 * 86_400, ge=300)
+    reset_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
+    login_limit_per_account: str = Field(default="5/minute")
+    login_limit_per_ip: str = Field(default="20/minute")
+    mail_sender: Literal["outbox"] = Field(
+        default="outbox", description="'outbox' writes each mail as a file in UZO_HOME/outbox."
+    )
+
+
+class RedisSettings(BaseSettings):
+    """Optional Redis: rate limits and pub/sub across API replicas."""
+
+    model_config = _group("UZO_REDIS_")
+
+    url: SecretStr | None = None
+
+
+class ServerSettings(BaseSettings):
+    """HTTP server."""
+
+    model_config = _group("UZO_SERVER_")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65_535)
+    cors_origins: list[str] = Field(default_factory=list)
+    public_url: str | None = Field(
+        default=None, description="Base URL used in links sent by mail (reset password)."
+    )
+
+
+class Settings(BaseSettings):
+    """Root settings of the API process."""
+
+    model_config = SettingsConfigDict(env_prefix="UZO_", extra="ignore", env_file=None)
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".uzo")
+    env: str = Field(default="development", pattern=r"^(development|test|production)$")
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    log_json: bool = True
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+
+    def jwt_secret(self) -> str:
+        """The signing key: configured, or generated once and kept in UZO_HOME (0600)."""
+        if self.auth.jwt_secret is not None:
+            return self.auth.jwt_secret.get_secret_value()
+        return _local_secret(self.home / "secrets" / "jwt_secret")
+
+
+def _local_secret(path: Path) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    value = secrets.token_urlsafe(48)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(value)
+    tmp.chmod(0o600)
+    tmp.replace(path)
+    return value
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""uzo_connectors."""
