@@ -7,16 +7,24 @@ UZO_HOME; with it set (CI's Debian PostgreSQL run), that server is used.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import shutil
+import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from fastapi.testclient import TestClient
+
 from uzo_api.app import create_app, open_database
 from uzo_api.db import migrate
 from uzo_api.db.embedded import stop_embedded
-from uzo_api.db.session import Database
 from uzo_api.settings import AuthSettings, Settings
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from uzo_api.db.session import Database
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
@@ -34,8 +42,13 @@ def make_settings(home: Path, **auth: str) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def uzo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("uzo_home")
+def uzo_home() -> Iterator[Path]:
+    # not under pytest's 0700 tmp root: the embedded server runs as the `pgserver`
+    # system user when tests run as root, and must reach its data directory
+    home = Path(tempfile.mkdtemp(prefix="uzo-test-"))
+    home.chmod(0o755)
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

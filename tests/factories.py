@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
-from fastapi.testclient import TestClient
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
 
 TEST_PASSWORD = "correct horse battery staple"
 
@@ -13,7 +15,9 @@ def unique_email(tag: str = "user") -> str:
     return f"{tag}-{uuid.uuid4().hex[:12]}@example.com"
 
 
-def register(client: TestClient, email: str | None = None, company: str = "Acme") -> dict[str, object]:
+def register(
+    client: TestClient, email: str | None = None, company: str = "Acme"
+) -> dict[str, object]:
     email = email or unique_email()
     resp = client.post(
         "/api/auth/register",

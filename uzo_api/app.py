@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import structlog
@@ -23,6 +22,8 @@ from uzo_api.routes import auth, health
 from uzo_api.services.auth import AuthService
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from uzo_api.settings import Settings
 
 log = structlog.get_logger("uzo.api")
@@ -73,7 +74,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         version=__version__,
         description="Workflow automation and ETL/ELT: control API. Errors are problem+json.",
         lifespan=lifespan,
-        responses=problem_responses(422),
+        responses=problem_responses(400, 422),
     )
     app.state.settings = settings
     app.state.throttle = throttle
@@ -98,7 +99,9 @@ def _limits_uri(redis_url: str | None) -> str:
         return redis_url
     if redis_url.startswith("unix://"):
         return "redis+unix://" + redis_url.removeprefix("unix://")
-    raise ValueError(f"UZO_REDIS_URL must be a redis://, rediss:// or unix:// URL, not {redis_url!r}")
+    raise ValueError(
+        f"UZO_REDIS_URL must be a redis://, rediss:// or unix:// URL, not {redis_url!r}"
+    )
 
 
 async def _partition_upkeep(db: Database, settings: Settings) -> None:

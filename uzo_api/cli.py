@@ -13,9 +13,7 @@ if TYPE_CHECKING:
     from uzo_api.db.session import Database
     from uzo_api.settings import Settings
 
-app = typer.Typer(
-    name="uzo", help="UZO: workflow automation and ETL/ELT.", no_args_is_help=True
-)
+app = typer.Typer(name="uzo", help="UZO: workflow automation and ETL/ELT.", no_args_is_help=True)
 db_app = typer.Typer(help="The metadata database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
@@ -53,7 +51,9 @@ def serve(
     host = host or settings.server.host
     port = port or settings.server.port
     base = f"http://{host}:{port}"
-    where = "embedded PostgreSQL in " + str(settings.home / "pg") if db.urls.embedded else "external"
+    where = (
+        "embedded PostgreSQL in " + str(settings.home / "pg") if db.urls.embedded else "external"
+    )
     print(f"UZO {__version__}: database {where}, migrated in {time.perf_counter() - started:.1f} s")
     print(f"  API docs  {base}/docs")
     print(f"  OpenAPI   {base}/openapi.json")

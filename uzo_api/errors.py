@@ -7,14 +7,17 @@ become a 500 problem without any trace in the body (the log has it).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import structlog
-from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI, Request
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = structlog.get_logger("uzo.api")
@@ -217,15 +220,32 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=dict(exc.headers or {}),
         )
 
+    @app.exception_handler(DataError)
+    async def _data(request: Request, exc: DataError) -> JSONResponse:
+        # the database refused a value that passed validation (a safety net, not the rule)
+        log.warning(
+            "database refused a value", path=request.url.path, error=type(exc.orig).__name__
+        )
+        return problem_response(
+            request,
+            status=422,
+            slug="validation-error",
+            title="Invalid input",
+            detail="a value in the request cannot be stored",
+        )
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", path=request.url.path)
+        # runs outside the request-id middleware (Starlette's server-error layer)
+        request_id = getattr(request.state, "request_id", None)
+        log.exception("unhandled error", path=request.url.path, request_id=request_id)
         return problem_response(
             request,
             status=500,
             slug="internal-error",
             title="Internal error",
             detail="an unexpected error occurred; quote the request id when reporting it",
+            headers={"x-request-id": request_id} if request_id else None,
         )
 
 

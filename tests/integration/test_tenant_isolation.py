@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 
 
 def _tenant(conn: Connection, subscription_id: object) -> None:
-    conn.execute(text("SELECT set_config('app.subscription_id', :s, true)"), {"s": str(subscription_id)})
+    conn.execute(
+        text("SELECT set_config('app.subscription_id', :s, true)"), {"s": str(subscription_id)}
+    )
 
 
 @pytest.fixture
@@ -96,12 +98,18 @@ def test_tenant_a_cannot_read_update_or_insert_b(
         _tenant(conn, sub_a)
         visible = {str(r[0]) for r in conn.execute(text("SELECT subscription_id FROM users"))}
         assert visible == {sub_a}
-        assert conn.execute(
-            text("SELECT count(*) FROM users WHERE id = :id"), {"id": user_b}
-        ).scalar_one() == 0
-        assert conn.execute(
-            text("SELECT count(*) FROM subscriptions WHERE id = :id"), {"id": sub_b}
-        ).scalar_one() == 0
+        assert (
+            conn.execute(
+                text("SELECT count(*) FROM users WHERE id = :id"), {"id": user_b}
+            ).scalar_one()
+            == 0
+        )
+        assert (
+            conn.execute(
+                text("SELECT count(*) FROM subscriptions WHERE id = :id"), {"id": sub_b}
+            ).scalar_one()
+            == 0
+        )
         updated = conn.execute(
             text("UPDATE users SET full_name = 'pwned' WHERE id = :id"), {"id": user_b}
         )
@@ -185,9 +193,12 @@ def test_logs_are_append_only_and_partitions_hidden(
             _tenant(conn, sub_a)
             with pytest.raises(ProgrammingError, match="permission denied"):
                 conn.execute(text(statement))
-    with database.engine.connect() as conn, conn.begin():
-        with pytest.raises(DBAPIError, match="permission denied"):
-            conn.execute(text("SELECT count(*) FROM audit_logs_default"))
+    with (
+        database.engine.connect() as conn,
+        conn.begin(),
+        pytest.raises(DBAPIError, match="permission denied"),
+    ):
+        conn.execute(text("SELECT count(*) FROM audit_logs_default"))
 
 
 def test_log_partitions_exist_ahead(database: Database) -> None:

@@ -6,10 +6,14 @@ ids, and the caller then works inside that tenant under Row-Level Security.
 
 from __future__ import annotations
 
-import uuid
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text
-from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    import uuid
+
+    from sqlalchemy.orm import Session
 
 
 def _pair(session: Session, sql: str, value: str) -> tuple[uuid.UUID, uuid.UUID] | None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    import uuid
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ application role is created by the migrations.
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -17,6 +16,8 @@ from psycopg import sql
 from sqlalchemy.engine import URL, make_url
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from uzo_api.settings import Settings
 
 OWNER_ROLE = "uzo_owner"
@@ -69,7 +70,9 @@ def _start(pgdata: Path) -> Any:
     try:
         return pgserver.get_server(pgdata, cleanup_mode="stop")
     except Exception as exc:
-        raise EmbeddedPostgresError(f"could not start the embedded PostgreSQL in {pgdata}: {exc}") from exc
+        raise EmbeddedPostgresError(
+            f"could not start the embedded PostgreSQL in {pgdata}: {exc}"
+        ) from exc
 
 
 def _prepare(superuser_uri: str, database: str) -> None:

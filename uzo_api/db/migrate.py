@@ -8,9 +8,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from uzo_api.settings import Settings
 
 

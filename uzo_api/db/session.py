@@ -9,21 +9,26 @@ request). Row-Level Security does the filtering.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
-from uzo_api.db.urls import DatabaseUrls
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from sqlalchemy.engine import URL
+
+    from uzo_api.db.urls import DatabaseUrls
 
 _SET_TENANT = text("SELECT set_config('app.subscription_id', :sid, true)")
 TENANT_KEY = "subscription_id"
 
 
-def make_engine(url: URL, *, pool_size: int = 5, statement_timeout_ms: int = 0, **kw: Any) -> Engine:
+def make_engine(
+    url: URL, *, pool_size: int = 5, statement_timeout_ms: int = 0, **kw: Any
+) -> Engine:
     options = f"-c statement_timeout={statement_timeout_ms}" if statement_timeout_ms else ""
     return create_engine(
         url,

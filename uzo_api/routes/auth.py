@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Header, Response, status
 
@@ -25,7 +25,9 @@ from uzo_api.schemas.auth import (
     TokenPair,
     UserOut,
 )
-from uzo_api.services.auth import Account, IssuedTokens
+
+if TYPE_CHECKING:
+    from uzo_api.services.auth import Account, IssuedTokens
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 UserAgent = Annotated[str | None, Header(include_in_schema=False)]
@@ -104,9 +106,7 @@ def logout(principal: CurrentPrincipal, service: AuthServiceDep) -> Response:
     responses=problem_responses(422, 429),
     summary="Mail a single-use password reset link",
 )
-def forgot_password(
-    body: ForgotPasswordRequest, service: AuthServiceDep, ip: ClientIp
-) -> Accepted:
+def forgot_password(body: ForgotPasswordRequest, service: AuthServiceDep, ip: ClientIp) -> Accepted:
     service.forgot_password(str(body.email), ip)
     return Accepted(detail="if an account has this email, a reset link has been sent to it")
 

@@ -20,7 +20,9 @@ class RegisterRequest(RequestModel):
     email: EmailStr
     password: Password = Field(description="At least 10 characters.")
     company_name: Name
-    username: Username | None = Field(default=None, description="Defaults to the email's local part.")
+    username: Username | None = Field(
+        default=None, description="Defaults to the email's local part."
+    )
     full_name: Name | None = None
 
 

@@ -318,7 +318,10 @@ class AuthService:
             if key.last_used_at is None or now - key.last_used_at > dt.timedelta(minutes=1):
                 key.last_used_at = now
         return Principal(
-            user_id=key.user_id, subscription_id=subscription_id, method="api_key", api_key_id=key_id
+            user_id=key.user_id,
+            subscription_id=subscription_id,
+            method="api_key",
+            api_key_id=key_id,
         )
 
     def account(self, principal: Principal) -> Account:

@@ -6,10 +6,13 @@ same thing when the models change later.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from alembic import op
-from sqlalchemy import text
+from psycopg import sql
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 TENANT_FN = "uzo_current_tenant()"
 
@@ -27,7 +30,12 @@ def create_app_role(role: str, password: str | None) -> None:
         """
     )
     if password is not None:
-        op.get_bind().execute(text(f"ALTER ROLE {role} PASSWORD :pw"), {"pw": password})
+        # ALTER ROLE takes no bind parameters: quote the literal on the client
+        raw = op.get_bind().connection.driver_connection
+        statement = sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+            sql.Identifier(role), sql.Literal(password)
+        )
+        op.execute(statement.as_string(raw))
     op.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
     op.execute(
         f"DO $$ BEGIN EXECUTE format('GRANT CONNECT ON DATABASE %I TO {role}', "
@@ -127,7 +135,8 @@ def create_partition_function(role: str) -> None:
               END IF;
             END LOOP;
             IF to_regclass(parent || '_default') IS NULL THEN
-              EXECUTE format('CREATE TABLE %I PARTITION OF %I DEFAULT', parent || '_default', parent);
+              EXECUTE format('CREATE TABLE %I PARTITION OF %I DEFAULT',
+                             parent || '_default', parent);
               created := created + 1;
             END IF;
           END LOOP;

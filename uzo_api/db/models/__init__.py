@@ -68,6 +68,7 @@ __all__ = [
     "Version",
     "VersionComment",
     "Workflow",
+    "WorkflowExecution",
     "Workspace",
     "tenant_tables",
 ]

@@ -68,7 +68,7 @@ class Subscription(IdMixin, Timestamps, SoftDelete, Base):
     """A tenant. Its own row is visible only with its id set as the tenant."""
 
     __tablename__ = "subscriptions"
-    __table_args__ = {"info": {"tenant": True, "tenant_column": "id"}}
+    __table_args__ = ({"info": {"tenant": True, "tenant_column": "id"}},)
 
     plan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("subscription_plans.id"), index=True)
     company_name: Mapped[str] = mapped_column(String(200))
@@ -120,7 +120,9 @@ class ApiKey(IdMixin, Timestamps, TenantScoped, Base):
 
     __tablename__ = "api_keys"
 
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
     name: Mapped[str] = mapped_column(String(100))
     prefix: Mapped[str] = mapped_column(String(32), unique=True)
     key_hash: Mapped[str] = mapped_column(String(128))
@@ -134,7 +136,9 @@ class RefreshToken(IdMixin, TenantScoped, Base):
 
     __tablename__ = "refresh_tokens"
 
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
     family_id: Mapped[uuid.UUID] = mapped_column(index=True)
     token_hash: Mapped[str] = mapped_column(String(128), unique=True)
     issued_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
@@ -150,7 +154,9 @@ class PasswordResetToken(IdMixin, TenantScoped, Base):
 
     __tablename__ = "password_reset_tokens"
 
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
     token_hash: Mapped[str] = mapped_column(String(128), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     expires_at: Mapped[dt.datetime] = mapped_column()

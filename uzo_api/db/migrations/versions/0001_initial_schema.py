@@ -1686,7 +1686,8 @@ def upgrade() -> None:
         sa.Column("id", sa.UUID(), nullable=False),
         sa.Column("subscription_id", sa.UUID(), nullable=False),
         sa.CheckConstraint(
-            "status IN ('queued', 'running', 'succeeded', 'failed', 'skipped', 'cancelled', 'upstream_failed')",
+            "status IN ('queued', 'running', 'succeeded', 'failed', 'skipped', 'cancelled',"
+            " 'upstream_failed')",
             name=op.f("ck_node_executions_status"),
         ),
         sa.ForeignKeyConstraint(

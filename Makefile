@@ -1,0 +1,62 @@
+# UZO developer tasks. `make help` lists them.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-builtin-rules
+
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+STAMP := $(VENV)/.installed
+
+export UV_PYTHON ?= python3.11
+export UV_LINK_MODE := copy
+export UV_NO_PROGRESS := 1
+
+.PHONY: help venv serve test lint format typecheck migrate bench test-debian-pg clean
+
+help: ## List the targets
+	@echo "usage: make TARGET"
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+venv: $(STAMP) ## Create .venv and install the locked dependencies (all extras, dev group)
+
+$(STAMP): pyproject.toml uv.lock
+	@if [ ! -x $(BIN)/uv ]; then \
+		echo "bootstrapping $(VENV) with uv $(UV_VERSION)"; \
+		$(UV_PYTHON) -m venv $(VENV); \
+		$(BIN)/pip install -q --disable-pip-version-check uv==$(UV_VERSION); \
+	fi
+	$(BIN)/uv sync --frozen --all-extras
+	@touch $@
+
+serve: venv ## Run the API, the worker, local Ray and (by default) embedded PostgreSQL
+	$(BIN)/uzo serve
+
+test: venv lint typecheck ## Lint, type-check, then run the test suite
+	$(BIN)/pytest
+
+lint: venv ## Check style and formatting (ruff)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv ## Fix what ruff can fix and reformat
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: venv ## Type-check the packages (mypy --strict, config in pyproject.toml)
+	$(BIN)/mypy
+
+migrate: venv ## Upgrade the metadata database to the latest migration
+	$(BIN)/uzo db upgrade
+
+bench: venv ## Run the benchmarks (results in benchmarks/results/)
+	$(BIN)/python -m benchmarks
+
+test-debian-pg: venv ## Run the `db` tests against a throwaway Debian PostgreSQL
+	bash .ci/debian-postgres.sh
+
+clean: ## Remove caches and build output (keeps .venv)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache build dist
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,1 @@
+"""UZO benchmarks: run with ``python -m benchmarks`` (``make bench``)."""
