@@ -14,7 +14,7 @@ export UV_PYTHON ?= python3.11
 export UV_LINK_MODE := copy
 export UV_NO_PROGRESS := 1
 
-.PHONY: help venv serve test lint format typecheck migrate bench test-debian-pg clean
+.PHONY: help venv serve test test-deps lint format typecheck migrate bench test-debian-pg clean
 
 help: ## List the targets
 	@echo "usage: make TARGET"
@@ -34,8 +34,11 @@ $(STAMP): pyproject.toml uv.lock
 serve: venv ## Run the API, the worker, local Ray and (by default) embedded PostgreSQL
 	$(BIN)/uzo serve
 
-test: venv lint typecheck ## Lint, type-check, then run the test suite
+test: venv test-deps lint typecheck ## Install test servers, lint, type-check, run the suite
 	$(BIN)/pytest
+
+test-deps: ## Install the system packages the tests start (scripts in .ci/deps.d/)
+	@for f in .ci/deps.d/*.sh; do [ -e "$$f" ] || continue; echo "deps: $$f"; bash "$$f"; done
 
 lint: venv ## Check style and formatting (ruff)
 	$(BIN)/ruff check .

@@ -1,0 +1,191 @@
+"""The connector contract: configs, capabilities, read tasks and sinks.
+
+A connector is declared by a pydantic config model (secret fields typed as
+``SecretStr``) and a class implementing :class:`BaseConnector`. Reads are
+planned as :class:`ReadTask` objects, each streaming Arrow record batches with
+bounded memory; writes go through a :class:`Sink` (start/write/commit/abort), so
+a failed write leaves the target as it was.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from uzo_connectors.errors import ConnectorError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    import pyarrow as pa
+
+    from uzo_connectors.ssrf import EndpointPolicy
+
+
+class Category(enum.StrEnum):
+    DATABASE = "database"
+    NOSQL = "nosql"
+    FILE = "file"
+    CLOUD_STORAGE = "cloud storage"
+    API = "api"
+    GENAI = "genai"
+
+
+class WriteMode(enum.StrEnum):
+    APPEND = "append"
+    OVERWRITE = "overwrite"
+    UPSERT = "upsert"  # merge on keys
+    FAIL_IF_EXISTS = "fail_if_exists"
+
+
+class ConnectorConfig(BaseModel):
+    """Base of every connector config: unknown fields are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Capabilities(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    read: bool = True
+    write: bool = False
+    write_modes: tuple[WriteMode, ...] = ()
+    projection_pushdown: bool = False
+    predicate_pushdown: bool = False
+    limit_pushdown: bool = False
+    incremental: bool = False
+    discover: bool = True
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A table, file or collection the connector can read."""
+
+    name: str
+    kind: Literal["table", "view", "file", "collection", "endpoint"]
+    schema: pa.Schema | None = None
+    num_rows: int | None = None
+    size_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class Incremental:
+    """Read only rows whose ``column`` is greater than ``after`` (None: everything)."""
+
+    column: str
+    after: Any = None
+
+
+@dataclass(frozen=True)
+class ReadRequest:
+    dataset: str
+    columns: tuple[str, ...] | None = None  # projection
+    predicate: str | None = None  # a SQL boolean expression over the dataset's columns
+    limit: int | None = None
+    incremental: Incremental | None = None
+    batch_size: int = 65_536
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReadTask:
+    """One independently executable part of a read (a file, a key range, a page range).
+
+    ``read`` must be picklable: tasks may run in Ray workers.
+    """
+
+    read: Callable[[], Iterator[pa.RecordBatch]]
+    schema: pa.Schema
+    estimated_rows: int | None = None
+    estimated_bytes: int | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    schema: pa.Schema  # after projection
+    tasks: tuple[ReadTask, ...]
+    pushed_down: frozenset[str] = frozenset()  # subset of {"projection","predicate","limit"}
+
+
+@dataclass(frozen=True)
+class WriteRequest:
+    dataset: str
+    schema: pa.Schema
+    mode: WriteMode = WriteMode.APPEND
+    keys: tuple[str, ...] = ()  # required for upsert
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    dataset: str
+    rows_written: int
+    bytes_written: int | None = None
+    schema: pa.Schema | None = None
+
+
+class Sink(abc.ABC):
+    """A write in progress. ``commit`` makes it visible; ``abort`` leaves the target as it was."""
+
+    @abc.abstractmethod
+    def write(self, batch: pa.RecordBatch) -> None: ...
+
+    @abc.abstractmethod
+    def commit(self) -> WriteResult: ...
+
+    @abc.abstractmethod
+    def abort(self) -> None: ...
+
+    def __enter__(self) -> Sink:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is not None:
+            self.abort()
+
+
+@dataclass(frozen=True)
+class ConnectorContext:
+    """What a connector gets from its caller besides its config."""
+
+    endpoint_policy: EndpointPolicy
+    temp_dir: str | None = None
+
+
+ConfigT = TypeVar("ConfigT", bound=ConnectorConfig)
+
+
+class BaseConnector(abc.ABC, Generic[ConfigT]):
+    """Every connector. Subclasses set the class attributes and implement the methods."""
+
+    type_key: ClassVar[str]
+    display_name: ClassVar[str]
+    category: ClassVar[Category]
+    config_model: ClassVar[type[ConnectorConfig]]
+    capabilities: ClassVar[Capabilities]
+    description: ClassVar[str] = ""
+
+    def __init__(self, config: ConfigT, context: ConnectorContext) -> None:
+        self.config = config
+        self.context = context
+
+    @abc.abstractmethod
+    def test_connection(self) -> None:
+        """Raise ConnectionTestError with a clear message (never a secret) if unusable."""
+
+    @abc.abstractmethod
+    def discover(self) -> list[DatasetInfo]: ...
+
+    @abc.abstractmethod
+    def plan_read(self, request: ReadRequest) -> ReadPlan: ...
+
+    def open_sink(self, request: WriteRequest) -> Sink:
+        raise ConnectorError(f"the {self.type_key!r} connector is read-only")
+
+    def close(self) -> None:
+        """Release pooled resources (connections, clients)."""

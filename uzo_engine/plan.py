@@ -1,0 +1,110 @@
+"""The execution plan: the contract between the compiler and the runtime.
+
+The compiler (pure code) turns a validated workflow into steps and stages;
+the runtime (Ray + Prefect) executes them without knowing any node type.
+
+- A *step* is one actor call: a single node, or a chain of row-wise nodes fused
+  into one lazy plan. It receives upstream tables by port and returns tables by
+  port, plus one :class:`NodeResult` per node it covers.
+- A *stage* is a group of steps that becomes one Prefect task; steps inside a
+  stage are chained by ObjectRef, so stages are coarse on purpose.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    import pyarrow as pa
+
+NodeStatus = Literal[
+    "queued", "running", "succeeded", "failed", "skipped", "cancelled", "upstream_failed"
+]
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    name: str
+    dtype: str  # Arrow type rendered as text, e.g. "int64", "timestamp[us]"
+    nullable: bool = True
+
+
+@dataclass
+class NodeResult:
+    """What one node did, reported per node even when nodes are fused."""
+
+    node_id: str
+    status: NodeStatus
+    rows_in: int = 0
+    rows_out: int = 0
+    bytes_out: int = 0
+    duration_ms: float = 0.0
+    attempts: int = 1
+    output_schema: tuple[ColumnInfo, ...] = ()
+    profile: dict[str, Any] | None = None
+    error: str | None = None
+
+
+@dataclass
+class StepOutput:
+    tables: dict[str, pa.Table]  # output port -> table
+    results: list[NodeResult]
+    skipped_ports: frozenset[str] = frozenset()  # branch/router: downstream of these is skipped
+
+
+@dataclass
+class StepContext:
+    """Passed to every step by the runtime. Plain data: it crosses into Ray actors."""
+
+    execution_id: str
+    preview_limit: int | None = None  # sources read at most this many rows (dev preview)
+    connector_configs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    cancelled: Callable[[], bool] = lambda: False
+
+
+class StepRunner(Protocol):
+    """Executes one step. Must be picklable (it is shipped to a Ray actor)."""
+
+    def run(self, inputs: Mapping[str, pa.Table], ctx: StepContext) -> StepOutput: ...
+
+
+@dataclass(frozen=True)
+class StepInput:
+    port: str  # input port of the step's first node that receives the table
+    step_id: str  # upstream step
+    output_port: str  # output port of the upstream step
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    step_id: str
+    node_ids: tuple[str, ...]  # in execution order; more than one when fused
+    inputs: tuple[StepInput, ...]
+    outputs: tuple[str, ...]
+    runner: StepRunner
+    retries: int = 0
+    retry_backoff_seconds: float = 1.0
+    timeout_seconds: float | None = None
+    materialize: bool = True  # whether the output is kept as a table in the object store
+
+
+@dataclass(frozen=True)
+class Stage:
+    index: int
+    step_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ExecutionPlan:
+    workflow_name: str
+    steps: Mapping[str, PlanStep]
+    stages: tuple[Stage, ...]
+    node_to_step: Mapping[str, str]
+
+    def downstream(self, step_id: str) -> list[str]:
+        return [
+            s.step_id for s in self.steps.values() if any(i.step_id == step_id for i in s.inputs)
+        ]
