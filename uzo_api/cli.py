@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from typing import TYPE_CHECKING, Annotated
 
@@ -44,6 +45,7 @@ def serve(
 
     from uzo_api.app import create_app
     from uzo_api.db import migrate
+    from uzo_api.db.embedded import stop_embedded
 
     started = time.perf_counter()
     settings, db = _bootstrap()
@@ -58,7 +60,19 @@ def serve(
     print(f"  API docs  {base}/docs")
     print(f"  OpenAPI   {base}/openapi.json")
     print(f"  ready?    {base}/readyz")
-    uvicorn.run(create_app(settings, db), host=host, port=port, log_config=None)
+    # uvicorn re-raises the signal that stopped it; turn SIGTERM into a normal exit so
+    # the embedded PostgreSQL is stopped below instead of the process dying on the spot
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        uvicorn.run(create_app(settings, db), host=host, port=port, log_config=None)
+    finally:
+        db.dispose()
+        if db.urls.embedded:
+            stop_embedded(settings)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 @db_app.command("upgrade")

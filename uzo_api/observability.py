@@ -61,6 +61,8 @@ def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    for chatty in ("pgserver", "alembic.runtime.migration"):  # an INFO line per connection
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     # request logging is ours (with the request id); uvicorn's access log would repeat it
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
 

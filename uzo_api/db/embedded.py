@@ -9,6 +9,7 @@ application role is created by the migrations.
 from __future__ import annotations
 
 import threading
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -59,20 +60,24 @@ def stop_embedded(settings: Settings) -> None:
 
 
 def _start(pgdata: Path) -> Any:
-    try:
-        import pgserver
-    except ImportError as exc:  # pragma: no cover - a base dependency
-        raise EmbeddedPostgresError(
-            "the embedded PostgreSQL needs the 'pgserver' package; "
-            "install UZO's dependencies or set UZO_DATABASE_URL"
-        ) from exc
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        return pgserver.get_server(pgdata, cleanup_mode="stop")
-    except Exception as exc:
-        raise EmbeddedPostgresError(
-            f"could not start the embedded PostgreSQL in {pgdata}: {exc}"
-        ) from exc
+    with warnings.catch_warnings():
+        # platformdirs warns (at pgserver import and start) when XDG_RUNTIME_DIR is
+        # unset, as on servers and in CI; pgserver then uses /tmp, which is fine
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        try:
+            import pgserver
+        except ImportError as exc:  # pragma: no cover - a base dependency
+            raise EmbeddedPostgresError(
+                "the embedded PostgreSQL needs the 'pgserver' package; "
+                "install UZO's dependencies or set UZO_DATABASE_URL"
+            ) from exc
+        pgdata.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return pgserver.get_server(pgdata, cleanup_mode="stop")
+        except Exception as exc:
+            raise EmbeddedPostgresError(
+                f"could not start the embedded PostgreSQL in {pgdata}: {exc}"
+            ) from exc
 
 
 def _prepare(superuser_uri: str, database: str) -> None:
