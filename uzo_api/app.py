@@ -66,7 +66,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
                 db.dispose()
 
     redis_url = settings.redis.url.get_secret_value() if settings.redis.url else None
-    throttle = Throttle(_limits_uri(redis_url))
+    throttle = Throttle(limits_storage_uri(redis_url))
     mailer = build_sender(settings.auth.mail_sender, settings.home)
 
     app = FastAPI(
@@ -92,7 +92,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     return app
 
 
-def _limits_uri(redis_url: str | None) -> str:
+def limits_storage_uri(redis_url: str | None) -> str:
     if redis_url is None:
         return "memory://"
     if redis_url.startswith(("redis://", "rediss://", "redis+unix://")):

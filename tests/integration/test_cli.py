@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -121,3 +122,9 @@ def test_serve_starts_with_no_external_service_and_stops_cleanly(tmp_path: Path)
     assert proc.returncode == 0, out
     assert f"{base}/docs" in out
     assert not _postgres_running(home / "pg")
+    # JSON log lines; every request's line carries its request id
+    records = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    requests = [r for r in records if r.get("event") == "request"]
+    assert any(r["path"] == "/api/auth/register" and r["status"] == 201 for r in requests)
+    assert all(len(r["request_id"]) == 32 for r in requests)
+    assert TEST_PASSWORD not in out
