@@ -18,8 +18,12 @@ from uzo_api.db.session import Database
 from uzo_api.db.urls import resolve_urls
 from uzo_api.errors import install_error_handlers, problem_responses
 from uzo_api.observability import RequestIdMiddleware
-from uzo_api.routes import auth, health
+from uzo_api.routes import auth, connectors, health
 from uzo_api.services.auth import AuthService
+from uzo_api.services.connectors import ConnectorService
+from uzo_connectors.base import ConnectorContext
+from uzo_connectors.credentials import CredentialVault
+from uzo_connectors.settings import ConnectorSettings
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -46,8 +50,13 @@ def ensure_log_partitions(db: Database, months_ahead: int) -> int:
     return int(created)
 
 
-def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    database: Database | None = None,
+    connector_settings: ConnectorSettings | None = None,
+) -> FastAPI:
     """Build the API. A given ``database`` is used as is (and not disposed)."""
+    connector_settings = connector_settings or ConnectorSettings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -55,6 +64,11 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         db = database if database is not None else await asyncio.to_thread(open_database, settings)
         app.state.database = db
         app.state.auth_service = AuthService(db, settings, throttle, mailer)
+        app.state.connector_service = ConnectorService(
+            db,
+            CredentialVault(settings.credential_keys()),
+            ConnectorContext(endpoint_policy=connector_settings.endpoint_policy()),
+        )
         upkeep = asyncio.create_task(_partition_upkeep(db, settings))
         try:
             yield
@@ -89,6 +103,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
     app.include_router(auth.router)
+    app.include_router(connectors.router)
     return app
 
 

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 app = typer.Typer(name="uzo", help="UZO: workflow automation and ETL/ELT.", no_args_is_help=True)
 db_app = typer.Typer(help="The metadata database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+secrets_app = typer.Typer(help="Connector credentials at rest.", no_args_is_help=True)
+app.add_typer(secrets_app, name="secrets")
 
 
 def _bootstrap() -> tuple[Settings, Database]:
@@ -103,3 +105,15 @@ def db_current() -> None:
     settings, db = _bootstrap()
     print(f"database: {migrate.current_revision(db.owner_engine) or 'base'}")
     print(f"code:     {migrate.head_revision(settings)}")
+
+
+@secrets_app.command("rotate")
+def secrets_rotate() -> None:
+    """Re-encrypt every stored credential with the first key of UZO_SECRET_KEYS."""
+    from uzo_api.services.secrets import rotate_credentials
+    from uzo_connectors.credentials import CredentialVault
+
+    settings, db = _bootstrap()
+    vault = CredentialVault(settings.credential_keys())
+    count = rotate_credentials(db.owner_engine, vault)
+    print(f"re-encrypted {count} connector credential(s) with the current key")

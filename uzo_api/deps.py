@@ -11,6 +11,7 @@ from uzo_api.auth.principal import Principal
 from uzo_api.db.session import Database
 from uzo_api.errors import Unauthorized
 from uzo_api.services.auth import AuthService
+from uzo_api.services.connectors import ConnectorService
 from uzo_api.settings import Settings
 
 _bearer = HTTPBearer(
@@ -34,6 +35,11 @@ def get_auth_service(request: Request) -> AuthService:
     return service
 
 
+def get_connector_service(request: Request) -> ConnectorService:
+    service: ConnectorService = request.app.state.connector_service
+    return service
+
+
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -42,6 +48,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
 ClientIp = Annotated[str, Depends(client_ip)]
+ConnectorServiceDep = Annotated[ConnectorService, Depends(get_connector_service)]
 
 
 def current_principal(

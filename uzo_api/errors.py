@@ -74,6 +74,10 @@ class Forbidden(Problem):
     status, slug, title = 403, "forbidden", "Not allowed"
 
 
+class PlanLimitReached(Problem):
+    status, slug, title = 403, "plan-limit", "Plan limit reached"
+
+
 class NotFound(Problem):
     status, slug, title = 404, "not-found", "Not found"
 
@@ -100,6 +104,7 @@ PROBLEM_TYPES: dict[str, str] = {
         Problem,
         Unauthorized,
         Forbidden,
+        PlanLimitReached,
         NotFound,
         Conflict,
         InvalidInput,

@@ -8,12 +8,16 @@ on. Nothing is read at import time: call :func:`get_settings`.
 from __future__ import annotations
 
 import functools
+import os
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def _group(prefix: str) -> SettingsConfigDict:
@@ -88,7 +92,9 @@ class ServerSettings(BaseSettings):
 class Settings(BaseSettings):
     """Root settings of the API process."""
 
-    model_config = SettingsConfigDict(env_prefix="UZO_", extra="ignore", env_file=None)
+    model_config = SettingsConfigDict(
+        env_prefix="UZO_", extra="ignore", env_file=None, populate_by_name=True
+    )
 
     home: Path = Field(default_factory=lambda: Path.home() / ".uzo")
     env: str = Field(default="development", pattern=r"^(development|test|production)$")
@@ -99,6 +105,25 @@ class Settings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
 
+    secret_keys: SecretStr | None = Field(
+        default=None,
+        validation_alias="UZO_SECRET_KEYS",
+        description="Comma-separated Fernet keys for connector credentials, newest first. "
+        "Unset: one key generated once in UZO_HOME.",
+    )
+
+    def credential_keys(self) -> list[str]:
+        """Keys of the credential vault: configured, or generated once and kept in UZO_HOME."""
+        if self.secret_keys is not None:
+            raw = self.secret_keys.get_secret_value()
+        else:
+            from cryptography.fernet import Fernet
+
+            raw = _local_secret(
+                self.home / "secrets" / "fernet_keys", lambda: Fernet.generate_key().decode()
+            )
+        return [k.strip() for k in raw.split(",") if k.strip()]
+
     def jwt_secret(self) -> str:
         """The signing key: configured, or generated once and kept in UZO_HOME (0600)."""
         if self.auth.jwt_secret is not None:
@@ -106,16 +131,21 @@ class Settings(BaseSettings):
         return _local_secret(self.home / "secrets" / "jwt_secret")
 
 
-def _local_secret(path: Path) -> str:
+def _local_secret(path: Path, make: Callable[[], str] = lambda: secrets.token_urlsafe(48)) -> str:
+    """Read a generated secret, creating it once; concurrent first users agree on one value."""
     if path.exists():
         return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    value = secrets.token_urlsafe(48)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(value)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(make())
     tmp.chmod(0o600)
-    tmp.replace(path)
-    return value
+    try:
+        os.link(tmp, path)  # fails if another process created it first: theirs wins
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_text().strip()
 
 
 @functools.cache

@@ -1,0 +1,258 @@
+"""Tenant connectors: validated configs, encrypted secrets, test and discover.
+
+Secrets are split from the config by the connector type's model, encrypted
+with the credential vault, and decrypted only at the moment a connector is
+built to test or discover. Nothing here returns or logs a secret.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from uzo_api.db.models import Connector, Subscription, SubscriptionPlan, Workspace
+from uzo_api.errors import Conflict, InvalidInput, NotFound, PlanLimitReached
+from uzo_connectors import registry
+from uzo_connectors.credentials import MASK, merge_secrets, redact, split_secrets
+from uzo_connectors.errors import ConfigError, ConnectorError, MissingDependencyError
+
+if TYPE_CHECKING:
+    import uuid
+
+    from sqlalchemy.orm import Session
+
+    from uzo_api.auth.principal import Principal
+    from uzo_api.db.session import Database
+    from uzo_connectors.base import BaseConnector, ConnectorContext, DatasetInfo
+    from uzo_connectors.credentials import CredentialVault
+    from uzo_connectors.registry import ConnectorTypeInfo
+
+log = structlog.get_logger("uzo.connectors")
+
+
+@dataclass(frozen=True)
+class ConnectorView:
+    row: Connector
+    config: dict[str, Any]
+    secrets_set: list[str]
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    ok: bool
+    detail: str
+    duration_ms: float
+
+
+class ConnectorService:
+    def __init__(self, db: Database, vault: CredentialVault, context: ConnectorContext) -> None:
+        self.db = db
+        self.vault = vault
+        self.context = context
+
+    # -- catalogue ------------------------------------------------------------------------------
+
+    @staticmethod
+    def list_types() -> list[ConnectorTypeInfo]:
+        return registry.list_connector_types()
+
+    @staticmethod
+    def get_type(type_key: str) -> ConnectorTypeInfo:
+        try:
+            return registry.type_info(type_key)
+        except MissingDependencyError as exc:
+            raise NotFound(str(exc)) from exc
+        except ConnectorError as exc:
+            raise NotFound(str(exc)) from exc
+
+    # -- CRUD -----------------------------------------------------------------------------------
+
+    def create(
+        self,
+        principal: Principal,
+        *,
+        name: str,
+        type_key: str,
+        config: dict[str, Any],
+        description: str | None,
+        workspace_id: uuid.UUID | None,
+    ) -> ConnectorView:
+        model = self._config_model(type_key)
+        self._validate(type_key, config)
+        public, secret = split_secrets(model, config)
+        with self.db.tenant(principal.subscription_id) as s:
+            self._check_plan_limit(s, principal.subscription_id)
+            if workspace_id is not None and s.get(Workspace, workspace_id) is None:
+                raise NotFound("no such workspace", field="workspace_id")
+            row = Connector(
+                subscription_id=principal.subscription_id,
+                connector_name=name,
+                connector_type=type_key,
+                description=description,
+                connection_config=public,
+                encrypted_credentials=self.vault.encrypt(secret) if secret else None,
+                workspace_id=workspace_id,
+                created_by=principal.user_id,
+            )
+            s.add(row)
+            try:
+                s.flush()
+            except IntegrityError as exc:
+                raise Conflict(
+                    f"a connector named {name!r} already exists", field="connector_name"
+                ) from exc
+            s.refresh(row)
+        log.info("connector created", connector_id=str(row.id), connector_type=type_key)
+        return self._view(row, secret_names=sorted(secret))
+
+    def all(self, principal: Principal) -> list[ConnectorView]:
+        with self.db.tenant(principal.subscription_id) as s:
+            rows = list(s.scalars(select(Connector).order_by(Connector.connector_name)))
+            return [self._view(r, self._secret_names(r)) for r in rows]
+
+    def get(self, principal: Principal, connector_id: uuid.UUID) -> ConnectorView:
+        with self.db.tenant(principal.subscription_id) as s:
+            row = self._row(s, connector_id)
+            return self._view(row, self._secret_names(row))
+
+    def update(
+        self,
+        principal: Principal,
+        connector_id: uuid.UUID,
+        *,
+        name: str | None,
+        description: str | None,
+        config: dict[str, Any] | None,
+    ) -> ConnectorView:
+        with self.db.tenant(principal.subscription_id) as s:
+            row = self._row(s, connector_id, lock=True)
+            if config is not None:
+                model = self._config_model(row.connector_type)
+                # a secret left out (or sent back masked) keeps its stored value
+                changes = {k: v for k, v in config.items() if v != MASK}
+                merged = {**self._secrets(row), **row.connection_config, **changes}
+                self._validate(row.connector_type, merged)
+                public, secret = split_secrets(model, merged)
+                row.connection_config = public
+                row.encrypted_credentials = self.vault.encrypt(secret) if secret else None
+            if name is not None:
+                row.connector_name = name
+            if description is not None:
+                row.description = description
+            try:
+                s.flush()
+            except IntegrityError as exc:
+                raise Conflict(
+                    f"a connector named {name!r} already exists", field="connector_name"
+                ) from exc
+            s.refresh(row)
+            return self._view(row, self._secret_names(row))
+
+    def delete(self, principal: Principal, connector_id: uuid.UUID) -> None:
+        with self.db.tenant(principal.subscription_id) as s:
+            s.delete(self._row(s, connector_id))
+
+    # -- using a connector ----------------------------------------------------------------------
+
+    def test(self, principal: Principal, connector_id: uuid.UUID) -> TestOutcome:
+        started = time.perf_counter()
+        try:
+            connector = self._build(principal, connector_id)
+            try:
+                connector.test_connection()
+            finally:
+                connector.close()
+            outcome = TestOutcome(True, "connection succeeded", _ms(started))
+        except NotFound:
+            raise
+        except ConnectorError as exc:
+            outcome = TestOutcome(False, str(exc), _ms(started))
+        with self.db.tenant(principal.subscription_id) as s:
+            row = self._row(s, connector_id)
+            row.last_tested_at = dt.datetime.now(dt.UTC)
+            row.last_test_status = "ok" if outcome.ok else "failed"
+        return outcome
+
+    def discover(self, principal: Principal, connector_id: uuid.UUID) -> list[DatasetInfo]:
+        connector = self._build(principal, connector_id)
+        try:
+            return connector.discover()
+        except ConnectorError as exc:
+            raise InvalidInput(f"discovery failed: {exc}") from exc
+        finally:
+            connector.close()
+
+    def _build(self, principal: Principal, connector_id: uuid.UUID) -> BaseConnector[Any]:
+        with self.db.tenant(principal.subscription_id) as s:
+            row = self._row(s, connector_id)
+            config = merge_secrets(row.connection_config, self._secrets(row))
+            type_key = row.connector_type
+        try:
+            return registry.create_connector(type_key, config, self.context)
+        except ConfigError as exc:
+            raise InvalidInput(str(exc)) from exc
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _row(s: Session, connector_id: uuid.UUID, lock: bool = False) -> Connector:
+        row = s.get(Connector, connector_id, with_for_update=lock)
+        if row is None:  # another tenant's connector is invisible under RLS: also a 404
+            raise NotFound("no such connector")
+        return row
+
+    def _secrets(self, row: Connector) -> dict[str, Any]:
+        return self.vault.decrypt(row.encrypted_credentials) if row.encrypted_credentials else {}
+
+    def _secret_names(self, row: Connector) -> list[str]:
+        return sorted(self._secrets(row))
+
+    @staticmethod
+    def _config_model(type_key: str) -> Any:
+        try:
+            return registry.get_connector_class(type_key).config_model
+        except ConnectorError as exc:
+            raise InvalidInput(str(exc), field="connector_type") from exc
+
+    @staticmethod
+    def _validate(type_key: str, config: dict[str, Any]) -> None:
+        cls = registry.get_connector_class(type_key)
+        try:
+            registry.validate_config(cls, config)
+        except ConfigError as exc:
+            raise InvalidInput(str(exc), field="config") from exc
+
+    @staticmethod
+    def _view(row: Connector, secret_names: list[str]) -> ConnectorView:
+        try:
+            model = registry.get_connector_class(row.connector_type).config_model
+        except ConnectorError:  # its plugin is gone: mask anything that looks secret
+            model = None
+        shown = redact(row.connection_config, model)
+        shown.update(dict.fromkeys(secret_names, MASK))
+        return ConnectorView(row=row, config=shown, secrets_set=secret_names)
+
+    @staticmethod
+    def _check_plan_limit(s: Session, subscription_id: uuid.UUID) -> None:
+        limit = s.scalar(
+            select(SubscriptionPlan.max_connectors)
+            .join(Subscription, Subscription.plan_id == SubscriptionPlan.id)
+            .where(Subscription.id == subscription_id)
+        )
+        if limit is None:
+            return
+        count = s.scalar(select(func.count()).select_from(Connector)) or 0
+        if count >= limit:
+            raise PlanLimitReached(
+                f"your plan allows {limit} connectors; delete one or upgrade the subscription"
+            )
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
