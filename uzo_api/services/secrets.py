@@ -28,6 +28,8 @@ def rotate_credentials(owner_engine: Engine, vault: CredentialVault) -> int:
             .with_for_update()
         ).all()
         for row_id, token in rows:
+            if token is None:
+                continue
             conn.execute(
                 update(Connector)
                 .where(Connector.id == row_id)
