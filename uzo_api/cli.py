@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from uzo_api import __version__
+from uzo_api.cli_workflows import register as register_workflow_commands
 
 if TYPE_CHECKING:
     from uzo_api.db.session import Database
@@ -19,6 +20,7 @@ db_app = typer.Typer(help="The metadata database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 secrets_app = typer.Typer(help="Connector credentials at rest.", no_args_is_help=True)
 app.add_typer(secrets_app, name="secrets")
+register_workflow_commands(app)
 
 
 def _bootstrap() -> tuple[Settings, Database]:

@@ -1,0 +1,1 @@
+"""Example workflows (``*.json``) and the helpers that generate their data."""

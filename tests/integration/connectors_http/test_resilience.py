@@ -1,0 +1,163 @@
+"""Retries honour Retry-After, the rate limit spaces requests, internal targets are refused."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pytest
+
+from tests.integration.connectors_http.helpers import connector, read_all
+from tests.integration.connectors_http.server import METADATA_URL
+from uzo_connectors.base import ConnectorContext, WriteMode, WriteRequest
+from uzo_connectors.errors import (
+    BlockedEndpointError,
+    ConfigError,
+    ConnectionTestError,
+    ConnectorError,
+)
+from uzo_connectors.ssrf import EndpointPolicy
+
+if TYPE_CHECKING:
+    from tests.integration.connectors_http.conftest import LocalServer
+    from tests.integration.connectors_http.server import ServerState
+
+pytestmark = pytest.mark.integration
+
+
+def test_retry_honours_retry_after(
+    http_server: LocalServer, state: ServerState, loopback: ConnectorContext
+) -> None:
+    conn = connector(
+        loopback,
+        http_server.url,
+        retries={"backoff_base": 0.01},  # backoff alone would retry after ~10 ms
+        resources=[{"name": "r", "path": "/flaky/once", "columns": {"id": "int64"}}],
+    )
+    state.flaky_failures["once"] = 1
+    started = time.monotonic()
+    table = read_all(conn, "r")
+    elapsed = time.monotonic() - started
+    assert table.num_rows == 2
+    assert state.calls["flaky:once"] == 2
+    first, second = state.request_times["flaky:once"]
+    assert second - first >= 1.0  # Retry-After: 1
+    assert elapsed >= 1.0
+
+
+def test_retries_give_up_after_max_attempts(
+    http_server: LocalServer, state: ServerState, loopback: ConnectorContext
+) -> None:
+    conn = connector(
+        loopback,
+        http_server.url,
+        retries={"max_attempts": 2, "max_retry_after": 5},
+        resources=[{"name": "r", "path": "/flaky/always", "columns": {"id": "int64"}}],
+    )
+    state.flaky_failures["always"] = 5
+    with pytest.raises(ConnectorError, match="HTTP 429"):
+        read_all(conn, "r")
+    assert state.calls["flaky:always"] == 2
+
+
+def test_too_long_retry_after_fails_fast(
+    http_server: LocalServer, state: ServerState, loopback: ConnectorContext
+) -> None:
+    conn = connector(
+        loopback,
+        http_server.url,
+        retries={"max_retry_after": 0.5},
+        resources=[{"name": "r", "path": "/flaky/long", "columns": {"id": "int64"}}],
+    )
+    state.flaky_failures["long"] = 1
+    with pytest.raises(ConnectorError, match="asks to retry after"):
+        read_all(conn, "r")
+
+
+def test_rate_limit_spaces_requests(
+    http_server: LocalServer, state: ServerState, loopback: ConnectorContext
+) -> None:
+    resource = {
+        "name": "r",
+        "path": "/items/page",
+        "pagination": {"type": "page", "page_size": 10},
+        "columns": {"id": "int64"},  # declared: no sampling request
+    }
+    conn = connector(loopback, http_server.url, rate_limit=5, resources=[resource])
+    assert read_all(conn, "r").num_rows == 35
+    times = state.request_times["page"]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert len(times) == 4
+    # one request start every 0.2 s on the client; arrival times at the server jitter a little
+    # (unlimited, the four pages take ~10 ms in all)
+    assert min(gaps) >= 0.15
+    assert times[-1] - times[0] >= 0.55
+
+
+def test_redirect_to_metadata_address_is_refused(
+    http_server: LocalServer, loopback: ConnectorContext
+) -> None:
+    conn = connector(loopback, http_server.url, resources=[{"name": "r", "path": "/redirect/evil"}])
+    with pytest.raises(BlockedEndpointError, match=r"169\.254\.169\.254"):
+        read_all(conn, "r")
+
+
+def test_redirect_on_the_same_server_is_followed(
+    http_server: LocalServer, loopback: ConnectorContext
+) -> None:
+    conn = connector(loopback, http_server.url, resources=[{"name": "r", "path": "/redirect/ok"}])
+    assert read_all(conn, "r").num_rows == 10
+
+
+def test_link_header_to_metadata_address_is_refused(
+    http_server: LocalServer, loopback: ConnectorContext
+) -> None:
+    resource = {"name": "r", "path": "/items/link-evil", "pagination": {"type": "link"}}
+    conn = connector(loopback, http_server.url, resources=[resource])
+    with pytest.raises(BlockedEndpointError, match="link-local"):
+        read_all(conn, "r")
+
+
+def test_default_policy_refuses_the_loopback_server(http_server: LocalServer) -> None:
+    strict = ConnectorContext(endpoint_policy=EndpointPolicy())
+    conn = connector(strict, http_server.url, resources=[{"name": "r", "path": "/items/page"}])
+    with pytest.raises(ConnectionTestError, match="loopback"):
+        conn.test_connection()
+
+
+def test_oauth_token_url_is_checked(http_server: LocalServer, loopback: ConnectorContext) -> None:
+    auth = {
+        "type": "oauth2_client_credentials",
+        "token_url": METADATA_URL + "token",
+        "client_id": "x",
+        "client_secret": "y-secret-value",
+    }
+    conn = connector(
+        loopback, http_server.url, auth=auth, resources=[{"name": "r", "path": "/auth/oauth"}]
+    )
+    with pytest.raises(ConnectionTestError, match=r"169\.254\.169\.254"):
+        conn.test_connection()
+
+
+def test_sink_posts_rows_as_json_batches(
+    http_server: LocalServer, state: ServerState, loopback: ConnectorContext
+) -> None:
+    resource = {"name": "out", "path": "/sink", "readable": False, "write": {"batch_size": 4}}
+    conn = connector(loopback, http_server.url, resources=[resource])
+    table = pa.table({"id": list(range(10)), "name": [f"n{i}" for i in range(10)]})
+    with conn.open_sink(WriteRequest(dataset="out", schema=table.schema)) as sink:
+        for batch in table.to_batches(max_chunksize=3):
+            sink.write(batch)
+        result = sink.commit()
+    assert result.rows_written == 10
+    assert state.sunk == table.to_pylist()
+
+    aborted = conn.open_sink(WriteRequest(dataset="out", schema=table.schema))
+    aborted.write(table.to_batches()[0])
+    aborted.abort()
+    assert len(state.sunk) == 10  # nothing sent before commit
+
+    with pytest.raises(ConfigError, match="only appends"):
+        conn.open_sink(WriteRequest(dataset="out", schema=table.schema, mode=WriteMode.UPSERT))

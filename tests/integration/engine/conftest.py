@@ -1,0 +1,52 @@
+"""One local Ray cluster and one Prefect server for the whole session, stopped at the end."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from uzo_engine.runtime.engine import Runtime
+from uzo_engine.settings import EngineSettings
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+_ENV_KEYS = ("PREFECT_API_URL", "PREFECT_HOME", "PREFECT_SERVER_ANALYTICS_ENABLED")
+_ENV_PREFIXES = ("RAY_AUTH_",)
+
+
+@pytest.fixture(scope="session")
+def engine_home() -> Iterator[Path]:
+    home = Path(tempfile.mkdtemp(prefix="uzo-engine-test-"))
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def engine_settings(engine_home: Path) -> EngineSettings:
+    return EngineSettings(
+        home=engine_home,
+        ray_num_cpus=2,
+        ray_object_store_mb=300,
+        actor_pool_size=2,
+        cancel_grace_seconds=5.0,
+    )
+
+
+@pytest.fixture(scope="session")
+def runtime(engine_settings: EngineSettings) -> Iterator[Runtime]:
+    """Prefect server + local Ray (2 CPUs, 300 MB object store) + 2 node actors."""
+    saved = {k: v for k, v in os.environ.items() if k in _ENV_KEYS or k.startswith(_ENV_PREFIXES)}
+    rt = Runtime(engine_settings).start()
+    try:
+        yield rt
+    finally:
+        rt.close(stop_cluster=True, stop_prefect=True)
+        for key in [k for k in os.environ if k in _ENV_KEYS or k.startswith(_ENV_PREFIXES)]:
+            del os.environ[key]
+        os.environ.update(saved)

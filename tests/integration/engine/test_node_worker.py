@@ -1,0 +1,106 @@
+"""NodeWorker as a plain class (no Ray): retries, timeout, skipped ports, absent inputs."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from tests.integration.engine.runners import Fail, FailOnce, Router, Scale, Slow, Source
+from uzo_engine.plan import Stage, StepContext
+from uzo_engine.runtime.actors import Absent, NodeWorker, StepCall
+from uzo_engine.runtime.flow import stage_batches
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from uzo_engine.plan import StepRunner
+
+CTX = StepContext(execution_id="unit")
+
+
+def call(runner: StepRunner, ports: tuple[str, ...] = (), **kw: object) -> StepCall:
+    outputs = kw.pop("outputs", ("out",))
+    return StepCall("s", ("n",), ports, outputs, runner, **kw)  # type: ignore[arg-type]
+
+
+def test_success_fills_rows_bytes_and_schema() -> None:
+    meta, tables = NodeWorker().execute(call(Source(rows=3)), CTX, [])
+    assert meta.status == "succeeded"
+    (result,) = meta.results
+    assert (result.node_id, result.rows_out) == ("n", 3)
+    assert result.bytes_out > 0
+    assert [c.name for c in result.output_schema] == ["x", "pid"]
+    assert isinstance(tables[0], pa.Table)
+
+
+def test_run_step_returns_meta_then_one_table_per_port() -> None:
+    out = NodeWorker().run_step(call(Source(rows=2)), CTX)
+    assert out[0].status == "succeeded"
+    assert out[1].num_rows == 2
+
+
+def test_failure_gives_absent_outputs_and_names_the_node() -> None:
+    meta, tables = NodeWorker().execute(call(Fail("nope")), CTX, [])
+    assert meta.status == "failed"
+    assert meta.results[0].error == "ValueError: nope"
+    assert tables == [Absent("failed", "n")]
+
+
+def test_absent_input_is_not_run() -> None:
+    worker = NodeWorker()
+    meta, tables = worker.execute(call(Scale(2), ("in",)), CTX, [Absent("failed", "up")])
+    assert meta.status == "upstream_failed"
+    assert meta.results[0].error == "upstream node up failed"
+    assert tables == [Absent("failed", "up")]
+    meta, _ = worker.execute(call(Scale(2), ("in",)), CTX, [Absent("skipped", "up")])
+    assert meta.status == "skipped"
+
+
+def test_retry_then_success(tmp_path: Path) -> None:
+    step = call(FailOnce(str(tmp_path / "m")), ("in",), retries=1, retry_backoff_seconds=0.01)
+    meta, _tables = NodeWorker().execute(step, CTX, [pa.table({"x": [1]})])
+    assert meta.status == "succeeded"
+    assert meta.results[0].attempts == 2
+
+
+def test_timeout_abandons_the_runner_and_poisons_the_worker() -> None:
+    start = time.monotonic()
+    meta, _ = NodeWorker().execute(call(Slow(5), timeout_seconds=0.2), CTX, [])
+    assert time.monotonic() - start < 2
+    assert meta.status == "failed"
+    assert "timed out" in (meta.results[0].error or "")
+    assert meta.poisoned
+
+
+def test_cancelled_execution_returns_at_once() -> None:
+    worker = NodeWorker()
+    worker.cancel("unit")
+    meta, tables = worker.execute(call(Source()), CTX, [])
+    assert meta.status == "cancelled"
+    assert tables == [Absent("cancelled", "n")]
+
+
+def test_skipped_port_becomes_absent() -> None:
+    step = call(Router(threshold=10), ("in",), outputs=("true", "false"))
+    meta, tables = NodeWorker().execute(step, CTX, [pa.table({"x": [1, 2]})])
+    assert meta.status == "succeeded"
+    assert isinstance(tables[0], pa.Table)
+    assert tables[1] == Absent("skipped", "n")
+
+
+def test_small_consecutive_stages_share_a_prefect_task() -> None:
+    stages = [Stage(i, tuple(f"s{i}-{k}" for k in range(n))) for i, n in enumerate([1, 2, 5, 1])]
+    merged = stage_batches(stages, max_steps=4)
+    assert [(b.label, len(b.step_ids)) for b in merged] == [
+        ("stages-0-1", 3),
+        ("stage-2", 5),  # a stage is never split, even above the limit
+        ("stage-3", 1),
+    ]
+    assert [b.label for b in stage_batches(stages, max_steps=0)] == [
+        "stage-0",
+        "stage-1",
+        "stage-2",
+        "stage-3",
+    ]

@@ -1,0 +1,351 @@
+"""The runtime on a real local Ray cluster and a real Prefect server (session fixtures).
+
+Plans are built by hand from small picklable runners (tests/integration/engine/runners.py):
+the runtime must not depend on the compiler or on node types.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.integration.engine.runners import (
+    Fail,
+    FailOnce,
+    Router,
+    Scale,
+    Slow,
+    Source,
+    Union,
+    make_plan,
+)
+from uzo_engine.events import CollectingSink
+from uzo_engine.plan import StepContext
+from uzo_engine.runtime.actors import Dispatched
+from uzo_engine.runtime.flow import stage_batches
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from uzo_engine.runtime.engine import Runtime
+    from uzo_engine.runtime.flow import RunResult
+    from uzo_engine.settings import EngineSettings
+
+pytestmark = pytest.mark.integration
+
+
+def flow_run_state(flow_run_id: str) -> tuple[str, str | None]:
+    from prefect.client.orchestration import get_client
+
+    async def read() -> tuple[str, str | None]:
+        async with get_client() as client:
+            run = await client.read_flow_run(uuid.UUID(flow_run_id))
+            assert run.state is not None
+            return run.state.type.value, run.state.message
+
+    return asyncio.run(read())
+
+
+def task_run_count(flow_run_id: str) -> int:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    async def read() -> int:
+        async with get_client() as client:
+            flt = FlowRunFilter(id=FlowRunFilterId(any_=[uuid.UUID(flow_run_id)]))
+            return len(await client.read_task_runs(flow_run_filter=flt))
+
+    return asyncio.run(read())
+
+
+def flow_run_count() -> int:
+    from prefect.client.orchestration import get_client
+
+    async def read() -> int:
+        async with get_client() as client:
+            return await client.count_flow_runs()
+
+    return asyncio.run(read())
+
+
+def statuses(result: RunResult) -> dict[str, str]:
+    return {n: r.status for n, r in result.node_results.items()}
+
+
+def test_steps_run_in_actors_and_the_flow_run_completes(runtime: Runtime) -> None:
+    import ray
+
+    plan = make_plan(
+        "two-steps",
+        [
+            ("src", Source(rows=10), [], ["out"]),
+            ("double", Scale(2), [("in", "src", "out")], ["out"]),
+        ],
+        [["src"], ["double"]],
+    )
+    sink = CollectingSink()
+    result = runtime.run_sync(plan, sink=sink, keep_outputs=["double"])
+
+    assert result.status == "succeeded", result.error
+    table = result.table("double")
+    assert table["x"].to_pylist() == [2 * i for i in range(10)]
+    actor_pid = table["pid"][0].as_py()
+    assert actor_pid != os.getpid()
+    assert actor_pid in {info["pid"] for info in runtime.pool.ready()}
+    # tables came back from the stage task as ObjectRefs, never as values
+    assert result.output_refs
+    assert all(isinstance(ref, ray.ObjectRef) for ref in result.output_refs.values())
+
+    assert result.flow_run_id is not None
+    assert flow_run_state(result.flow_run_id)[0] == "COMPLETED"
+    # one Prefect task per stage, or per batch of consecutive small stages: never per node
+    batches = stage_batches(plan.stages, runtime.settings.merge_stages_up_to)
+    assert task_run_count(result.flow_run_id) == len(batches) == 1
+
+    seen = [(e.node_id, e.status) for e in sink.node_events]
+    for node in ("src", "double"):
+        assert [s for n, s in seen if n == node] == ["queued", "running", "succeeded"]
+    final = sink.final()["double"].result
+    assert final is not None
+    assert final.rows_out == 10
+    assert final.bytes_out > 0
+    assert final.duration_ms > 0
+    assert [c.name for c in final.output_schema] == ["x", "pid"]
+    assert [e.status for e in sink.run_events] == ["running", "succeeded"]
+
+
+def test_stage_task_returns_object_refs_not_tables(runtime: Runtime) -> None:
+    """The body of the stage task dispatches and returns refs in an opaque box."""
+    import ray
+
+    from uzo_engine.runtime.actors import CallSpec, StagePayload, StepCall, plain_context
+    from uzo_engine.runtime.flow import _stage_task
+
+    plan = make_plan("refs", [("src", Source(rows=5), [], ["out"])])
+    spec = CallSpec(StepCall.from_step(plan.steps["src"]), (), 0)
+    ctx = plain_context(StepContext(execution_id="refs"))
+    box = _stage_task("stage-0", StagePayload([spec], ctx, list(runtime.pool.actors), {}))
+    assert isinstance(box, Dispatched)
+    ref = box.outputs[("src", "out")]
+    assert isinstance(ref, ray.ObjectRef)
+    assert isinstance(box.metas["src"], ray.ObjectRef)
+    assert ray.get(ref).num_rows == 5
+
+
+def test_a_failed_node_fails_the_run_and_spares_independent_branches(runtime: Runtime) -> None:
+    plan = make_plan(
+        "isolation",
+        [
+            ("src", Source(rows=4), [], ["out"]),
+            ("bad", Fail("boom at bad"), [("in", "src", "out")], ["out"]),
+            ("after_bad", Scale(3), [("in", "bad", "out")], ["out"]),
+            ("good", Scale(2), [("in", "src", "out")], ["out"]),
+            ("merge", Union(), [("a", "after_bad", "out"), ("b", "good", "out")], ["out"]),
+            ("good_tail", Scale(5), [("in", "good", "out")], ["out"]),
+        ],
+        [["src"], ["bad", "good", "after_bad"], ["merge", "good_tail"]],
+    )
+    sink = CollectingSink()
+    result = runtime.run_sync(plan, sink=sink, keep_outputs=["good_tail"])
+
+    assert result.status == "failed"
+    assert result.failed_nodes == ["bad"]
+    assert result.error is not None
+    assert "bad" in result.error
+    assert "boom at bad" in result.error
+    assert statuses(result) == {
+        "src": "succeeded",
+        "bad": "failed",
+        "after_bad": "upstream_failed",
+        "good": "succeeded",
+        "merge": "upstream_failed",
+        "good_tail": "succeeded",
+    }
+    assert result.table("good_tail")["x"].to_pylist() == [0, 10, 20, 30]
+    assert result.flow_run_id is not None
+    state, message = flow_run_state(result.flow_run_id)
+    assert state == "FAILED"
+    assert message is not None
+    assert "bad" in message
+    assert sink.final()["after_bad"].status == "upstream_failed"
+    assert sink.run_events[-1].status == "failed"
+
+
+def test_router_skips_downstream_of_a_skipped_port(runtime: Runtime) -> None:
+    plan = make_plan(
+        "router",
+        [
+            ("src", Source(rows=5), [], ["out"]),
+            ("router", Router(threshold=100), [("in", "src", "out")], ["true", "false"]),
+            ("yes", Scale(2), [("in", "router", "true")], ["out"]),
+            ("no", Scale(2), [("in", "router", "false")], ["out"]),
+            ("no_tail", Scale(2), [("in", "no", "out")], ["out"]),
+        ],
+        [["src", "router"], ["yes", "no", "no_tail"]],
+    )
+    result = runtime.run_sync(plan, keep_outputs=["yes"])
+    assert result.status == "succeeded", result.error
+    assert statuses(result) == {
+        "src": "succeeded",
+        "router": "succeeded",
+        "yes": "succeeded",
+        "no": "skipped",
+        "no_tail": "skipped",
+    }
+    assert result.node_results["router"].rows_out == 5
+    assert result.table("yes").num_rows == 5
+
+
+def test_retries_with_backoff(runtime: Runtime, tmp_path: Path) -> None:
+    plan = make_plan(
+        "retry",
+        [
+            ("src", Source(rows=3), [], ["out"]),
+            ("flaky", FailOnce(str(tmp_path / "failed-once")), [("in", "src", "out")], ["out"]),
+        ],
+        flaky__retries=2,
+        flaky__retry_backoff_seconds=0.2,
+    )
+    result = runtime.run_sync(plan)
+    assert result.status == "succeeded", result.error
+    assert result.node_results["flaky"].attempts == 2
+    assert result.node_results["flaky"].duration_ms >= 200  # the backoff happened
+
+
+def test_timeout_is_enforced_by_uzo(runtime: Runtime, tmp_path: Path) -> None:
+    finished = tmp_path / "finished"
+    plan = make_plan(
+        "timeout",
+        [
+            ("slow", Slow(30, finished=str(finished)), [], ["out"]),
+            ("after", Scale(2), [("in", "slow", "out")], ["out"]),
+        ],
+        slow__timeout_seconds=1.0,
+    )
+    started = time.monotonic()
+    result = runtime.run_sync(plan)
+    elapsed = time.monotonic() - started
+    assert result.status == "failed"
+    assert statuses(result) == {"slow": "failed", "after": "upstream_failed"}
+    assert "timed out after 1s" in (result.node_results["slow"].error or "")
+    assert elapsed < 15
+    # the actor running the abandoned thread was replaced: the sleep never finishes
+    assert [info["zombies"] for info in runtime.pool.ready()] == [0, 0]
+    time.sleep(1)
+    assert not finished.exists()
+
+
+@pytest.mark.slow
+def test_cancellation_stops_a_long_step_within_seconds(runtime: Runtime, tmp_path: Path) -> None:
+    started_file, finished = tmp_path / "started", tmp_path / "finished"
+    plan = make_plan(
+        "cancel",
+        [
+            ("src", Source(rows=3), [], ["out"]),
+            (
+                "slow",
+                Slow(60, started=str(started_file), finished=str(finished)),
+                [("in", "src", "out")],
+                ["out"],
+            ),
+            ("after", Scale(2), [("in", "slow", "out")], ["out"]),
+        ],
+        [["src", "slow"], ["after"]],
+    )
+    eid = f"cancel-{uuid.uuid4().hex[:8]}"
+    cancelled_at: list[float] = []
+
+    def cancel_when_started() -> None:
+        deadline = time.monotonic() + 60
+        while not started_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        cancelled_at.append(time.monotonic())
+        assert runtime.cancel(eid)
+
+    watcher = threading.Thread(target=cancel_when_started)
+    watcher.start()
+    sink = CollectingSink()
+    result = runtime.run_sync(plan, ctx=StepContext(execution_id=eid), sink=sink)
+    returned_at = time.monotonic()
+    watcher.join()
+
+    assert result.status == "cancelled"
+    latency = returned_at - cancelled_at[0]
+    assert latency < 8, f"cancellation took {latency:.1f}s"
+    assert statuses(result) == {"src": "succeeded", "slow": "cancelled", "after": "cancelled"}
+    assert sink.run_events[-1].status == "cancelled"
+    assert result.flow_run_id is not None
+    assert flow_run_state(result.flow_run_id)[0] == "CANCELLED"
+    time.sleep(1)
+    assert not finished.exists()  # the actor running the step was replaced
+
+
+def test_preview_reuses_cached_upstream_and_creates_no_flow_run(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    src_count, dbl_count = tmp_path / "src.count", tmp_path / "dbl.count"
+
+    def plan_with(factor: int) -> object:
+        return make_plan(
+            "preview",
+            [
+                ("src", Source(rows=1000, counter=str(src_count)), [], ["out"]),
+                ("double", Scale(factor, counter=str(dbl_count)), [("in", "src", "out")], ["out"]),
+                ("unrelated", Fail(), [], ["out"]),
+            ],
+            [["src", "unrelated"], ["double"]],
+        )
+
+    runs_before = flow_run_count()
+    first = runtime.preview(plan_with(2), "double", limit=5)  # type: ignore[arg-type]
+    assert first.status == "succeeded", first.error
+    assert [r["x"] for r in first.rows] == [0, 2, 4, 6, 8]
+    assert [c.name for c in first.schema] == ["x", "pid"]
+    assert first.profile["rows"] == 5
+    assert first.profile["columns"]["x"]["max"] == 8
+    assert first.executed_steps == ["src", "double"]  # not the unrelated failing step
+
+    second = runtime.preview(plan_with(2), "double", limit=5)  # type: ignore[arg-type]
+    assert second.rows == first.rows
+    assert second.executed_steps == []
+    assert second.cached_steps == ["src", "double"]
+    assert src_count.read_text().count("x") == 1
+    assert dbl_count.read_text().count("x") == 1
+
+    changed = runtime.preview(plan_with(3), "double", limit=5)  # type: ignore[arg-type]
+    assert [r["x"] for r in changed.rows] == [0, 3, 6, 9, 12]
+    assert changed.cached_steps == ["src"]
+    assert changed.executed_steps == ["double"]
+    assert src_count.read_text().count("x") == 1
+    assert flow_run_count() == runs_before  # previews never create flow runs
+
+
+def test_prefect_server_and_cluster_are_shared_not_restarted(
+    runtime: Runtime, engine_settings: EngineSettings
+) -> None:
+    import ray
+
+    from uzo_engine.runtime import cluster, prefect_server
+
+    assert runtime.prefect is not None
+    again = prefect_server.ensure_prefect_api(engine_settings)  # what another process does
+    assert (again.url, again.pid) == (runtime.prefect.url, runtime.prefect.pid)
+    assert again.url.startswith("http://127.0.0.1:")
+    external = engine_settings.model_copy(update={"prefect_api_url": runtime.prefect.url + "/"})
+    assert prefect_server.ensure_prefect_api(external).url == runtime.prefect.url
+    assert os.environ["PREFECT_API_URL"] == runtime.prefect.url
+    assert cluster.connect(engine_settings) == runtime.cluster
+    assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")
+    # every Ray worker of the job talks to the one server instead of starting its own
+    env = ray.get_runtime_context().runtime_env.env_vars()
+    assert env["PREFECT_API_URL"] == runtime.prefect.url
+
+
+def test_warm_up_runs_a_flow(runtime: Runtime) -> None:
+    assert runtime.warm_up() < 30

@@ -1,0 +1,185 @@
+"""The workflow document model, sources/sinks, lineage and profiles."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from pydantic import ValidationError
+
+from tests.unit.uzo_engine.helpers import chain, edge, node, run1, values
+from uzo_engine.graph import WorkflowGraph, sql_name, workflow_json_schema
+from uzo_engine.lineage import ColumnRef, trace_to_sources, workflow_lineage
+from uzo_engine.local import run_workflow
+from uzo_engine.plan import StepContext
+from uzo_engine.profile import profile_table
+from uzo_engine.validation import validate_workflow, validation_errors
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def test_document_round_trip_and_extra_fields_forbidden() -> None:
+    doc = chain(node("a", "values", label="A", rows=[{"x": 1}]), node("b", "limit", n=1))
+    graph = WorkflowGraph.model_validate(doc)
+    assert json.loads(graph.model_dump_json(exclude_none=True)) == doc | {
+        "nodes": [
+            n | {"data": n["data"] | {"settings": {"retries": 0, "retry_backoff_seconds": 1.0}}}
+            for n in doc["nodes"]
+        ]
+    }
+    with pytest.raises(ValidationError, match="Extra inputs"):
+        WorkflowGraph.model_validate(
+            {"nodes": [{"id": "a", "data": {"nodeType": "x"}, "selected": True}]}
+        )
+    schema = workflow_json_schema()
+    assert schema["title"] == "UZO workflow"
+    assert schema["$defs"]["Node"]["additionalProperties"] is False
+    assert sql_name("Orders 2024!") == "orders_2024"
+    assert sql_name("2024") == "t_2024"
+
+
+def test_values_node_types_and_empty_tables() -> None:
+    out = run1(
+        "values",
+        {"rows": [{"d": "2024-01-02", "n": 1}, {"n": None, "s": "x"}], "schema": {"d": "date"}},
+    )
+    assert out.to_pylist() == [
+        {"d": dt.date(2024, 1, 2), "n": 1, "s": None},
+        {"d": None, "n": None, "s": "x"},
+    ]
+    empty = run1("values", {"schema": {"a": "int64", "b": "decimal(10,2)"}})
+    assert empty.num_rows == 0
+    assert empty.schema.field("b").type == pa.decimal128(10, 2)
+    errors = validation_errors({"nodes": [node("v", "values")], "edges": []})
+    assert errors[0].code == "invalid_config"
+
+
+def test_parquet_source_pushdown_preview_and_sink(tmp_path: Path) -> None:
+    src = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"id": list(range(100)), "v": [i * 1.5 for i in range(100)]}), src)
+    out = tmp_path / "out.parquet"
+    doc = chain(
+        node("s", "parquet_source", path=str(src)),
+        node("f", "filter", condition="id % 10 = 0"),
+        node("d", "derive", columns={"w": "v * 2"}),
+        node("w", "parquet_sink", path=str(out)),
+    )
+    result = run_workflow(doc)
+    assert result.status == "succeeded", result.error
+    assert [s.node_ids for s in result.plan.steps.values()] == [("s", "f", "d"), ("w",)]
+    written = pq.read_table(out)
+    assert written.num_rows == 10
+    assert written.column("w").to_pylist()[1] == 30.0
+    assert result.results["w"].rows_in == 10
+    preview = run_workflow(doc, ctx=StepContext(execution_id="p", preview_limit=25))
+    assert preview.table("d").num_rows == 3  # ids 0, 10, 20 among the first 25 rows
+    missing = validation_errors(
+        chain(
+            node("s", "parquet_source", path=str(tmp_path / "no")),
+            node("f", "filter", condition="id > 0"),
+        )
+    )
+    assert [(e.code, e.node_id) for e in missing] == [("source_error", "s")]
+
+
+def test_connector_source_and_sink_through_uzo_connectors(tmp_path: Path) -> None:
+    pytest.importorskip("uzo_connectors.registry")
+    pq.write_table(pa.table({"id": [1, 2, 3], "name": ["a", "b", "c"]}), tmp_path / "in.parquet")
+    config = {"root": str(tmp_path)}
+    doc = chain(
+        node(
+            "s",
+            "source",
+            connector="file",
+            config=config,
+            dataset="in.parquet",
+            columns=["id", "name"],
+            schema={"id": "int64", "name": "string"},
+        ),
+        node("f", "filter", condition="id >= 2"),
+        node(
+            "w",
+            "sink",
+            connector="file",
+            connector_id="files",
+            dataset="out.parquet",
+            mode="overwrite",
+        ),
+    )
+    ctx = StepContext(execution_id="c", connector_configs={"files": config})
+    result = run_workflow(doc, ctx=ctx)
+    assert result.status == "succeeded", result.error
+    assert pq.read_table(tmp_path / "out.parquet").to_pylist() == [
+        {"id": 2, "name": "b"},
+        {"id": 3, "name": "c"},
+    ]
+    limited = run_workflow(
+        doc, ctx=StepContext(execution_id="p", preview_limit=1, connector_configs={"files": config})
+    )
+    assert limited.results["s"].rows_out == 1
+    unknown = run_workflow(chain(node("s", "source", connector="nope", dataset="x")))
+    assert "unknown connector type 'nope'" in (unknown.error or "")
+
+
+def test_lineage_follows_expressions_renames_joins_and_aggregates() -> None:
+    doc = {
+        "nodes": [
+            values("o", pa.table({"oid": [1], "cust": [1], "price": [2.0], "qty": [3]})),
+            values("c", pa.table({"cust": [1], "name": ["a"]})),
+            node("d", "derive", columns={"total": "price * qty", "big": "total > 5"}),
+            node("j", "join", on=["cust"]),
+            node("s", "select", rename={"name": "customer"}),
+            node(
+                "a",
+                "aggregate",
+                group_by=["customer"],
+                aggregations=[{"func": "sum", "column": "total", "alias": "revenue"}],
+            ),
+        ],
+        "edges": [
+            edge("o", "d"),
+            edge("d", "j", target_handle="left"),
+            edge("c", "j", target_handle="right"),
+            edge("j", "s"),
+            edge("s", "a"),
+        ],
+    }
+    wf = validate_workflow(doc)
+    assert trace_to_sources(wf, "a", "revenue") == {ColumnRef("o", "price"), ColumnRef("o", "qty")}
+    assert trace_to_sources(wf, "a", "customer") == {ColumnRef("c", "name")}
+    assert trace_to_sources(wf, "d", "big") == {ColumnRef("o", "price"), ColumnRef("o", "qty")}
+    assert trace_to_sources(wf, "j", "cust") == {ColumnRef("o", "cust"), ColumnRef("c", "cust")}
+    edges = workflow_lineage(wf)
+    assert any(
+        e.source == ColumnRef("j", "name") and e.target == ColumnRef("s", "customer") for e in edges
+    )
+
+
+def test_profile_of_a_table() -> None:
+    t = pa.table(
+        {
+            "n": pa.array([1, 2, None, 2]),
+            "s": ["a", None, "b", "a"],
+            "d": [dt.date(2024, 1, i) for i in (1, 2, 3, 4)],
+            "b": [True, False, None, True],
+        }
+    )
+    p = profile_table(t)
+    assert p["row_count"] == 4
+    assert p["columns"]["n"] == {
+        "type": "int64",
+        "null_count": 1,
+        "distinct_estimate": 2,
+        "min": 1,
+        "max": 2,
+        "mean": pytest.approx(5 / 3),
+    }
+    assert p["columns"]["s"]["min"] == "a"
+    assert p["columns"]["d"]["max"] == "2024-01-04"
+    assert p["columns"]["b"]["null_count"] == 1
+    assert profile_table(t.slice(0, 0))["columns"]["n"]["min"] is None

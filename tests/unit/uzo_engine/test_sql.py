@@ -1,0 +1,128 @@
+"""The sql node: DuckDB over named inputs, in a connection that cannot escape."""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+import pytest
+from pydantic import ValidationError
+
+from tests.unit.uzo_engine.helpers import assert_same, duck, edge, node, run_node, values
+from uzo_engine.local import run_workflow
+from uzo_engine.nodes.registry import get_node_type
+from uzo_engine.nodes.sql import SqlPermissionError, locked_connection, run_sql
+from uzo_engine.validation import validation_errors
+
+ORDERS = pa.table({"id": [1, 2, 3], "cust": [10, 20, 10], "amount": [5.0, None, 7.5]})
+CUSTS = pa.table({"cust": [10, 20], "name": ["ann", "bob"]})
+
+
+def test_sql_over_named_inputs_matches_duckdb() -> None:
+    query = (
+        "SELECT c.name, sum(o.amount) AS total FROM orders o JOIN customers c "
+        "USING (cust) GROUP BY c.name"
+    )
+    got = run_node("sql", {"query": query}, {"orders": ORDERS, "customers": CUSTS})["out"]
+    assert_same(got, duck(query, orders=ORDERS, customers=CUSTS))
+
+
+def test_inputs_are_named_by_handle_or_upstream_label() -> None:
+    doc = {
+        "nodes": [
+            values("o", ORDERS) | {"data": values("o", ORDERS)["data"] | {"label": "Orders 2024"}},
+            values("c", CUSTS),
+            node(
+                "q", "sql", query="SELECT count(*) AS n FROM orders_2024 JOIN people USING (cust)"
+            ),
+        ],
+        "edges": [edge("o", "q"), edge("c", "q", target_handle="people")],
+    }
+    result = run_workflow(doc)
+    assert result.status == "succeeded", result.error
+    assert result.table("q").to_pylist() == [{"n": 3}]
+
+
+def test_sql_schema_is_inferred_and_missing_columns_are_named() -> None:
+    doc = {
+        "nodes": [
+            values("t", ORDERS),
+            node("q", "sql", query="SELECT idd FROM t"),
+            node("f", "filter", condition="id > 1"),
+        ],
+        "edges": [edge("t", "q"), edge("t", "f")],
+    }
+    errors = validation_errors(doc)
+    assert [(e.code, e.node_id, e.column) for e in errors] == [("missing_column", "q", "idd")]
+    nt = get_node_type("sql")
+    from uzo_engine.nodes.types import polars_schema
+
+    schema = nt.infer_schema(
+        nt.parse_params({"query": "SELECT id, amount * 2 AS a FROM t"}),
+        {"t": polars_schema(ORDERS.schema)},
+    )
+    assert list(schema["out"]) == ["id", "a"]
+
+
+def test_only_one_query_is_accepted() -> None:
+    nt = get_node_type("sql")
+    for bad, msg in [
+        ("SELECT 1; SELECT 2", "exactly one"),
+        ("DROP TABLE t", "only a query"),
+        ("COPY t TO '/tmp/x.csv'", "only a query"),
+        ("SELEC 1", "cannot parse|only a query"),
+    ]:
+        with pytest.raises(ValidationError, match=msg):
+            nt.parse_params({"query": bad})
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "SELECT * FROM read_text('/etc/passwd')",
+        "SELECT * FROM '/etc/passwd'",
+        "SELECT * FROM read_parquet('../../etc/x.parquet')",
+        "SELECT * FROM read_csv('https://example.com/x.csv')",
+    ],
+)
+def test_reading_files_or_network_is_blocked(query: str) -> None:
+    with pytest.raises((SqlPermissionError, duckdb.Error), match=r"(?i)not allowed|does not exist"):
+        run_sql(query, {})
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "COPY (SELECT 1) TO '/tmp/uzo_leak.csv'",
+        "ATTACH '/tmp/uzo_leak.duckdb' AS x",
+        "INSTALL httpfs",
+        "LOAD httpfs",
+        "SET enable_external_access = true",
+        "SET allowed_directories = ['/']",
+        "SET lock_configuration = false",
+    ],
+)
+def test_locked_connection_refuses_escape_hatches(statement: str) -> None:
+    con = locked_connection()
+    try:
+        with pytest.raises(duckdb.Error, match=r"(?i)permission|locked|disabled"):
+            con.execute(statement)
+    finally:
+        con.close()
+
+
+def test_blocked_read_fails_the_node_with_a_clear_error() -> None:
+    doc = {
+        "nodes": [
+            values("t", ORDERS),
+            node("q", "sql", query="SELECT t.*, p.* FROM t, read_csv('/etc/passwd') p"),
+        ],
+        "edges": [edge("t", "q")],
+    }
+    errors = validation_errors(doc)
+    assert errors[0].node_id == "q"
+    assert "not allowed in UZO SQL" in errors[0].message
+    result = run_workflow(
+        doc | {"nodes": [values("t", ORDERS), node("q", "sql", query="SELECT * FROM t")]}
+    )
+    assert result.status == "succeeded"

@@ -1,0 +1,1 @@
+"""The ``duckdb`` connector: DuckDB database files under a configured root directory."""

@@ -1,0 +1,1 @@
+"""Files in any supported format, on the local filesystem or any fsspec URL."""

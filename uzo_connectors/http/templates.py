@@ -1,0 +1,90 @@
+"""Safe string templates: ``str.format`` syntax restricted to plain field names.
+
+``"/repos/{owner}/{repo}"`` and ``"Summarise: {text}"`` work; attribute and index
+access (``{row.__class__}``, ``{x[0]}``), positional fields (``{}``, ``{0}``),
+conversions (``{x!r}``) and nested specs (``{x:{width}}``) are refused, so a
+template cannot reach into Python objects (template injection).
+"""
+
+from __future__ import annotations
+
+import string
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+_FORMATTER = string.Formatter()
+
+Part = tuple[str, str | None, str]  # literal text, field name (None: none), format spec
+
+
+@lru_cache(maxsize=512)
+def parse_template(template: str) -> tuple[Part, ...]:
+    """The parts of ``template``; ValueError says what is not allowed."""
+    parts: list[Part] = []
+    try:
+        parsed = list(_FORMATTER.parse(template))
+    except ValueError as exc:
+        raise ValueError(f"invalid template: {exc}") from None
+    for literal, name, spec, conversion in parsed:
+        if name is None:
+            parts.append((literal, None, ""))
+            continue
+        if not name.isidentifier():
+            raise ValueError(
+                f"template field {{{name}}} is not allowed: use a plain field name"
+                " (no attribute or index access, no positional fields)"
+            )
+        if conversion is not None:
+            raise ValueError(f"template field {{{name}!{conversion}}}: conversions are not allowed")
+        if spec and ("{" in spec or "}" in spec):
+            raise ValueError(f"template field {{{name}}}: nested format specs are not allowed")
+        parts.append((literal, name, spec or ""))
+    return tuple(parts)
+
+
+def template_fields(template: str) -> list[str]:
+    """The field names used by ``template``, in order, without duplicates."""
+    seen: dict[str, None] = {}
+    for _, name, _ in parse_template(template):
+        if name is not None:
+            seen.setdefault(name, None)
+    return list(seen)
+
+
+def render(
+    template: str,
+    values: Mapping[str, Any],
+    *,
+    escape: Callable[[str], str] | None = None,
+) -> str:
+    """Fill ``template`` from ``values`` (KeyError names a missing field)."""
+    out: list[str] = []
+    for literal, name, spec in parse_template(template):
+        out.append(literal)
+        if name is None:
+            continue
+        if name not in values:
+            raise KeyError(name)
+        text = format(values[name], spec)
+        out.append(escape(text) if escape is not None else text)
+    return "".join(out)
+
+
+def render_json(value: Any, values: Mapping[str, Any]) -> Any:
+    """Render every string leaf of a JSON template; ``"{x}"`` alone keeps x's JSON type."""
+    if isinstance(value, str):
+        parts = parse_template(value)
+        if len(parts) == 1 and parts[0][0] == "" and parts[0][1] is not None and not parts[0][2]:
+            name = parts[0][1]
+            if name not in values:
+                raise KeyError(name)
+            return values[name]
+        return render(value, values)
+    if isinstance(value, dict):
+        return {k: render_json(v, values) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render_json(v, values) for v in value]
+    return value

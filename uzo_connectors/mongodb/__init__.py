@@ -1,0 +1,1 @@
+"""The ``mongodb`` connector: MongoDB collections through pymongo."""

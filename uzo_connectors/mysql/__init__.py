@@ -1,0 +1,1 @@
+"""The ``mysql`` connector: MySQL and MariaDB through PyMySQL."""

@@ -1,0 +1,1 @@
+"""Object storage connectors (S3, Azure Blob, GCS, SFTP, FTP) built on the files connector."""

@@ -1,0 +1,1 @@
+"""The ``postgres`` connector: PostgreSQL with an Arrow fast path (ADBC, COPY)."""

@@ -1,0 +1,1 @@
+"""The SQL database family: shared code and the generic ``sqlalchemy`` connector."""

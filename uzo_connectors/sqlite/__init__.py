@@ -1,0 +1,1 @@
+"""The ``sqlite`` connector: SQLite database files under a configured root directory."""

@@ -1,0 +1,332 @@
+"""The contract every connector passes: a pytest mixin plus helpers.
+
+Use it by subclassing :class:`ConnectorContract` in a test class named
+``Test...`` and overriding the fixtures it asks for::
+
+    class TestMyConnector(ConnectorContract):
+        @pytest.fixture
+        def connector(self, ...) -> BaseConnector: ...        # ready to use
+        @pytest.fixture
+        def sample_dataset(self, connector, sample_table) -> str: ...  # holds sample_table
+        @pytest.fixture
+        def writable_dataset(self) -> str: ...                # does not exist yet
+        @pytest.fixture
+        def bad_credentials(self) -> BadCredentials | None: ...  # None: no credentials
+
+``sample_table`` defaults to :func:`make_sample_table` (an ``id`` key column,
+a string, a float); override it and ``upsert_keys``/``incremental_column`` if
+your data differs. Tests for write modes run for exactly the modes the
+connector's capabilities claim, and the incremental test runs when
+``capabilities.incremental`` is set.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from uzo_connectors.base import (
+    BaseConnector,
+    Incremental,
+    ReadPlan,
+    ReadRequest,
+    WriteMode,
+    WriteRequest,
+    WriteResult,
+)
+from uzo_connectors.errors import ConfigError, ConnectionTestError, ConnectorError
+from uzo_connectors.registry import validate_config
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+@dataclass(frozen=True)
+class BadCredentials:
+    """A connector configured with a wrong secret, and that secret (must never leak)."""
+
+    connector: BaseConnector[Any]
+    secret: str
+
+
+def make_sample_table(rows: int = 10) -> pa.Table:
+    return pa.table(
+        {
+            "id": pa.array(range(1, rows + 1), pa.int64()),
+            "name": pa.array([f"name-{i}" for i in range(1, rows + 1)], pa.string()),
+            "amount": pa.array([i * 1.5 for i in range(1, rows + 1)], pa.float64()),
+        }
+    )
+
+
+def iter_plan(plan: ReadPlan) -> Iterator[pa.RecordBatch]:
+    for task in plan.tasks:
+        yield from task.read()
+
+
+def read_plan(plan: ReadPlan) -> pa.Table:
+    """Run every task of ``plan`` in order; every batch must carry ``plan.schema`` exactly."""
+    batches = list(iter_plan(plan))
+    for batch in batches:
+        assert batch.schema.equals(plan.schema), (
+            f"batch schema differs from the plan's:\n{batch.schema}\nvs\n{plan.schema}"
+        )
+    return pa.Table.from_batches(batches, schema=plan.schema)
+
+
+def read_all(connector: BaseConnector[Any], dataset: str, **request: Any) -> pa.Table:
+    return read_plan(connector.plan_read(ReadRequest(dataset=dataset, **request)))
+
+
+def write_table(
+    connector: BaseConnector[Any],
+    dataset: str,
+    table: pa.Table,
+    mode: WriteMode = WriteMode.APPEND,
+    keys: tuple[str, ...] = (),
+    batch_rows: int = 4,
+) -> WriteResult:
+    """Write ``table`` through a sink in several batches and commit."""
+    sink = connector.open_sink(WriteRequest(dataset, table.schema, mode=mode, keys=keys))
+    try:
+        for batch in table.to_batches(max_chunksize=batch_rows):
+            sink.write(batch)
+        return sink.commit()
+    except BaseException:
+        sink.abort()
+        raise
+
+
+def same_rows(actual: pa.Table, expected: pa.Table, keys: tuple[str, ...] = ("id",)) -> bool:
+    """Same rows in expected's columns (cast to expected's types), ignoring order."""
+    missing = set(expected.column_names) - set(actual.column_names)
+    assert not missing, f"columns missing from what was read: {sorted(missing)}"
+    actual = actual.select(expected.column_names).cast(expected.schema)
+    order = [(k, "ascending") for k in keys]
+    return bool(actual.sort_by(order).to_pylist() == expected.sort_by(order).to_pylist())
+
+
+def assert_no_secret(exc: BaseException, secret: str) -> None:
+    """Neither the error nor anything it chains to mentions ``secret``."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        assert secret not in str(seen), f"the secret leaked into {type(seen).__name__}"
+        assert secret not in repr(seen), f"the secret leaked into repr({type(seen).__name__})"
+        seen = seen.__cause__ or seen.__context__
+
+
+class ConnectorContract:
+    """Mix into a ``Test...`` class; override the fixtures below that raise."""
+
+    # ----- fixtures the concrete test class provides -------------------------------------------
+
+    @pytest.fixture
+    def connector(self) -> BaseConnector[Any]:
+        pytest.fail("the test class must provide a `connector` fixture")
+
+    @pytest.fixture
+    def sample_dataset(self) -> str:
+        pytest.fail("the test class must provide `sample_dataset` (a dataset holding sample_table)")
+
+    @pytest.fixture
+    def writable_dataset(self) -> str:
+        pytest.fail("the test class must provide `writable_dataset` (a name not used yet)")
+
+    @pytest.fixture
+    def bad_credentials(self) -> BadCredentials | None:
+        pytest.fail("the test class must provide `bad_credentials` (None if it has none)")
+
+    @pytest.fixture
+    def sample_table(self) -> pa.Table:
+        return make_sample_table()
+
+    @pytest.fixture
+    def upsert_keys(self) -> tuple[str, ...]:
+        return ("id",)
+
+    @pytest.fixture
+    def incremental_column(self) -> str:
+        return "id"
+
+    # ----- helpers -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _require_mode(connector: BaseConnector[Any], mode: WriteMode) -> None:
+        caps = connector.capabilities
+        if not caps.write or mode not in caps.write_modes:
+            pytest.skip(f"{connector.type_key!r} does not claim write mode {mode.value!r}")
+
+    @staticmethod
+    def _setup_mode(connector: BaseConnector[Any]) -> WriteMode:
+        """A mode that creates or replaces a dataset, among those the connector claims."""
+        modes = connector.capabilities.write_modes
+        for mode in (WriteMode.OVERWRITE, WriteMode.APPEND, WriteMode.FAIL_IF_EXISTS):
+            if mode in modes:
+                return mode
+        pytest.skip(f"{connector.type_key!r} claims no mode that creates a dataset")
+
+    # ----- the contract ------------------------------------------------------------------------
+
+    def test_connection_ok(self, connector: BaseConnector[Any]) -> None:
+        connector.test_connection()
+
+    def test_discover_finds_sample(
+        self, connector: BaseConnector[Any], sample_dataset: str, sample_table: pa.Table
+    ) -> None:
+        if not connector.capabilities.discover:
+            pytest.skip(f"{connector.type_key!r} does not claim discover")
+        found = {d.name: d for d in connector.discover()}
+        assert sample_dataset in found, f"{sample_dataset!r} not in {sorted(found)}"
+        schema = found[sample_dataset].schema
+        assert schema is not None, "discover() returned no Arrow schema"
+        assert set(sample_table.column_names) <= set(schema.names)
+
+    def test_read_everything(
+        self, connector: BaseConnector[Any], sample_dataset: str, sample_table: pa.Table
+    ) -> None:
+        plan = connector.plan_read(ReadRequest(dataset=sample_dataset))
+        for task in plan.tasks:
+            pickle.dumps(task.read)  # tasks run in Ray workers
+        assert same_rows(read_plan(plan), sample_table)
+
+    def test_read_with_limit(
+        self, connector: BaseConnector[Any], sample_dataset: str, sample_table: pa.Table
+    ) -> None:
+        table = read_all(connector, sample_dataset, limit=3)
+        assert table.num_rows == min(3, sample_table.num_rows)
+        assert read_all(connector, sample_dataset, limit=0).num_rows == 0
+
+    def test_projection(
+        self, connector: BaseConnector[Any], sample_dataset: str, sample_table: pa.Table
+    ) -> None:
+        columns = tuple(reversed(sample_table.column_names[:2]))
+        plan = connector.plan_read(ReadRequest(dataset=sample_dataset, columns=columns))
+        assert tuple(plan.schema.names) == columns
+        table = read_plan(plan)
+        assert same_rows(table, sample_table.select(list(columns)), keys=("id",))
+
+    def test_predicate(
+        self, connector: BaseConnector[Any], sample_dataset: str, sample_table: pa.Table
+    ) -> None:
+        if not connector.capabilities.predicate_pushdown:
+            pytest.skip(f"{connector.type_key!r} does not claim predicate pushdown")
+        table = read_all(connector, sample_dataset, predicate="id > 3 AND id <= 6")
+        expected = sample_table.filter((pc.field("id") > 3) & (pc.field("id") <= 6))
+        assert same_rows(table, expected)
+
+    def test_incremental(
+        self,
+        connector: BaseConnector[Any],
+        sample_dataset: str,
+        sample_table: pa.Table,
+        incremental_column: str,
+    ) -> None:
+        if not connector.capabilities.incremental:
+            pytest.skip(f"{connector.type_key!r} does not claim incremental reads")
+        values = sorted(sample_table.column(incremental_column).to_pylist())
+        after = values[len(values) // 2]
+        table = read_all(
+            connector, sample_dataset, incremental=Incremental(incremental_column, after)
+        )
+        expected = sample_table.filter(pc.field(incremental_column) > after)
+        assert table.num_rows == expected.num_rows
+        assert same_rows(table, expected)
+
+    def test_write_append(
+        self, connector: BaseConnector[Any], writable_dataset: str, sample_table: pa.Table
+    ) -> None:
+        self._require_mode(connector, WriteMode.APPEND)
+        first = write_table(connector, writable_dataset, sample_table, WriteMode.APPEND)
+        assert first.rows_written == sample_table.num_rows
+        write_table(connector, writable_dataset, sample_table, WriteMode.APPEND)
+        table = read_all(connector, writable_dataset)
+        assert table.num_rows == 2 * sample_table.num_rows
+        doubled = pa.concat_tables([sample_table, sample_table])
+        assert same_rows(table, doubled)
+
+    def test_write_overwrite(
+        self, connector: BaseConnector[Any], writable_dataset: str, sample_table: pa.Table
+    ) -> None:
+        self._require_mode(connector, WriteMode.OVERWRITE)
+        write_table(connector, writable_dataset, sample_table, WriteMode.OVERWRITE)
+        assert same_rows(read_all(connector, writable_dataset), sample_table)
+        head = sample_table.slice(0, 2)
+        write_table(connector, writable_dataset, head, WriteMode.OVERWRITE)
+        assert same_rows(read_all(connector, writable_dataset), head)
+
+    def test_write_upsert(
+        self,
+        connector: BaseConnector[Any],
+        writable_dataset: str,
+        sample_table: pa.Table,
+        upsert_keys: tuple[str, ...],
+    ) -> None:
+        self._require_mode(connector, WriteMode.UPSERT)
+        write_table(connector, writable_dataset, sample_table, self._setup_mode(connector))
+        changed = sample_table.slice(0, 1).to_pylist()[0]
+        new_id = max(sample_table.column("id").to_pylist()) + 1
+        changes = pa.Table.from_pylist(
+            [{**changed, "name": "changed"}, {**changed, "id": new_id, "name": "new"}],
+            schema=sample_table.schema,
+        )
+        write_table(connector, writable_dataset, changes, WriteMode.UPSERT, keys=upsert_keys)
+        rows = {r["id"]: r for r in read_all(connector, writable_dataset).to_pylist()}
+        assert len(rows) == sample_table.num_rows + 1
+        assert rows[changed["id"]]["name"] == "changed"
+        assert rows[new_id]["name"] == "new"
+
+    def test_write_fail_if_exists(
+        self, connector: BaseConnector[Any], writable_dataset: str, sample_table: pa.Table
+    ) -> None:
+        self._require_mode(connector, WriteMode.FAIL_IF_EXISTS)
+        write_table(connector, writable_dataset, sample_table, WriteMode.FAIL_IF_EXISTS)
+        with pytest.raises(ConnectorError):
+            write_table(
+                connector, writable_dataset, sample_table.slice(0, 1), WriteMode.FAIL_IF_EXISTS
+            )
+        assert same_rows(read_all(connector, writable_dataset), sample_table)
+
+    def test_abort_leaves_target_untouched(
+        self, connector: BaseConnector[Any], writable_dataset: str, sample_table: pa.Table
+    ) -> None:
+        caps = connector.capabilities
+        if not caps.write or not caps.write_modes:
+            pytest.skip(f"{connector.type_key!r} does not claim writes")
+        write_table(connector, writable_dataset, sample_table, self._setup_mode(connector))
+        before = read_all(connector, writable_dataset)
+        other = sample_table.slice(0, 3)
+        for mode in caps.write_modes:
+            if mode is WriteMode.FAIL_IF_EXISTS:
+                continue
+            keys = ("id",) if mode is WriteMode.UPSERT else ()
+            request = WriteRequest(writable_dataset, other.schema, mode=mode, keys=keys)
+            sink = connector.open_sink(request)
+            for batch in other.to_batches(max_chunksize=1):
+                sink.write(batch)
+            sink.abort()
+            assert same_rows(read_all(connector, writable_dataset), before), mode
+
+    def test_bad_credentials(self, bad_credentials: BadCredentials | None) -> None:
+        if bad_credentials is None:
+            pytest.skip("this connector has no credentials")
+        with pytest.raises(ConnectionTestError) as info:
+            bad_credentials.connector.test_connection()
+        assert_no_secret(info.value, bad_credentials.secret)
+
+    def test_unknown_config_field(self, connector: BaseConnector[Any]) -> None:
+        config = {**connector.config.model_dump(), "no_such_field": 1}
+        with pytest.raises(ConfigError, match="no_such_field"):
+            validate_config(type(connector), config)
+
+    def test_config_repr_hides_secrets(
+        self, connector: BaseConnector[Any], bad_credentials: BadCredentials | None
+    ) -> None:
+        if bad_credentials is None:
+            pytest.skip("this connector has no credentials")
+        assert bad_credentials.secret not in repr(bad_credentials.connector.config)
+        assert bad_credentials.secret not in str(bad_credentials.connector.config)

@@ -1,0 +1,1 @@
+"""Node types: the contract (base), the registry, and the built-in types."""

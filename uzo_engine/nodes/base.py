@@ -1,0 +1,179 @@
+"""The node-type contract.
+
+A node type declares a pydantic ``Params`` model (``extra="forbid"``; its JSON
+Schema is the UI form), its input and output port names, schema inference and
+execution. There are two kinds:
+
+- :class:`LazyNodeType` builds a Polars lazy plan (``build``). The compiler may
+  fuse a chain of them into one step that collects once. ``rowwise`` marks the
+  ones that work row by row with one input (filter, select, derive, ...): only
+  those extend a fused chain.
+- :class:`NodeType` runs eagerly on Arrow tables (``run``): SQL, control flow,
+  I/O, anything that is not a lazy plan.
+
+Port conventions: an output port that ``run`` leaves out of its result is
+*skipped* (the runtime marks its downstream skipped, not failed). Nodes with
+``variadic_inputs`` (union, sql) accept any input handle names.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict
+
+from uzo_engine.nodes.types import empty_frame, to_arrow, to_polars
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import pyarrow as pa
+
+    from uzo_engine.plan import StepContext
+
+PolarsSchema = pl.Schema
+# input column references of one output column: (input port, input column)
+ColumnSources = tuple[tuple[str, str], ...]
+
+
+class Params(BaseModel):
+    """Base of every node config model: unknown fields are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+P = TypeVar("P", bound=Params)
+
+
+class SchemaError(ValueError):
+    """Static schema inference rejected a node (a missing column, incompatible types...)."""
+
+    def __init__(self, message: str, *, code: str = "schema_error", column: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.column = column
+
+
+class NodeExecutionError(RuntimeError):
+    """A node failed while running; the message names the node."""
+
+    def __init__(self, node_id: str, node_type: str, message: str):
+        super().__init__(f"node {node_id!r} ({node_type}): {message}")
+        self.node_id = node_id
+        self.node_type = node_type
+        self.detail = message
+
+
+def require_columns(
+    schema: Mapping[str, pl.DataType],
+    columns: tuple[str, ...] | list[str],
+    *,
+    port: str = "in",
+    what: str = "column",
+) -> None:
+    """Raise SchemaError naming the first referenced column the input does not have."""
+    for col in columns:
+        if col not in schema:
+            have = ", ".join(schema) or "none"
+            where = f" on input {port!r}" if port != "in" else ""
+            raise SchemaError(
+                f"{what} {col!r} does not exist{where} (available: {have})",
+                code="missing_column",
+                column=col,
+            )
+
+
+class NodeType(abc.ABC, Generic[P]):
+    """Every node type. Subclasses set the class attributes and implement ``run``."""
+
+    name: ClassVar[str]
+    Params: type[P]
+    inputs: ClassVar[tuple[str, ...]] = ("in",)
+    outputs: ClassVar[tuple[str, ...]] = ("out",)
+    variadic_inputs: ClassVar[bool] = False  # any handle names, at least ``min_inputs``
+    min_inputs: ClassVar[int] = 1
+    lazy: ClassVar[bool] = False
+    rowwise: ClassVar[bool] = False
+    description: ClassVar[str] = ""
+
+    def parse_params(self, config: Mapping[str, Any]) -> P:
+        return self.Params.model_validate(dict(config))
+
+    def referenced_columns(self, params: P) -> dict[str, tuple[str, ...]]:
+        """Input columns the config names, by input port (checked before inference)."""
+        return {}
+
+    @abc.abstractmethod
+    def infer_schema(self, params: P, inputs: Mapping[str, pl.Schema]) -> dict[str, pl.Schema]:
+        """Output schema per output port, from the input schemas (no data is read)."""
+
+    @abc.abstractmethod
+    def run(
+        self, params: P, inputs: Mapping[str, pa.Table], ctx: StepContext
+    ) -> dict[str, pa.Table]:
+        """Compute the outputs; an output port missing from the result is skipped."""
+
+    def column_lineage(
+        self, params: P, inputs: Mapping[str, pl.Schema], outputs: Mapping[str, pl.Schema]
+    ) -> dict[str, dict[str, ColumnSources]]:
+        """Per output port and column, the input columns it comes from.
+
+        The default links columns with the same name on any input port.
+        """
+        result: dict[str, dict[str, ColumnSources]] = {}
+        for port, schema in outputs.items():
+            result[port] = {
+                col: tuple((p, col) for p, s in inputs.items() if col in s) for col in schema
+            }
+        return result
+
+    def explain_error(
+        self, params: P, inputs: Mapping[str, pl.DataFrame], error: Exception
+    ) -> str | None:
+        """A clearer message for a failure on these inputs (e.g. the value that did not cast)."""
+        return None
+
+
+class LazyNodeType(NodeType[P]):
+    """A node whose work is a Polars lazy plan; fusable by the compiler."""
+
+    lazy: ClassVar[bool] = True
+
+    @abc.abstractmethod
+    def build(self, params: P, inputs: Mapping[str, pl.LazyFrame]) -> dict[str, pl.LazyFrame]:
+        """The output lazy frames, one per output port."""
+
+    def infer_schema(self, params: P, inputs: Mapping[str, pl.Schema]) -> dict[str, pl.Schema]:
+        for port, cols in self.referenced_columns(params).items():
+            if port in inputs:
+                require_columns(inputs[port], cols, port=port)
+        frames = {port: empty_frame(schema) for port, schema in inputs.items()}
+        try:
+            built = self.build(params, frames)
+            return {port: lf.collect_schema() for port, lf in built.items()}
+        except SchemaError:
+            raise
+        except (pl.exceptions.PolarsError, ValueError, TypeError) as e:
+            raise SchemaError(_first_line(e)) from None
+
+    def run(
+        self, params: P, inputs: Mapping[str, pa.Table], ctx: StepContext
+    ) -> dict[str, pa.Table]:
+        frames = {port: to_polars(t).lazy() for port, t in inputs.items()}
+        built = self.build(params, frames)
+        collected = pl.collect_all(list(built.values()))
+        return {port: to_arrow(df) for port, df in zip(built, collected, strict=True)}
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+class SchemaUnknownError(Exception):
+    """The output schema depends on the data (e.g. a pivot without declared columns).
+
+    Validation then skips static checks downstream of the node.
+    """

@@ -1,0 +1,278 @@
+"""Sources and sinks: the only node module that talks to ``uzo_connectors``.
+
+- ``values``: inline rows (tests, examples).
+- ``parquet_source`` / ``parquet_sink``: local Parquet files. The source is a
+  lazy ``scan_parquet``, so a fused chain pushes projections and predicates
+  into the scan.
+- ``source`` / ``sink``: any registered connector (``uzo_connectors``), by type
+  key, with the connector config given inline or resolved by the caller into
+  ``StepContext.connector_configs[connector_id]`` (secrets decrypted at the
+  last moment, outside the engine).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any, Literal
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import Field, field_validator, model_validator
+
+from uzo_engine.nodes.base import (
+    LazyNodeType,
+    NodeType,
+    Params,
+    SchemaError,
+    SchemaUnknownError,
+    require_columns,
+)
+from uzo_engine.nodes.types import cast_expr, parse_dtype
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from uzo_engine.plan import StepContext
+
+
+def _check_schema(v: dict[str, str] | None) -> dict[str, str] | None:
+    for t in (v or {}).values():
+        parse_dtype(t)
+    return v
+
+
+def declared_schema(schema: Mapping[str, str]) -> pl.Schema:
+    return pl.Schema({c: parse_dtype(t) for c, t in schema.items()})
+
+
+# ---------------------------------------------------------------- values
+
+
+class ValuesParams(Params):
+    rows: list[dict[str, Any]] = Field(default_factory=list, description="the rows, as objects")
+    schema_: dict[str, str] | None = Field(
+        None, alias="schema", description="column -> type; inferred from the rows when omitted"
+    )
+
+    _check = field_validator("schema_")(_check_schema)
+
+    @model_validator(mode="after")
+    def _rows_or_schema(self) -> ValuesParams:
+        if not self.rows and not self.schema_:
+            raise ValueError("give `rows`, or a `schema` for an empty table")
+        return self
+
+
+def values_frame(params: ValuesParams) -> pl.DataFrame:
+    names: list[str] = list(params.schema_ or {})
+    for row in params.rows:
+        names.extend(k for k in row if k not in names)
+    columns = []
+    for name in names:
+        data = [row.get(name) for row in params.rows]
+        series = pl.Series(name, data, strict=False)
+        if params.schema_ and name in params.schema_:
+            dtype = parse_dtype(params.schema_[name])
+            try:
+                series = pl.DataFrame([series]).select(cast_expr(pl.col(name), dtype))[name]
+            except pl.exceptions.PolarsError:
+                raise ValueError(f"values: column {name!r} does not convert to {dtype}") from None
+        columns.append(series)
+    return pl.DataFrame(columns)
+
+
+class ValuesNode(LazyNodeType[ValuesParams]):
+    name = "values"
+    Params = ValuesParams
+    inputs = ()
+    description = "An inline table (rows in the config)."
+
+    def build(
+        self, params: ValuesParams, inputs: Mapping[str, pl.LazyFrame]
+    ) -> dict[str, pl.LazyFrame]:
+        return {"out": values_frame(params).lazy()}
+
+
+# ---------------------------------------------------------------- parquet
+
+
+class ParquetSourceParams(Params):
+    path: str = Field(description="a local Parquet file, directory glob or hive dataset")
+    columns: list[str] | None = None
+
+
+class ParquetSourceNode(LazyNodeType[ParquetSourceParams]):
+    name = "parquet_source"
+    Params = ParquetSourceParams
+    inputs = ()
+    description = "Read local Parquet files (lazily: projections and filters are pushed down)."
+
+    def infer_schema(
+        self, params: ParquetSourceParams, inputs: Mapping[str, pl.Schema]
+    ) -> dict[str, pl.Schema]:
+        try:
+            schema = pl.scan_parquet(params.path).collect_schema()
+        except (OSError, pl.exceptions.PolarsError) as e:
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise SchemaError(f"cannot read {params.path!r}: {msg}", code="source_error") from None
+        if params.columns:
+            require_columns(schema, params.columns)
+            schema = pl.Schema({c: schema[c] for c in params.columns})
+        return {"out": schema}
+
+    def build(
+        self, params: ParquetSourceParams, inputs: Mapping[str, pl.LazyFrame]
+    ) -> dict[str, pl.LazyFrame]:
+        lf = pl.scan_parquet(params.path)
+        return {"out": lf.select(params.columns) if params.columns else lf}
+
+
+class ParquetSinkParams(Params):
+    path: str
+    compression: Literal["zstd", "snappy", "gzip", "lz4", "none"] = "zstd"
+
+
+class ParquetSinkNode(NodeType[ParquetSinkParams]):
+    name = "parquet_sink"
+    Params = ParquetSinkParams
+    outputs = ()
+    description = "Write the input to a local Parquet file."
+
+    def infer_schema(
+        self, params: ParquetSinkParams, inputs: Mapping[str, pl.Schema]
+    ) -> dict[str, pl.Schema]:
+        return {}
+
+    def run(
+        self, params: ParquetSinkParams, inputs: Mapping[str, pa.Table], ctx: StepContext
+    ) -> dict[str, pa.Table]:
+        pq.write_table(inputs["in"], params.path, compression=params.compression)
+        return {}
+
+
+# ---------------------------------------------------------------- connectors
+
+
+class ConnectorRef(Params):
+    connector: str = Field(description="connector type key, e.g. `postgres`, `s3`")
+    connector_id: str | None = Field(
+        None, description="saved connector whose resolved config the caller passes in"
+    )
+    config: dict[str, Any] = Field(default_factory=dict, description="inline connector config")
+    dataset: str = Field(description="table, file or collection")
+
+
+class SourceParams(ConnectorRef):
+    columns: list[str] | None = None
+    predicate: str | None = Field(None, description="SQL predicate pushed to the connector")
+    limit: int | None = Field(None, ge=0)
+    schema_: dict[str, str] | None = Field(
+        None, alias="schema", description="declared schema, for validation before running"
+    )
+
+    _check = field_validator("schema_")(_check_schema)
+
+
+class SinkParams(ConnectorRef):
+    mode: Literal["append", "overwrite", "upsert", "fail_if_exists"] = "append"
+    keys: list[str] = Field(default_factory=list, description="merge keys for `upsert`")
+
+
+def open_connector(params: ConnectorRef, ctx: StepContext) -> Any:
+    """Instantiate the connector (imported lazily: connectors are optional plugins)."""
+    registry = importlib.import_module("uzo_connectors.registry")
+    base = importlib.import_module("uzo_connectors.base")
+    cls = registry.get_connector_class(params.connector)
+    raw: dict[str, Any] = dict(params.config)
+    if params.connector_id is not None:
+        if params.connector_id not in ctx.connector_configs:
+            raise KeyError(f"no resolved config for connector {params.connector_id!r}")
+        raw = {**ctx.connector_configs[params.connector_id], **raw}
+    config = cls.config_model.model_validate(raw)
+    ssrf = importlib.import_module("uzo_connectors.ssrf")
+    return cls(config, base.ConnectorContext(endpoint_policy=ssrf.EndpointPolicy()))
+
+
+class ConnectorSourceNode(NodeType[SourceParams]):
+    name = "source"
+    Params = SourceParams
+    inputs = ()
+    description = "Read a dataset through a connector."
+
+    def infer_schema(
+        self, params: SourceParams, inputs: Mapping[str, pl.Schema]
+    ) -> dict[str, pl.Schema]:
+        if params.schema_ is None:
+            raise SchemaUnknownError("source schema is known when it runs (declare `schema`)")
+        return {"out": declared_schema(params.schema_)}
+
+    def run(
+        self, params: SourceParams, inputs: Mapping[str, pa.Table], ctx: StepContext
+    ) -> dict[str, pa.Table]:
+        base = importlib.import_module("uzo_connectors.base")
+        limit = params.limit
+        if ctx.preview_limit is not None:
+            limit = min(limit, ctx.preview_limit) if limit is not None else ctx.preview_limit
+        connector = open_connector(params, ctx)
+        try:
+            request = base.ReadRequest(
+                dataset=params.dataset,
+                columns=tuple(params.columns) if params.columns else None,
+                predicate=params.predicate,
+                limit=limit,
+            )
+            plan = connector.plan_read(request)
+            batches: list[pa.RecordBatch] = []
+            rows = 0
+            for task in plan.tasks:
+                for batch in task.read():
+                    batches.append(batch)
+                    rows += batch.num_rows
+                    if limit is not None and rows >= limit:
+                        break
+                if limit is not None and rows >= limit:
+                    break
+            table = pa.Table.from_batches(batches, schema=plan.schema)
+        finally:
+            connector.close()
+        if limit is not None:
+            table = table.slice(0, limit)
+        return {"out": table}
+
+
+class ConnectorSinkNode(NodeType[SinkParams]):
+    name = "sink"
+    Params = SinkParams
+    outputs = ()
+    description = "Write the input to a dataset through a connector (all or nothing)."
+
+    def infer_schema(
+        self, params: SinkParams, inputs: Mapping[str, pl.Schema]
+    ) -> dict[str, pl.Schema]:
+        if params.mode == "upsert":
+            if not params.keys:
+                raise SchemaError("upsert needs `keys`", code="invalid_config")
+            require_columns(inputs["in"], params.keys, what="upsert key")
+        return {}
+
+    def run(
+        self, params: SinkParams, inputs: Mapping[str, pa.Table], ctx: StepContext
+    ) -> dict[str, pa.Table]:
+        base = importlib.import_module("uzo_connectors.base")
+        table = inputs["in"]
+        connector = open_connector(params, ctx)
+        try:
+            request = base.WriteRequest(
+                dataset=params.dataset,
+                schema=table.schema,
+                mode=base.WriteMode(params.mode),
+                keys=tuple(params.keys),
+            )
+            with connector.open_sink(request) as sink:
+                for batch in table.to_batches(max_chunksize=65_536):
+                    sink.write(batch)
+                sink.commit()
+        finally:
+            connector.close()
+        return {}

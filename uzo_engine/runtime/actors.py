@@ -1,0 +1,489 @@
+"""Node actors: a plain :class:`NodeWorker` that Ray turns into an actor where it is started.
+
+One actor call runs one :class:`~uzo_engine.plan.PlanStep`: Ray resolves the
+upstream ObjectRefs (zero-copy on a node), the worker runs the step's runner
+with retries, backoff, a timeout and cancellation, and returns
+``(StepMeta, table_port_1, table_port_2, ...)`` with ``num_returns`` so each
+output port is its own ObjectRef that the next call can take directly, without
+the caller waiting.
+
+A failed, skipped or cancelled output is an :class:`Absent` marker instead of a
+table: a step given one does not run and reports its nodes ``upstream_failed``
+(or ``skipped``/``cancelled``), so failure isolation flows with the data and
+independent branches keep running.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import dataclasses
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from uzo_engine.plan import ColumnInfo, NodeResult, StepContext
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    import pyarrow as pa
+    from ray import ObjectRef
+
+    from uzo_engine.plan import PlanStep, StepOutput, StepRunner
+
+StepStatus = Literal["succeeded", "failed", "skipped", "upstream_failed", "cancelled"]
+PortKey = tuple[str, str]  # (step_id, output port)
+# A NodeWorker actor handle. Ray's ActorHandle generics do not model `.options()` on
+# methods (concurrency groups, num_returns), so handles are typed loosely.
+Actor = Any
+
+log = logging.getLogger(__name__)
+
+_POLL_SECONDS = 0.05
+_MAX_BACKOFF_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Absent:
+    """Stands for an output that was not produced (and why)."""
+
+    reason: Literal["failed", "skipped", "cancelled"]
+    origin: str  # node id that caused it
+
+
+@dataclass(frozen=True)
+class StepCall:
+    """What an actor needs to run one step (the plan's wiring stays with the caller)."""
+
+    step_id: str
+    node_ids: tuple[str, ...]
+    input_ports: tuple[str, ...]  # port of each positional table argument
+    outputs: tuple[str, ...]
+    runner: StepRunner
+    retries: int = 0
+    retry_backoff_seconds: float = 1.0
+    timeout_seconds: float | None = None
+
+    @classmethod
+    def from_step(cls, step: PlanStep) -> StepCall:
+        return cls(
+            step_id=step.step_id,
+            node_ids=step.node_ids,
+            input_ports=tuple(i.port for i in step.inputs),
+            outputs=step.outputs,
+            runner=step.runner,
+            retries=step.retries,
+            retry_backoff_seconds=step.retry_backoff_seconds,
+            timeout_seconds=step.timeout_seconds,
+        )
+
+
+@dataclass
+class StepMeta:
+    """The small first return value of every step call."""
+
+    step_id: str
+    status: StepStatus
+    results: list[NodeResult]
+    worker_pid: int = 0
+    poisoned: bool = False  # a timed-out or cancelled runner thread is still alive
+    timing: dict[str, float] = field(default_factory=dict)
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class _TimedOut(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class NoopRunner:
+    """A runner that makes a one-row table: warms the pool and the stage-task workers."""
+
+    def run(self, inputs: Mapping[str, pa.Table], ctx: StepContext) -> StepOutput:
+        import pyarrow as pa
+
+        from uzo_engine.plan import StepOutput
+
+        return StepOutput({"out": pa.table({"ok": [True]})}, [])
+
+
+def never_cancelled() -> bool:
+    return False
+
+
+class NodeWorker:
+    """Runs steps. Plain class: ``ray.remote(**opts)(NodeWorker)`` makes it an actor.
+
+    The runner runs in a helper thread so the worker can give up on it (timeout,
+    cancellation) and answer within ~50 ms; an abandoned thread marks the worker
+    *poisoned* and the pool replaces it (killing the process stops the thread).
+    """
+
+    def __init__(self) -> None:
+        self._cancelled: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._zombies: list[concurrent.futures.Future[StepOutput]] = []
+
+    # -- control (runs in its own concurrency group when an actor) -------------
+
+    def cancel(self, execution_id: str) -> None:
+        with self._lock:
+            self._cancelled[execution_id] = None
+            while len(self._cancelled) > 1000:
+                self._cancelled.popitem(last=False)
+
+    def is_cancelled(self, execution_id: str) -> bool:
+        return execution_id in self._cancelled
+
+    def info(self) -> dict[str, Any]:
+        self._zombies = [f for f in self._zombies if not f.done()]
+        return {"pid": os.getpid(), "zombies": len(self._zombies)}
+
+    # -- work -------------------------------------------------------------------
+
+    def run_step(self, call: StepCall, ctx: StepContext, *tables: pa.Table | Absent) -> Any:
+        """Run one step; returns ``meta`` or ``(meta, *tables)`` (one item per output port)."""
+        meta, outputs = self.execute(call, ctx, tables)
+        if not call.outputs:
+            return meta
+        return (meta, *outputs)
+
+    def execute(
+        self, call: StepCall, ctx: StepContext, tables: Sequence[pa.Table | Absent]
+    ) -> tuple[StepMeta, list[pa.Table | Absent]]:
+        started = time.perf_counter()
+        absent = [t for t in tables if isinstance(t, Absent)]
+        if absent:
+            return self._not_run(call, absent), [_propagate(absent, call) for _ in call.outputs]
+        if self.is_cancelled(ctx.execution_id):
+            return self._cancelled_meta(call, "cancelled before start"), [
+                Absent("cancelled", call.node_ids[0]) for _ in call.outputs
+            ]
+        inputs: dict[str, pa.Table] = {}
+        for port, table in zip(call.input_ports, tables, strict=True):
+            inputs[port] = table
+        attempts = 0
+        error: BaseException | None = None
+        while True:
+            attempts += 1
+            try:
+                out = self._attempt(call, ctx, inputs)
+            except _Cancelled:
+                return self._cancelled_meta(call, "cancelled while running"), [
+                    Absent("cancelled", call.node_ids[0]) for _ in call.outputs
+                ]
+            except Exception as exc:  # the runner's own error, or a timeout
+                error = exc
+                if attempts > call.retries or self.is_cancelled(ctx.execution_id):
+                    break
+                backoff = min(
+                    call.retry_backoff_seconds * (2 ** (attempts - 1)), _MAX_BACKOFF_SECONDS
+                )
+                if self._sleep_unless_cancelled(backoff, ctx.execution_id):
+                    return self._cancelled_meta(call, "cancelled during retry backoff"), [
+                        Absent("cancelled", call.node_ids[0]) for _ in call.outputs
+                    ]
+                continue
+            try:
+                return self._succeeded(call, inputs, out, attempts, started)
+            except Exception as exc:  # a runner that broke the StepOutput contract
+                error = exc
+                break
+        assert error is not None
+        return self._failed(call, error, attempts, started), [
+            Absent("failed", _failed_node(call, error)) for _ in call.outputs
+        ]
+
+    # -- internals ----------------------------------------------------------------
+
+    def _attempt(
+        self, call: StepCall, ctx: StepContext, inputs: Mapping[str, pa.Table]
+    ) -> StepOutput:
+        deadline = None if call.timeout_seconds is None else time.monotonic() + call.timeout_seconds
+        execution_id = ctx.execution_id
+
+        def cancelled() -> bool:
+            return self.is_cancelled(execution_id) or (
+                deadline is not None and time.monotonic() > deadline
+            )
+
+        run_ctx = dataclasses.replace(ctx, cancelled=cancelled)
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(1, "uzo-step")
+        future = self._executor.submit(call.runner.run, inputs, run_ctx)
+        while True:
+            wait = _POLL_SECONDS
+            if deadline is not None:
+                wait = max(0.0, min(wait, deadline - time.monotonic()))
+            try:
+                return future.result(timeout=wait)
+            except concurrent.futures.TimeoutError:
+                pass
+            if self.is_cancelled(execution_id):
+                self._abandon(future)
+                raise _Cancelled
+            if deadline is not None and time.monotonic() >= deadline:
+                self._abandon(future)
+                raise _TimedOut(f"step {call.step_id} timed out after {call.timeout_seconds:g}s")
+
+    def _abandon(self, future: concurrent.futures.Future[StepOutput]) -> None:
+        """Give up on a running runner: its thread keeps running until the actor is replaced."""
+        future.cancel()
+        if not future.done():
+            self._zombies.append(future)
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+        self._executor = None
+
+    def _sleep_unless_cancelled(self, seconds: float, execution_id: str) -> bool:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if self.is_cancelled(execution_id):
+                return True
+            time.sleep(min(_POLL_SECONDS, max(0.0, end - time.monotonic())))
+        return self.is_cancelled(execution_id)
+
+    def _meta(self, call: StepCall, status: StepStatus, results: list[NodeResult]) -> StepMeta:
+        self._zombies = [f for f in self._zombies if not f.done()]
+        return StepMeta(call.step_id, status, results, os.getpid(), bool(self._zombies))
+
+    def _not_run(self, call: StepCall, absent: Sequence[Absent]) -> StepMeta:
+        reasons = {a.reason for a in absent}
+        status: StepStatus
+        if "failed" in reasons:
+            status, why = "upstream_failed", "failed"
+        elif "cancelled" in reasons:
+            status, why = "cancelled", "cancelled"
+        else:
+            status, why = "skipped", "skipped"
+        origin = next(a.origin for a in absent if a.reason == why)
+        message = f"upstream node {origin} {why}"
+        results = [NodeResult(n, status, attempts=0, error=message) for n in call.node_ids]
+        return self._meta(call, status, results)
+
+    def _cancelled_meta(self, call: StepCall, message: str) -> StepMeta:
+        results = [NodeResult(n, "cancelled", error=message) for n in call.node_ids]
+        return self._meta(call, "cancelled", results)
+
+    def _failed(
+        self, call: StepCall, error: BaseException, attempts: int, started: float
+    ) -> StepMeta:
+        culprit = _failed_node(call, error)
+        text = f"{type(error).__name__}: {error}"
+        duration = (time.perf_counter() - started) * 1000
+        results: list[NodeResult] = []
+        seen = False
+        for node in call.node_ids:
+            if node == culprit:
+                seen = True
+                results.append(NodeResult(node, "failed", 0, 0, 0, duration, attempts, error=text))
+            elif seen:
+                results.append(
+                    NodeResult(node, "upstream_failed", attempts=0, error=f"{culprit} failed")
+                )
+            else:
+                msg = f"fused with failing node {culprit}: {text}"
+                results.append(NodeResult(node, "failed", attempts=attempts, error=msg))
+        if not isinstance(error, _TimedOut):  # the traceback goes to the Ray worker log
+            log.warning("step %s failed at node %s", call.step_id, culprit, exc_info=error)
+        return self._meta(call, "failed", results)
+
+    def _succeeded(
+        self,
+        call: StepCall,
+        inputs: Mapping[str, pa.Table],
+        out: StepOutput,
+        attempts: int,
+        started: float,
+    ) -> tuple[StepMeta, list[pa.Table | Absent]]:
+        last = call.node_ids[-1]
+        tables: list[pa.Table | Absent] = []
+        for port in call.outputs:
+            if port in out.skipped_ports:
+                tables.append(Absent("skipped", last))
+            elif port in out.tables:
+                tables.append(out.tables[port])
+            else:
+                raise ValueError(f"node {last} produced no table for output port {port!r}")
+        duration = (time.perf_counter() - started) * 1000
+        by_node = {r.node_id: r for r in out.results}
+        results = [by_node.get(n) or NodeResult(n, "succeeded") for n in call.node_ids]
+        produced = [t for t in tables if not isinstance(t, Absent)]
+        first, final = results[0], results[-1]
+        if not first.rows_in:
+            first.rows_in = sum(t.num_rows for t in inputs.values())
+        if produced:
+            if not final.rows_out:
+                final.rows_out = produced[0].num_rows
+            if not final.bytes_out:
+                final.bytes_out = sum(int(t.nbytes) for t in produced)
+            if not final.output_schema:
+                final.output_schema = schema_of(produced[0])
+        for r in results:
+            r.attempts = attempts
+            if not r.duration_ms:
+                r.duration_ms = duration / len(results)
+        status: StepStatus = "failed" if any(r.status == "failed" for r in results) else "succeeded"
+        return self._meta(call, status, results), tables
+
+
+def _failed_node(call: StepCall, error: BaseException) -> str:
+    """The node a fused step failed in: the error's ``node_id`` if it names one of ours."""
+    named = getattr(error, "node_id", None)
+    return named if named in call.node_ids else call.node_ids[0]
+
+
+def _propagate(absent: Sequence[Absent], call: StepCall) -> Absent:
+    for reason in ("failed", "cancelled", "skipped"):
+        for a in absent:
+            if a.reason == reason:
+                return Absent(a.reason, a.origin)
+    return absent[0]
+
+
+def schema_of(table: pa.Table) -> tuple[ColumnInfo, ...]:
+    return tuple(ColumnInfo(f.name, str(f.type), bool(f.nullable)) for f in table.schema)
+
+
+# -- the pool of actors held by the runtime -------------------------------------------------
+
+
+class ActorPool:
+    """Node actors of this process, reused across runs and replaced when poisoned."""
+
+    def __init__(self, size: int) -> None:
+        self.size = max(1, size)
+        self.actors: list[Actor] = [self._new() for _ in range(self.size)]
+
+    @staticmethod
+    def _new() -> Actor:
+        import ray
+
+        options: dict[str, Any] = {
+            "num_cpus": 0,  # stage tasks and actors share the CPUs: never deadlock on them
+            "max_restarts": 0,
+            "concurrency_groups": {"control": 1},  # cancel/info answer while a step runs
+            "scheduling_strategy": "SPREAD",
+        }
+        remote: Any = ray.remote
+        return remote(**options)(NodeWorker).remote()
+
+    def ready(self, timeout: float = 60.0) -> list[dict[str, Any]]:
+        import ray
+
+        refs = [a.info.options(concurrency_group="control").remote() for a in self.actors]
+        return list(ray.get(refs, timeout=timeout))
+
+    def cancel(self, execution_id: str) -> list[ObjectRef[None]]:
+        """Tell every actor; queued calls of that run return ``cancelled`` at once."""
+        return [
+            a.cancel.options(concurrency_group="control").remote(execution_id) for a in self.actors
+        ]
+
+    def heal(self, timeout: float = 2.0) -> int:
+        """Kill and replace actors with abandoned runner threads (or that do not answer)."""
+        import ray
+
+        refs = [a.info.options(concurrency_group="control").remote() for a in self.actors]
+        replaced = 0
+        for i, ref in enumerate(refs):
+            try:
+                info: dict[str, Any] = ray.get(ref, timeout=timeout)
+                bad = info["zombies"] > 0
+            except Exception:
+                bad = True
+            if bad:
+                ray.kill(self.actors[i], no_restart=True)
+                self.actors[i] = self._new()
+                replaced += 1
+        return replaced
+
+    def shutdown(self) -> None:
+        import ray
+
+        for actor in self.actors:
+            ray.kill(actor, no_restart=True)
+        self.actors = []
+
+
+# -- dispatch: chain the calls of a group of steps by ObjectRef --------------------------------
+
+
+class CallSpec:
+    """One step to dispatch: its call, where its inputs come from, and its actor."""
+
+    __slots__ = ("actor_index", "call", "input_keys")
+
+    def __init__(self, call: StepCall, input_keys: tuple[PortKey, ...], actor_index: int) -> None:
+        self.call = call
+        self.input_keys = input_keys
+        self.actor_index = actor_index
+
+
+class Dispatched:
+    """Output refs and meta refs of dispatched steps.
+
+    A plain class on purpose: Prefect walks dataclasses, dicts and lists in task
+    parameters and results (and prefect-ray ``ray.get``s every ObjectRef it finds
+    there), so refs travel inside this opaque box, never as bare values.
+    """
+
+    __slots__ = ("metas", "outputs")
+
+    def __init__(self, outputs: dict[PortKey, ObjectRef[Any]], metas: dict[str, ObjectRef[Any]]):
+        self.outputs = outputs
+        self.metas = metas
+
+
+class StagePayload:
+    """Everything a stage task needs; opaque to Prefect for the same reason as Dispatched."""
+
+    __slots__ = ("actors", "ctx", "specs", "upstream")
+
+    def __init__(
+        self,
+        specs: list[CallSpec],
+        ctx: StepContext,
+        actors: list[Actor],
+        upstream: dict[PortKey, ObjectRef[Any] | Absent],
+    ) -> None:
+        self.specs = specs
+        self.ctx = ctx
+        self.actors = actors
+        self.upstream = upstream
+
+
+def plain_context(ctx: StepContext) -> StepContext:
+    """``ctx`` without its ``cancelled`` callable (actors install their own)."""
+    return dataclasses.replace(ctx, cancelled=never_cancelled)
+
+
+def dispatch(payload: StagePayload) -> Dispatched:
+    """Submit every step of ``payload`` as an actor call; never waits for results."""
+    outputs: dict[PortKey, Any] = {}
+    metas: dict[str, ObjectRef[Any]] = {}
+    ctx = payload.ctx
+    actors = payload.actors
+    for spec in payload.specs:
+        args = [
+            outputs[key] if key in outputs else payload.upstream[key] for key in spec.input_keys
+        ]
+        call = spec.call
+        method: Any = actors[spec.actor_index % len(actors)].run_step
+        n = 1 + len(call.outputs)
+        if n == 1:
+            metas[call.step_id] = method.remote(call, ctx, *args)
+            continue
+        refs: list[ObjectRef[Any]] = method.options(num_returns=n).remote(call, ctx, *args)
+        metas[call.step_id] = refs[0]
+        for port, ref in zip(call.outputs, refs[1:], strict=True):
+            outputs[(call.step_id, port)] = ref
+    return Dispatched(outputs, metas)

@@ -1,0 +1,219 @@
+"""The process-wide runtime: Prefect API + Ray connection + node-actor pool + preview cache.
+
+Order matters (FACTS): the Prefect API URL is exported before Ray starts, and
+handed to every Ray worker through the job's ``runtime_env``; otherwise each
+worker would start its own temporary Prefect server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import uuid
+from typing import TYPE_CHECKING
+
+from uzo_engine.plan import StepContext
+from uzo_engine.runtime import cluster, prefect_server
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from uzo_engine.events import EventSink
+    from uzo_engine.plan import ExecutionPlan
+    from uzo_engine.runtime.actors import ActorPool
+    from uzo_engine.runtime.cluster import ClusterInfo
+    from uzo_engine.runtime.flow import RunResult
+    from uzo_engine.runtime.prefect_server import PrefectApi
+    from uzo_engine.runtime.preview import PreviewCache, PreviewResult
+    from uzo_engine.settings import EngineSettings
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """Runs plans (Prefect flow runs) and previews (direct actor calls) on a warm cluster."""
+
+    def __init__(self, settings: EngineSettings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self.prefect: PrefectApi | None = None
+        self.cluster: ClusterInfo | None = None
+        self._pool: ActorPool | None = None
+        self._preview_cache: PreviewCache | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> Runtime:
+        """Prefect API, then Ray, then the actor pool (idempotent)."""
+        from uzo_engine.runtime.actors import ActorPool
+        from uzo_engine.runtime.preview import PreviewCache
+
+        with self._lock:
+            if self._pool is not None:
+                return self
+            # the server's URL is known at once: Ray starts while the server migrates
+            api = prefect_server.ensure_prefect_api(self.settings, wait=False)
+            try:
+                worker_env = prefect_server.export_api_url(api, self.settings)
+                self.cluster = cluster.connect(self.settings, worker_env)
+                size = self.settings.actor_pool_size or self.cluster.num_cpus
+                pool = ActorPool(size)
+                pool.ready()
+                self.prefect = prefect_server.wait_until_healthy(api, self.settings)
+            except BaseException:
+                if api.started_here:
+                    prefect_server.stop_prefect_server(self.settings)
+                raise
+            self._pool = pool
+            self._preview_cache = PreviewCache()
+            return self
+
+    def warm_up(self) -> float:
+        """Run a one-node flow so the first real run does not pay Prefect's start-up in the
+        Ray workers (several seconds: FACTS). Returns its duration in seconds."""
+        from uzo_engine.plan import ExecutionPlan, PlanStep, Stage
+        from uzo_engine.runtime.actors import NoopRunner
+
+        step = PlanStep("warm-up", ("warm-up",), (), ("out",), NoopRunner())
+        plan = ExecutionPlan(
+            "uzo-warm-up", {"warm-up": step}, (Stage(0, ("warm-up",)),), {"warm-up": "warm-up"}
+        )
+        result = self.run_sync(plan)
+        if result.status != "succeeded":
+            raise RuntimeError(f"warm-up run {result.status}: {result.error}")
+        return result.duration_s
+
+    @property
+    def pool(self) -> ActorPool:
+        if self._pool is None:
+            self.start()
+        assert self._pool is not None
+        return self._pool
+
+    def close(self, *, stop_cluster: bool = False, stop_prefect: bool = False) -> None:
+        """Release the actors; optionally stop Ray and the shared Prefect server."""
+        with self._lock:
+            if self._preview_cache is not None:
+                self._preview_cache.clear()
+            if self._pool is not None:
+                try:
+                    self._pool.shutdown()
+                except Exception:  # Ray already gone
+                    log.debug("actor pool shutdown failed", exc_info=True)
+            self._pool = None
+        if stop_cluster:
+            cluster.shutdown()
+        if stop_prefect and self.prefect is not None and self.prefect.pid is not None:
+            _flush_prefect_logs()
+            prefect_server.stop_prefect_server(self.settings)
+            self.prefect = None
+
+    # -- runs ---------------------------------------------------------------------------------
+
+    async def run(
+        self,
+        plan: ExecutionPlan,
+        *,
+        ctx: StepContext | None = None,
+        sink: EventSink | None = None,
+        keep_outputs: Iterable[str] = (),
+    ) -> RunResult:
+        """Run ``plan`` as one Prefect flow run; events go to ``sink``."""
+        from uzo_engine.runtime.flow import run_plan
+
+        pool = await asyncio.to_thread(lambda: self.pool)
+        assert self.prefect is not None
+        return await run_plan(
+            plan,
+            pool,
+            ctx or StepContext(execution_id=uuid.uuid4().hex),
+            prefect_api_url=self.prefect.url,
+            sink=sink,
+            keep_outputs=keep_outputs,
+            cancel_grace_seconds=self.settings.cancel_grace_seconds,
+            merge_stages_up_to=self.settings.merge_stages_up_to,
+        )
+
+    def run_sync(
+        self,
+        plan: ExecutionPlan,
+        *,
+        ctx: StepContext | None = None,
+        sink: EventSink | None = None,
+        keep_outputs: Iterable[str] = (),
+    ) -> RunResult:
+        return asyncio.run(self.run(plan, ctx=ctx, sink=sink, keep_outputs=keep_outputs))
+
+    def cancel(self, execution_id: str) -> bool:
+        """Cancel a running execution of this process (thread-safe)."""
+        from uzo_engine.runtime.flow import cancel_run
+
+        return cancel_run(execution_id)
+
+    # -- preview -----------------------------------------------------------------------------
+
+    def preview(
+        self,
+        plan: ExecutionPlan,
+        node_id: str,
+        *,
+        limit: int = 100,
+        fingerprints: Mapping[str, str] | None = None,
+        ctx: StepContext | None = None,
+        port: str | None = None,
+    ) -> PreviewResult:
+        """First ``limit`` rows, schema and profile of ``node_id`` (no Prefect flow run)."""
+        from uzo_engine.runtime.preview import preview_node
+
+        pool = self.pool
+        return preview_node(
+            pool,
+            plan,
+            node_id,
+            limit=limit,
+            cache=self._preview_cache,
+            fingerprints=fingerprints,
+            ctx=ctx,
+            port=port,
+        )
+
+
+def _flush_prefect_logs() -> None:
+    """Send buffered flow-run logs before the server goes away (else: noise at exit)."""
+    import sys
+
+    if "prefect.logging.handlers" not in sys.modules:
+        return
+    from prefect.logging.handlers import APILogWorker
+
+    try:
+        APILogWorker.drain_all(timeout=5)
+    except Exception:  # the server is already gone: nothing to save
+        log.debug("flushing Prefect logs failed", exc_info=True)
+
+
+_runtime: dict[str, Runtime] = {}
+_runtime_lock = threading.Lock()
+
+
+def get_runtime(settings: EngineSettings | None = None) -> Runtime:
+    """The process's runtime (created, not started, on first call)."""
+    from uzo_engine.settings import get_engine_settings
+
+    with _runtime_lock:
+        rt = _runtime.get("rt")
+        if rt is None:
+            rt = Runtime(settings or get_engine_settings())
+            _runtime["rt"] = rt
+        return rt
+
+
+def shutdown_runtime(*, stop_cluster: bool = True, stop_prefect: bool = False) -> None:
+    """Close the process's runtime (and by default disconnect from / stop local Ray)."""
+    with _runtime_lock:
+        rt = _runtime.pop("rt", None)
+    if rt is not None:
+        rt.close(stop_cluster=stop_cluster, stop_prefect=stop_prefect)
+    elif stop_cluster:
+        cluster.shutdown()

@@ -1,0 +1,76 @@
+"""Engine settings (env prefix ``UZO_``), built on demand by :func:`get_engine_settings`.
+
+``UZO_RAY_ADDRESS`` unset: the engine starts a local Ray cluster (127.0.0.1, no
+dashboard, capped object store). ``UZO_PREFECT_API_URL`` unset: the engine
+starts one Prefect server per machine under ``UZO_HOME/prefect`` and shares it.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class EngineSettings(BaseSettings):
+    """Settings of the engine runtime (Ray cluster, Prefect API, actor pool)."""
+
+    model_config = SettingsConfigDict(env_prefix="UZO_", extra="ignore", env_file=None)
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".uzo")
+
+    # Ray
+    ray_address: str | None = Field(
+        default=None, description="Attach to this cluster ('auto', 'host:port', 'ray://...')."
+    )
+    ray_num_cpus: int | None = Field(
+        default=None, ge=1, description="CPUs of the local cluster. Unset: all cores."
+    )
+    ray_object_store_mb: int = Field(
+        default=1024, ge=64, description="Object store cap of the local cluster, in MB."
+    )
+    ray_namespace: str = "uzo"
+    ray_log_to_driver: bool = Field(
+        default=False, description="Echo Ray worker stdout/stderr in the driver process."
+    )
+    ray_auth_token: SecretStr | None = Field(
+        default=None,
+        description="Token of a cluster with token auth. Local cluster: generated once "
+        "in UZO_HOME/ray/auth_token.",
+    )
+    actor_pool_size: int | None = Field(
+        default=None, ge=1, le=1024, description="Node actors per process. Unset: cluster CPUs."
+    )
+
+    # Prefect
+    prefect_api_url: str | None = Field(
+        default=None, description="External Prefect API (http://host:4200/api)."
+    )
+    prefect_server_start_timeout_seconds: float = Field(default=90.0, gt=0)
+
+    # Runs
+    merge_stages_up_to: int = Field(
+        default=1000,
+        ge=0,
+        description="Consecutive plan stages share one Prefect task while together they hold "
+        "at most this many steps (0: one Prefect task per stage).",
+    )
+    cancel_grace_seconds: float = Field(
+        default=5.0, gt=0, description="How long a cancelled run waits for its actors to stop."
+    )
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.home / "prefect"
+
+    @property
+    def ray_home(self) -> Path:
+        return self.home / "ray"
+
+
+@functools.cache
+def get_engine_settings() -> EngineSettings:
+    """The process-wide engine settings (read from the environment on first call)."""
+    return EngineSettings()
