@@ -1,7 +1,10 @@
 """Run every benchmark module: ``python -m benchmarks [name ...]``.
 
 A benchmark is a module ``benchmarks/bench_<name>.py`` with a ``main()``
-function; it writes its results under ``benchmarks/results/``.
+function; it writes its results under ``benchmarks/results/<name>.json``. After
+each benchmark the runner draws ``benchmarks/results/<name>.png`` from that JSON
+(``benchmarks/charts.py``). ``--charts-only`` redraws the charts from the JSON
+already there, without running anything.
 """
 
 from __future__ import annotations
@@ -22,7 +25,24 @@ def discover() -> list[str]:
     )
 
 
+def chart(name: str) -> None:
+    """Draw the benchmark's PNG; a chart that fails is reported, never fatal."""
+    from benchmarks.charts import write_chart
+
+    try:
+        target = write_chart(name)
+    except Exception as e:
+        print(f"== {name}: no chart ({type(e).__name__}: {e})")
+        return
+    if target is None:
+        print(f"== {name}: no chart (no results/{name}.json)")
+    else:
+        print(f"== {name}: chart {target}")
+
+
 def main(argv: list[str]) -> int:
+    charts_only = "--charts-only" in argv
+    argv = [a for a in argv if a != "--charts-only"]
     available = discover()
     unknown = sorted(set(argv) - set(available))
     if unknown:
@@ -32,11 +52,16 @@ def main(argv: list[str]) -> int:
     if not selected:
         print("no benchmarks yet (add benchmarks/bench_<name>.py with a main() function)")
         return 0
+    if charts_only:
+        for name in selected:
+            chart(name)
+        return 0
     for name in selected:
         start = time.perf_counter()
         print(f"== {name}")
         importlib.import_module(f"benchmarks.bench_{name}").main()
         print(f"== {name}: {time.perf_counter() - start:.1f}s")
+        chart(name)
     return 0
 
 

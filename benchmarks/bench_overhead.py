@@ -308,7 +308,11 @@ def main() -> None:
         shutil.rmtree(home, ignore_errors=True)
     report = {
         "benchmark": "overhead",
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_avg_1m_at_end": round(os.getloadavg()[0], 2),  # the machine is shared
+        },
         "runtime_start_s": round(startup_s, 2),
         "first_flow_run_s": round(first_flow_s, 3),
         "warm_flow_run_3_nodes_s": round(warm_s, 3),

@@ -8,7 +8,8 @@ cast/filter/derive/join/aggregate/sort/limit nodes). Each runs:
   actors, Arrow through the object store) when it starts; cluster start-up is not
   timed, and the first run of each query is reported apart from the warm runs.
   The in-process executor (``uzo_engine.local``, same compiled plan, no Ray) is
-  measured too. Both with the default fusion and with ``fuse_wide``;
+  measured too. Both with the default fusion (chains, whole-table nodes and join
+  trees) and with row-wise chains only;
 - as hand-written Polars lazy code, DuckDB SQL (the standard TPC-H text) and pandas
   (``examples.tpch``).
 
@@ -217,10 +218,10 @@ def main() -> None:
         print(f"runtime start (not timed): {startup_s:.1f}s")
 
     variants = {
-        "fused": CompileOptions(),
-        "fuse_wide": CompileOptions(fuse_wide=True),
+        "chains only": CompileOptions(fuse_wide=False, fuse_joins=False),
+        "fused (default)": CompileOptions(),
     }
-    extra_local = {"fuse_wide, no profile": CompileOptions(fuse_wide=True, profile=False)}
+    extra_local = {"fused, no profile": CompileOptions(profile=False)}
     results: dict[str, dict[str, Timing]] = {}
     floor: Timing | None = None
     con = tpch.duckdb_connection(data)

@@ -12,11 +12,11 @@
 
 Generate the data for the examples with ``python -m examples.tpch [--scale 0.1]``.
 
-The workflows cast TPC-H's DECIMAL(15,2) money columns to double before computing:
-UZO expressions follow Polars' decimal arithmetic, where ``decimal * decimal`` keeps
-the larger scale (rounding ``price * discount`` to cents), while SQL keeps the sum of
-the scales. The Polars and pandas references do the same; DuckDB's reference runs the
-untouched SQL on the decimals, so the comparison also checks the casts lose nothing.
+The workflows cast TPC-H's DECIMAL(15,2) money columns to double before computing
+(UZO expressions now keep SQL's decimal scales, ``decimal * decimal`` has the sum of
+the scales, so the casts are a speed choice, not a correctness one). The Polars and
+pandas references do the same; DuckDB's reference runs the untouched SQL on the
+decimals, so the comparison also checks the casts lose nothing.
 """
 
 from __future__ import annotations

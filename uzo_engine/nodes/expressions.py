@@ -19,11 +19,33 @@ Anything else raises :class:`ExpressionError` naming the construct.
 Semantics follow DuckDB (the tests compare with it), with one deliberate
 difference: ``date_trunc`` and ``date ± INTERVAL`` on a DATE stay DATE (DuckDB
 returns a TIMESTAMP at midnight).
+
+Numbers (:mod:`uzo_engine.nodes.numeric` implements them):
+
+- Literals: ``12`` is an integer, ``0.06`` is an exact DECIMAL(3,2) (precision =
+  digits, scale = digits after the point; a double past 38 digits), ``1e3`` is a
+  double — as in DuckDB. So ``0.06 + 0.01`` is exactly ``0.07``.
+- Mixed kinds: decimal with float (column or ``CAST(.. AS double)``) computes in
+  double; decimal with integer stays decimal; comparisons follow the same
+  promotion (a decimal column against ``0.05`` compares exactly).
+- ``+ - %`` on decimals: scale = the larger scale. ``*``: scale = the sum of the
+  scales (DECIMAL(15,2) * DECIMAL(15,2) has scale 4: 24386.67 * 0.04 =
+  975.4668), a double when that sum exceeds 38. ``/`` is always a double
+  (DuckDB: decimal / decimal is DOUBLE); ``//`` divides decimals as doubles.
+  Decimal results carry precision 38 (Polars widens; DuckDB tracks a smaller
+  precision, e.g. DECIMAL(18,4)): same values and scales, wider declared type.
+- ``ROUND(x, n)``: on a decimal, exact, half away from zero, scale becomes
+  ``min(scale, n)``; on a double, the exact binary value rounded half away from
+  zero (DuckDB: ``ROUND(980.5 * 0.01, 2)`` is 9.8 because 9.805 is stored as
+  9.80499999...); integers are unchanged for ``n >= 0``.
+- ``IN (...)``: constants are compared in the subject's kind (doubles against a
+  float column, exact decimals against integer/decimal columns).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import functools
 import re
 from dataclasses import dataclass
@@ -34,6 +56,16 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
+from uzo_engine.nodes.numeric import (
+    Number,
+    divide,
+    int_divide,
+    is_in,
+    multiply,
+    number_literal,
+    parse_number,
+    sql_round,
+)
 from uzo_engine.nodes.types import UnknownTypeError, cast_expr, parse_dtype
 
 if TYPE_CHECKING:
@@ -150,9 +182,9 @@ class _Translator:
             exp.LTE: lambda a, b: a <= b,
             exp.And: lambda a, b: a & b,
             exp.Or: lambda a, b: a | b,
-            exp.Mul: lambda a, b: a * b,
-            exp.Div: lambda a, b: a / b,
-            exp.IntDiv: lambda a, b: a.truncdiv(b),  # SQL truncates toward zero
+            exp.Mul: multiply,
+            exp.Div: divide,
+            exp.IntDiv: int_divide,  # SQL truncates toward zero
             exp.Mod: _sql_mod,
             exp.DPipe: lambda a, b: pl.concat_str([a, b]),
         }
@@ -175,8 +207,7 @@ class _Translator:
         if isinstance(node, exp.Literal):
             if node.is_string:
                 return pl.lit(str(node.this))
-            text = str(node.this)
-            return pl.lit(int(text)) if re.fullmatch(r"\d+", text) else pl.lit(float(text))
+            return number_literal(parse_number(str(node.this)))
         if isinstance(node, exp.Boolean):
             return pl.lit(bool(node.this))
         if isinstance(node, exp.Null):
@@ -193,7 +224,7 @@ class _Translator:
             if node.args.get("query") or node.args.get("unnest") or node.args.get("field"):
                 raise self.unsupported(node, "IN with a subquery")
             values = [self.constant(v) for v in node.expressions]
-            return t(node.this).is_in(values)
+            return is_in(t(node.this), values)
         if isinstance(node, exp.Between):
             return t(node.this).is_between(t(node.args["low"]), t(node.args["high"]))
         if isinstance(node, (exp.Like, exp.ILike)):
@@ -220,11 +251,10 @@ class _Translator:
         if isinstance(node, exp.Literal):
             if node.is_string:
                 return str(node.this)
-            text = str(node.this)
-            return int(text) if re.fullmatch(r"\d+", text) else float(text)
+            return parse_number(str(node.this))
         if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal):
             value = self.constant(node.this)
-            assert isinstance(value, (int, float))
+            assert isinstance(value, (int, float, decimal.Decimal))
             return -value
         if isinstance(node, exp.Boolean):
             return bool(node.this)
@@ -380,7 +410,7 @@ class _Translator:
         if isinstance(node, exp.Round):
             decimals = node.args.get("decimals")
             places = int(self.literal_num(decimals)) if decimals else 0
-            return t(node.this).round(places, mode="half_away_from_zero")
+            return sql_round(t(node.this), places)
         if isinstance(node, exp.Floor):
             return t(node.this).floor()
         if isinstance(node, exp.Ceil):
@@ -390,8 +420,8 @@ class _Translator:
 
         raise self.unsupported(node)
 
-    def literal_num(self, node: exp.Expr) -> float:
+    def literal_num(self, node: exp.Expr) -> Number:
         value = self.constant(node)
-        if not isinstance(value, (int, float)):
+        if not isinstance(value, (int, float, decimal.Decimal)):
             raise ExpressionError(f"expected a number, got {node.sql()} in {self.sql!r}")
         return value

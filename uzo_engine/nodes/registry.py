@@ -49,6 +49,7 @@ BUILTIN_NODE_TYPES: dict[str, str] = {
     "branch": "uzo_engine.nodes.control:BranchNode",
     "loop": "uzo_engine.nodes.control:LoopNode",
     "loop_input": "uzo_engine.nodes.control:LoopInputNode",
+    "llm": "uzo_engine.nodes.genai:LlmNode",
 }
 
 

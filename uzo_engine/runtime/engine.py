@@ -75,10 +75,10 @@ class Runtime:
         from uzo_engine.plan import ExecutionPlan, PlanStep, Stage
         from uzo_engine.runtime.actors import NoopRunner
 
-        step = PlanStep("warm-up", ("warm-up",), (), ("out",), NoopRunner())
-        plan = ExecutionPlan(
-            "uzo-warm-up", {"warm-up": step}, (Stage(0, ("warm-up",)),), {"warm-up": "warm-up"}
-        )
+        # one step per actor (steps are dealt to actors in turn), so every actor warms up
+        ids = [f"warm-up-{i}" for i in range(self.pool.size)]
+        steps = {i: PlanStep(i, (i,), (), ("out",), NoopRunner()) for i in ids}
+        plan = ExecutionPlan("uzo-warm-up", steps, (Stage(0, tuple(ids)),), {i: i for i in ids})
         result = self.run_sync(plan)
         if result.status != "succeeded":
             raise RuntimeError(f"warm-up run {result.status}: {result.error}")

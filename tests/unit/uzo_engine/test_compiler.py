@@ -69,23 +69,24 @@ def test_fan_out_materialises() -> None:
     assert result.table("d").num_rows == 3
 
 
-def test_non_rowwise_consumer_starts_a_new_step_but_can_head_a_chain() -> None:
+def test_whole_table_nodes_fuse_by_default() -> None:
     doc = chain(
         SRC,
         node("f", "filter", condition="id > 0"),
         node("a", "aggregate", aggregations=[{"func": "count", "alias": "n"}]),
         node("d", "derive", columns={"m": "n * 10"}),
     )
-    plan = compile_workflow(doc)
-    assert [s.node_ids for s in plan.steps.values()] == [("src", "f"), ("a", "d")]
-    wide = compile_workflow(doc, options=CompileOptions(fuse_wide=True))
+    wide = compile_workflow(doc)
     assert [s.node_ids for s in wide.steps.values()] == [("src", "f", "a", "d")]
     assert LocalExecutor().run(wide).table("d").to_pylist() == [{"n": 4, "m": 40}]
+    # without fuse_wide a whole-table node starts a new step (and can head a chain)
+    narrow = compile_workflow(doc, options=CompileOptions(fuse_wide=False))
+    assert [s.node_ids for s in narrow.steps.values()] == [("src", "f"), ("a", "d")]
     unfused = compile_workflow(doc, options=CompileOptions(fuse=False))
     assert len(unfused.steps) == 4
 
 
-def test_eager_nodes_and_multi_input_nodes_are_their_own_steps() -> None:
+def test_eager_nodes_are_their_own_steps_and_joins_absorb_their_inputs() -> None:
     doc = {
         "nodes": [
             SRC,
@@ -102,12 +103,18 @@ def test_eager_nodes_and_multi_input_nodes_are_their_own_steps() -> None:
         ],
     }
     plan = compile_workflow(doc)
-    assert [s.node_ids for s in plan.steps.values()] == [("src",), ("other",), ("j", "f"), ("q",)]
+    assert [s.node_ids for s in plan.steps.values()] == [("src", "other", "j", "f"), ("q",)]
     assert isinstance(plan.steps["q"].runner, NodeRunner)
-    inputs = {(i.port, i.step_id) for i in plan.steps["j"].inputs}
-    assert inputs == {("left", "src"), ("right", "other")}
+    assert plan.steps["src"].inputs == ()
     assert plan.steps["q"].inputs[0].port == "f"
+    assert plan.steps["q"].inputs[0].step_id == "src"
     assert LocalExecutor().run(plan).table("q").to_pylist() == [{"n": 1}]
+    # without fuse_joins every input of a join is materialised first
+    split = compile_workflow(doc, options=CompileOptions(fuse_joins=False))
+    assert [s.node_ids for s in split.steps.values()] == [("src",), ("other",), ("j", "f"), ("q",)]
+    inputs = {(i.port, i.step_id) for i in split.steps["j"].inputs}
+    assert inputs == {("left", "src"), ("right", "other")}
+    assert LocalExecutor().run(split).table("q").to_pylist() == [{"n": 1}]
 
 
 def test_materialize_option_breaks_chain_for_preview() -> None:
@@ -131,7 +138,8 @@ def test_stages_are_topological_slices_with_a_cap() -> None:
         )
         edges.append(edge("src" if i == 0 else f"a{i - 1}", f"a{i}"))
     plan = compile_workflow(
-        {"nodes": nodes, "edges": edges}, options=CompileOptions(max_steps_per_stage=4)
+        {"nodes": nodes, "edges": edges},
+        options=CompileOptions(max_steps_per_stage=4, fuse_wide=False),
     )
     assert len(plan.steps) == 11
     assert [len(s.step_ids) for s in plan.stages] == [4, 4, 3]

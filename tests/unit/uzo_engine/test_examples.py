@@ -1,5 +1,5 @@
 """Every workflow in examples/ validates and runs on the local executor; the TPC-H ones
-answer like DuckDB SQL at scale factor 0.1, fused and unfused."""
+answer like DuckDB SQL at scale factor 0.1, with default and chain-only fusion."""
 
 from __future__ import annotations
 
@@ -70,15 +70,21 @@ def test_example_is_a_laid_out_reactflow_document(path: Path) -> None:
     assert all(n.data.label for n in graph.nodes)
 
 
+# the default fuses whole-table nodes and join/union input trees; "chains" only
+# fuses row-wise chains (every join input and whole-table node materialised)
+FUSION = [{}, {"fuse_wide": False, "fuse_joins": False}]
+FUSION_IDS = ["default", "chains"]
+
+
 @pytest.mark.parametrize("path", NON_TPCH, ids=lambda p: p.stem)
-@pytest.mark.parametrize("fuse_wide", [False, True], ids=["fused", "fused_wide"])
+@pytest.mark.parametrize("fusion", FUSION, ids=FUSION_IDS)
 def test_example_validates_and_runs(
-    path: Path, fuse_wide: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    path: Path, fusion: dict[str, bool], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # sinks write relative to the current directory
     doc = json.loads(path.read_text())
     validate_workflow(doc)
-    result = run_ok(doc, fuse_wide=fuse_wide)
+    result = run_ok(doc, **fusion)
     assert all(r.status in ("succeeded", "skipped") for r in result.results.values())
     assert set(result.results) == {n["id"] for n in doc["nodes"]}
 
@@ -179,11 +185,11 @@ def test_quality_gate_skips_the_alert_branch() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("query", tpch.QUERIES)
-@pytest.mark.parametrize("fuse_wide", [False, True], ids=["fused", "fused_wide"])
-def test_tpch_workflow_matches_duckdb(query: str, fuse_wide: bool, tpch_sf01: Path) -> None:
+@pytest.mark.parametrize("fusion", FUSION, ids=FUSION_IDS)
+def test_tpch_workflow_matches_duckdb(query: str, fusion: dict[str, bool], tpch_sf01: Path) -> None:
     doc = tpch.load_workflow(query, tpch_sf01)
     validate_workflow(doc)
-    result = run_ok(doc, fuse_wide=fuse_wide)
+    result = run_ok(doc, **fusion)
     expected = tpch.duckdb_answer(query, tpch_sf01)
     assert expected.num_rows > 0
     tpch.assert_same_answer(query, result.table("result"), expected)

@@ -1,0 +1,240 @@
+"""PNG charts of the benchmark results: ``benchmarks/results/<name>.json`` -> ``<name>.png``.
+
+Each benchmark writes its own JSON shape, so a small registry maps a benchmark
+name to a function that draws it; a benchmark without one gets the generic
+chart: ``{"rows": [{"label": ..., "value": ...}]}`` when the JSON has that shape,
+else a bar per numeric leaf of its ``results`` (or of the whole document). The
+PNGs are not kept in git (the JSON is). Matplotlib runs with the Agg backend.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+RESULTS_DIR = Path(__file__).parent / "results"
+MAX_GENERIC_BARS = 40
+_SKIP_KEYS = {"machine", "goals", "goal"}
+
+
+def _figure(rows: int = 1, cols: int = 1, *, width: float = 11, height: float = 4.5) -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(width, height * rows), squeeze=False, layout="constrained"
+    )
+    return fig, [ax for row in axes for ax in row]
+
+
+def _hbars(ax: Axes, labels: list[str], values: list[float], unit: str) -> None:
+    positions = list(range(len(labels)))
+    bars = ax.barh(positions, values, color="#4C72B0")
+    ax.set_yticks(positions, labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(unit)
+    ax.bar_label(bars, labels=[f"{v:.3g}" for v in values], fontsize=7, padding=2)
+    ax.margins(x=0.15)
+
+
+def _grouped(
+    ax: Axes,
+    groups: list[str],
+    series: dict[str, list[float]],
+    unit: str,
+    *,
+    log: bool = False,
+) -> None:
+    n = max(len(series), 1)
+    width = 0.8 / n
+    for i, (name, values) in enumerate(series.items()):
+        xs = [g + (i - (n - 1) / 2) * width for g in range(len(groups))]
+        bars = ax.bar(xs, values, width, label=name)
+        ax.bar_label(bars, labels=[f"{v:.3g}" for v in values], fontsize=7, padding=1)
+    ax.set_xticks(list(range(len(groups))), groups, fontsize=8)
+    ax.set_ylabel(unit)
+    if log:
+        ax.set_yscale("log")
+    ax.legend(fontsize=8)
+
+
+# ---------------------------------------------------------------- per benchmark
+
+
+def plot_tpch(data: dict[str, Any]) -> Figure:
+    results: dict[str, dict[str, dict[str, Any]]] = data["results"]
+    queries = list(results)
+    fig, axes = _figure(len(queries), 1, height=3.2)
+    for ax, query in zip(axes, queries, strict=True):
+        engines = list(results[query])
+        medians = [float(results[query][e]["median_s"]) for e in engines]
+        labels = [f"{e} ({results[query][e].get('vs_polars', 0):.2f}x Polars)" for e in engines]
+        _hbars(ax, labels, medians, "seconds (median of warm runs)")
+        ax.set_title(f"TPC-H {query} at SF {data.get('scale_factor', '?')}", fontsize=10)
+    fig.suptitle("tpch: UZO vs Polars, DuckDB, pandas")
+    return fig
+
+
+def plot_overhead(data: dict[str, Any]) -> Figure:
+    rows: list[dict[str, Any]] = data["results"]
+    groups = [f"{r['shape']} {r['nodes']}" for r in rows]
+    fig, (per_node, overhead) = _figure(1, 2, width=13)
+    _grouped(
+        per_node,
+        groups,
+        {
+            "UZO": [float(r["uzo_ms_per_node"]) for r in rows],
+            "raw Ray": [float(r["raw_ms_per_node"]) for r in rows],
+        },
+        "ms per node",
+    )
+    per_node.set_title("time per node", fontsize=10)
+    _grouped(
+        overhead,
+        groups,
+        {"UZO - raw": [float(r["overhead_ms_per_node"]) for r in rows]},
+        "ms per node",
+    )
+    goal = data.get("goals", {}).get("overhead_ms_per_node_max")
+    if goal is not None:
+        overhead.axhline(float(goal), color="red", linestyle="--", label=f"goal {goal} ms")
+        overhead.legend(fontsize=8)
+    overhead.set_title("overhead above raw Ray actor calls", fontsize=10)
+    fig.suptitle("overhead: orchestration cost per node")
+    return fig
+
+
+def plot_preview(data: dict[str, Any]) -> Figure:
+    samples: dict[str, dict[str, Any]] = data["samples"]
+    fig, axes = _figure(1, len(samples), width=6.5 * len(samples))
+    goal = data.get("goals", {}).get("p50_ms_max")
+    for ax, (key, sample) in zip(axes, samples.items(), strict=True):
+        scenarios: dict[str, dict[str, Any]] = sample["scenarios"]
+        names = list(scenarios)
+        _grouped(
+            ax,
+            names,
+            {
+                "p50": [float(scenarios[n]["total"]["p50_ms"]) for n in names],
+                "p95": [float(scenarios[n]["total"]["p95_ms"]) for n in names],
+            },
+            "ms (compile + preview)",
+            log=True,
+        )
+        if goal is not None:
+            ax.axhline(float(goal), color="red", linestyle="--", label=f"goal p50 {goal:g} ms")
+            ax.legend(fontsize=8)
+        ax.set_title(
+            f"{key}: {sample.get('sampled_join_rows', '?')} join rows, limit "
+            f"{data.get('limit', '?')}",
+            fontsize=10,
+        )
+    fig.suptitle(f"preview latency of {data.get('node', '?')} (TPC-H Q3)")
+    return fig
+
+
+def plot_connectors_pg(data: dict[str, Any]) -> Figure:
+    cases: dict[str, dict[str, Any]] = data["cases"]
+    names = list(cases)
+    fig, (times, memory) = _figure(1, 2, width=13)
+    _hbars(times, names, [float(cases[n]["seconds"]) for n in names], "seconds")
+    times.set_title(f"{data.get('rows', '?')} rows x {data.get('columns', '?')} columns")
+    _hbars(
+        memory,
+        names,
+        [float(cases[n].get("peak_rss_delta_bytes", 0)) / 2**20 for n in names],
+        "peak RSS growth (MiB)",
+    )
+    fig.suptitle("connectors_pg: PostgreSQL read/write through the connector")
+    return fig
+
+
+def plot_connectors_s3(data: dict[str, Any]) -> Figure:
+    results: dict[str, dict[str, Any]] = data["results"]
+    names = list(results)
+    fig, (ax,) = _figure(width=9, height=3.5)
+    _hbars(ax, names, [float(results[n]["median_s"]) for n in names], "seconds (median)")
+    ax.set_title(f"Parquet from S3 (moto): {data.get('rows', '?')} rows", fontsize=10)
+    return fig
+
+
+def _numeric_leaves(value: Any, prefix: str = "") -> list[tuple[str, float]]:
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, int | float):
+        return [(prefix or "value", float(value))]
+    found: list[tuple[str, float]] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key not in _SKIP_KEYS:
+                found.extend(_numeric_leaves(item, f"{prefix}/{key}" if prefix else str(key)))
+    elif isinstance(value, list) and all(isinstance(v, dict) for v in value):
+        for i, item in enumerate(value):
+            found.extend(_numeric_leaves(item, f"{prefix}[{i}]"))
+    return found  # lists of numbers (raw samples) are left out
+
+
+def plot_generic(data: dict[str, Any]) -> Figure:
+    rows = data.get("rows")
+    if isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows):
+        if all("label" in r and "value" in r for r in rows):
+            pairs = [(str(r["label"]), float(r["value"])) for r in rows]
+        else:
+            pairs = _numeric_leaves(rows)
+    else:
+        pairs = _numeric_leaves(data.get("results", data))
+    if not pairs:
+        raise ValueError("no numeric values to chart")
+    pairs = pairs[:MAX_GENERIC_BARS]
+    fig, (ax,) = _figure(width=10, height=max(3.0, 0.28 * len(pairs) + 1))
+    _hbars(ax, [p[0] for p in pairs], [p[1] for p in pairs], str(data.get("unit", "value")))
+    ax.set_title(str(data.get("benchmark", "")), fontsize=10)
+    return fig
+
+
+PLOTTERS: dict[str, Callable[[dict[str, Any]], Figure]] = {
+    "tpch": plot_tpch,
+    "overhead": plot_overhead,
+    "preview": plot_preview,
+    "connectors_pg": plot_connectors_pg,
+    "connectors_s3": plot_connectors_s3,
+}
+
+
+def write_chart(name: str, results_dir: Path = RESULTS_DIR) -> Path | None:
+    """Draw ``<name>.json`` into ``<name>.png``; None when there is no JSON.
+
+    A JSON whose shape the benchmark's plotter does not expect falls back to the
+    generic chart.
+    """
+    import matplotlib.pyplot as plt
+
+    source = results_dir / f"{name}.json"
+    if not source.exists():
+        return None
+    data = json.loads(source.read_text())
+    if not isinstance(data, dict):
+        data = {"results": data}
+    plotter = PLOTTERS.get(name, plot_generic)
+    try:
+        fig = plotter(data)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        if plotter is plot_generic:
+            raise
+        plt.close("all")
+        fig = plot_generic(data)
+    target = results_dir / f"{name}.png"
+    try:
+        fig.savefig(target, dpi=110)
+    finally:
+        plt.close(fig)
+    return target

@@ -1,0 +1,202 @@
+"""Step runners the compiler puts in a plan: one eager node, or a fused lazy tree.
+
+Both are plain frozen dataclasses (picklable: they are shipped to Ray actors).
+
+A :class:`FusedRunner` runs a *tree* of lazy nodes as one Polars plan collected
+once: a chain (filter -> derive -> aggregate ...) or a join/union together with
+the lazy chains that feed it. ``wiring`` says where each node's input ports come
+from: another node of the step (its ``out``), or one of the step's input ports.
+Without ``wiring`` the specs are a linear chain: the first node receives the
+step's inputs by port, every later node reads the previous one on ``in``.
+
+Results: every node gets a NodeResult with its output schema (from the lazy
+plan). The last node (the step's output) reports rows, bytes, duration and the
+profile; a node fed by step inputs reports their rows as ``rows_in`` (a source
+reports 0); the other counts of inner nodes are ``-1`` (not measured).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from uzo_engine.nodes.base import LazyNodeType, NodeExecutionError, Params
+from uzo_engine.nodes.registry import get_node_type
+from uzo_engine.nodes.types import column_infos, polars_schema, to_arrow, to_polars
+from uzo_engine.plan import NodeResult, StepOutput
+from uzo_engine.profile import profile_table
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import polars as pl
+    import pyarrow as pa
+
+    from uzo_engine.plan import StepContext
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """What a runner needs to run one node: plain, picklable data."""
+
+    node_id: str
+    node_type: str
+    params: Params
+
+
+@dataclass(frozen=True)
+class Wire:
+    """One input port of a fused node: fed by a node of the step or by a step input."""
+
+    port: str  # input port of the node
+    source: str  # node id inside the step (its ``out``), or the step's input port
+    external: bool = False  # True: ``source`` is a step input port
+
+
+def _error_text(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _lazy_type(name: str) -> LazyNodeType[Any]:
+    nt = get_node_type(name)
+    if not isinstance(nt, LazyNodeType):
+        raise TypeError(f"node type {name!r} cannot be fused (it has no lazy plan)")
+    return nt
+
+
+@dataclass(frozen=True)
+class NodeRunner:
+    """Runs one eager node (SQL, control flow, I/O, ...) on Arrow tables."""
+
+    spec: NodeSpec
+    profile: bool = True
+
+    def run(self, inputs: Mapping[str, pa.Table], ctx: StepContext) -> StepOutput:
+        nt = get_node_type(self.spec.node_type)
+        start = time.perf_counter()
+        try:
+            tables = nt.run(self.spec.params, inputs, ctx)
+        except NodeExecutionError:
+            raise
+        except Exception as e:
+            frames = {p: to_polars(t) for p, t in inputs.items()}
+            detail = nt.explain_error(self.spec.params, frames, e) or _error_text(e)
+            raise NodeExecutionError(self.spec.node_id, nt.name, detail) from e
+        rows_in = sum(t.num_rows for t in inputs.values())
+        rows_out = sum(t.num_rows for t in tables.values()) if nt.outputs else rows_in
+        first = next(iter(tables.values()), None)
+        result = NodeResult(
+            node_id=self.spec.node_id,
+            status="succeeded",
+            rows_in=rows_in,
+            rows_out=rows_out,
+            bytes_out=sum(t.nbytes for t in tables.values()),
+            duration_ms=(time.perf_counter() - start) * 1000,
+            output_schema=column_infos(polars_schema(first.schema)) if first is not None else (),
+            profile=profile_table(first) if self.profile and first is not None else None,
+        )
+        skipped = frozenset(p for p in nt.outputs if p not in tables)
+        return StepOutput(tables=dict(tables), results=[result], skipped_ports=skipped)
+
+
+@dataclass(frozen=True)
+class FusedRunner:
+    """Runs a chain or tree of lazy nodes as one Polars plan, collected once."""
+
+    specs: tuple[NodeSpec, ...]
+    profile: bool = True
+    wiring: tuple[tuple[Wire, ...], ...] = ()  # per spec; empty: a linear chain
+
+    def wires(self, index: int, step_ports: tuple[str, ...]) -> tuple[Wire, ...]:
+        if self.wiring:
+            return self.wiring[index]
+        if index == 0:
+            return tuple(Wire(p, p, external=True) for p in step_ports)
+        return (Wire("in", self.specs[index - 1].node_id),)
+
+    def _frames(
+        self,
+        index: int,
+        inputs: Mapping[str, pl.LazyFrame],
+        built: Mapping[str, pl.LazyFrame],
+    ) -> dict[str, pl.LazyFrame]:
+        return {
+            w.port: inputs[w.source] if w.external else built[w.source]
+            for w in self.wires(index, tuple(inputs))
+        }
+
+    def _build(
+        self, index: int, frames: Mapping[str, pl.LazyFrame], ctx: StepContext
+    ) -> pl.LazyFrame:
+        spec = self.specs[index]
+        nt = _lazy_type(spec.node_type)
+        lf = next(iter(nt.build(spec.params, frames).values()))
+        if not nt.inputs and not nt.variadic_inputs and ctx.preview_limit:
+            lf = lf.head(ctx.preview_limit)  # a source in a preview reads few rows
+        return lf
+
+    def _plans(self, inputs: Mapping[str, pl.LazyFrame], ctx: StepContext) -> list[pl.LazyFrame]:
+        built: dict[str, pl.LazyFrame] = {}
+        plans: list[pl.LazyFrame] = []
+        for i, spec in enumerate(self.specs):
+            try:
+                lf = self._build(i, self._frames(i, inputs, built), ctx)
+            except Exception as e:
+                raise NodeExecutionError(spec.node_id, spec.node_type, _error_text(e)) from e
+            built[spec.node_id] = lf
+            plans.append(lf)
+        return plans
+
+    def run(self, inputs: Mapping[str, pa.Table], ctx: StepContext) -> StepOutput:
+        start = time.perf_counter()
+        frames = {p: to_polars(t).lazy() for p, t in inputs.items()}
+        plans = self._plans(frames, ctx)
+        if ctx.cancelled():
+            raise RuntimeError("cancelled")
+        try:
+            schemas = [lf.collect_schema() for lf in plans]
+            out = plans[-1].collect()
+        except Exception as e:
+            raise self._locate_failure(inputs, ctx, e) from e
+        table = to_arrow(out)
+        duration = (time.perf_counter() - start) * 1000
+        results = []
+        last = len(self.specs) - 1
+        ports = tuple(inputs)
+        for i, (spec, schema) in enumerate(zip(self.specs, schemas, strict=True)):
+            wires = self.wires(i, ports)
+            external = [inputs[w.source].num_rows for w in wires if w.external]
+            rows_in = sum(external) if external or not wires else -1
+            results.append(
+                NodeResult(
+                    node_id=spec.node_id,
+                    status="succeeded",
+                    rows_in=rows_in,
+                    rows_out=out.height if i == last else -1,
+                    bytes_out=table.nbytes if i == last else 0,
+                    duration_ms=duration if i == last else 0.0,
+                    output_schema=column_infos(schema),
+                    profile=profile_table(table) if self.profile and i == last else None,
+                )
+            )
+        return StepOutput(tables={"out": table}, results=results)
+
+    def _locate_failure(
+        self, inputs: Mapping[str, pa.Table], ctx: StepContext, error: Exception
+    ) -> NodeExecutionError:
+        """Re-run node by node to name the node that fails and explain why."""
+        given = {p: to_polars(t).lazy() for p, t in inputs.items()}
+        done: dict[str, pl.LazyFrame] = {}
+        for i, spec in enumerate(self.specs):
+            nt = _lazy_type(spec.node_type)
+            frames = self._frames(i, given, done)
+            try:
+                done[spec.node_id] = self._build(i, frames, ctx).collect().lazy()
+            except Exception as e:
+                eager = {p: lf.collect() for p, lf in frames.items()}
+                detail = nt.explain_error(spec.params, eager, e) or _error_text(e)
+                return NodeExecutionError(spec.node_id, nt.name, detail)
+        spec = self.specs[-1]
+        return NodeExecutionError(spec.node_id, spec.node_type, _error_text(error))
