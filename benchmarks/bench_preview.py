@@ -132,7 +132,8 @@ def preview_once(
     from uzo_engine.runtime.preview import preview_node
 
     start = time.perf_counter()
-    options = CompileOptions(upstream_of=NODE, materialize=frozenset({NODE}))
+    # as `uzo preview` does: join inputs stay separate steps, so an edit re-runs only its branch
+    options = CompileOptions(upstream_of=NODE, materialize=frozenset({NODE}), fuse_joins=False)
     plan = compile_workflow(doc, name="tpch_q3", options=options)
     ctx = StepContext(execution_id=f"bench-preview-{NODE}", preview_limit=source_rows)
     compiled = time.perf_counter()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
@@ -64,10 +65,15 @@ def create_app(
         db = database if database is not None else await asyncio.to_thread(open_database, settings)
         app.state.database = db
         app.state.auth_service = AuthService(db, settings, throttle, mailer)
+        local_roots = tuple(connector_settings.local_roots) or (str(settings.home / "files"),)
+        for root in local_roots:
+            Path(root).mkdir(parents=True, exist_ok=True)
         app.state.connector_service = ConnectorService(
             db,
             CredentialVault(settings.credential_keys()),
-            ConnectorContext(endpoint_policy=connector_settings.endpoint_policy()),
+            ConnectorContext(
+                endpoint_policy=connector_settings.endpoint_policy(), local_roots=local_roots
+            ),
         )
         upkeep = asyncio.create_task(_partition_upkeep(db, settings))
         try:

@@ -214,7 +214,10 @@ def preview(
     if node_id not in wf.nodes:
         console.print(f"[red]no node {node_id!r} in {path}[/red]")
         raise typer.Exit(2)
-    options = CompileOptions(upstream_of=node_id, materialize=frozenset({node_id}))
+    # join inputs stay separate steps: the preview cache then serves unchanged branches
+    options = CompileOptions(
+        upstream_of=node_id, materialize=frozenset({node_id}), fuse_joins=False
+    )
     plan = compile_workflow(wf, name=path.stem, options=options)
     ctx = StepContext(execution_id=f"preview-{node_id}", preview_limit=max(limit, 1000))
     if local:

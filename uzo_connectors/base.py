@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import abc
 import enum
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from uzo_connectors.errors import ConnectorError
+from uzo_connectors.errors import BlockedEndpointError, ConnectorError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -155,6 +156,23 @@ class ConnectorContext:
 
     endpoint_policy: EndpointPolicy
     temp_dir: str | None = None
+    # Local directories a connector may touch. None: any (the operator's own CLI runs);
+    # the API passes its configured roots so a tenant never reaches the server's files.
+    local_roots: tuple[str, ...] | None = None
+
+    def check_local_path(self, path: str) -> str:
+        """The resolved path, if inside an allowed root; else BlockedEndpointError."""
+        resolved = os.path.realpath(path)
+        if self.local_roots is None:
+            return resolved
+        for root in self.local_roots:
+            base = os.path.realpath(root)
+            if resolved == base or resolved.startswith(base.rstrip(os.sep) + os.sep):
+                return resolved
+        raise BlockedEndpointError(
+            f"local path {path!r} is outside the directories this server allows "
+            "(UZO_CONNECTORS_LOCAL_ROOTS)"
+        )
 
 
 ConfigT = TypeVar("ConfigT", bound=ConnectorConfig)

@@ -16,7 +16,7 @@ import importlib.metadata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, get_args
 
-from pydantic import SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from uzo_connectors.base import BaseConnector
 from uzo_connectors.errors import ConfigError, ConnectorError, MissingDependencyError
@@ -35,6 +35,14 @@ BUILTINS: dict[str, str] = {
     "gcs": "uzo_connectors.object_store.gcs:GCSConnector",
     "sftp": "uzo_connectors.object_store.sftp:SFTPConnector",
     "ftp": "uzo_connectors.object_store.ftp:FTPConnector",
+    "postgres": "uzo_connectors.postgres.connector:PostgresConnector",
+    "mysql": "uzo_connectors.mysql.connector:MySqlConnector",
+    "sqlite": "uzo_connectors.sqlite.connector:SqliteConnector",
+    "duckdb": "uzo_connectors.duckdb.connector:DuckDBConnector",
+    "sqlalchemy": "uzo_connectors.sql.generic:SqlAlchemyConnector",
+    "mongodb": "uzo_connectors.mongodb.connector:MongoDBConnector",
+    "http": "uzo_connectors.http.connector:HttpConnector",
+    "openai": "uzo_connectors.genai.connector:OpenAIConnector",
 }
 
 # Top-level import name of an optional dependency -> the extra that installs it.
@@ -156,10 +164,23 @@ def _is_secret(annotation: object) -> bool:
     return any(_is_secret(arg) for arg in get_args(annotation))
 
 
+def _holds_secret(annotation: object, seen: frozenset[type] = frozenset()) -> bool:
+    """SecretStr itself, or a model (or union of models) with a SecretStr somewhere inside."""
+    if _is_secret(annotation):
+        return True
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if annotation in seen:
+            return False
+        inner = seen | {annotation}
+        return any(_holds_secret(f.annotation, inner) for f in annotation.model_fields.values())
+    return any(_holds_secret(arg, seen) for arg in get_args(annotation))
+
+
 def secret_fields(config_model: type[ConnectorConfig]) -> tuple[str, ...]:
-    """Names of the model's fields typed as SecretStr (possibly optional)."""
+    """Top-level fields holding a secret: SecretStr ones, and nested models containing one
+    (an ``auth`` block, say), which are then encrypted and masked as a whole."""
     return tuple(
-        name for name, info in config_model.model_fields.items() if _is_secret(info.annotation)
+        name for name, info in config_model.model_fields.items() if _holds_secret(info.annotation)
     )
 
 
@@ -172,7 +193,8 @@ def config_schema(config_model: type[ConnectorConfig]) -> dict[str, Any]:
         key = info.alias or name
         if key in props:
             props[key]["writeOnly"] = True
-            props[key]["format"] = "password"
+            if _is_secret(info.annotation):
+                props[key]["format"] = "password"
     return schema
 
 

@@ -24,10 +24,13 @@ class ConnectorSettings(BaseSettings):
     allow_private: bool = False
     # Hosts or CIDRs always allowed, e.g. "db.internal,10.1.0.0/16" (or a JSON list).
     allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Local directories the API lets tenants' connectors use (files, SQLite, DuckDB), e.g.
+    # "/srv/uzo/files" (or a JSON list). Empty: the API uses UZO_HOME/files.
+    local_roots: Annotated[list[str], NoDecode] = Field(default_factory=list)
     default_batch_size: int = Field(default=65_536, gt=0)
     secret_keys: SecretStr | None = Field(default=None, validation_alias="UZO_SECRET_KEYS")
 
-    @field_validator("allowed_hosts", mode="before")
+    @field_validator("allowed_hosts", "local_roots", mode="before")
     @classmethod
     def _split_hosts(cls, value: Any) -> Any:
         if isinstance(value, str):

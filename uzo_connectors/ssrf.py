@@ -128,6 +128,6 @@ class EndpointPolicy:
                 f" (use {', '.join(sorted(allowed_schemes))})"
             )
         if parts.hostname is None:
-            raise BlockedEndpointError(f"URL {url!r} has no host")
+            raise BlockedEndpointError(f"a {parts.scheme or 'schemeless'} URL with no host")
         self.check_host(parts.hostname)
         return url

@@ -34,9 +34,12 @@ def headers(client: TestClient) -> dict[str, str]:
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    pacsv.write_csv(pa.table({"id": [1, 2, 3], "name": ["a", "b", None]}), tmp_path / "people.csv")
-    return tmp_path
+def data_dir(uzo_home: Path, tmp_path: Path) -> Path:
+    # the API confines local files to UZO_HOME/files unless UZO_CONNECTORS_LOCAL_ROOTS says more
+    folder = uzo_home / "files" / tmp_path.name
+    folder.mkdir(parents=True)
+    pacsv.write_csv(pa.table({"id": [1, 2, 3], "name": ["a", "b", None]}), folder / "people.csv")
+    return folder
 
 
 def _s3(name: str = "lake") -> dict[str, object]:
@@ -162,6 +165,29 @@ def test_file_connector_test_and_discover(
     assert again["last_test_status"] == "ok"
 
 
+@pytest.mark.parametrize(
+    "root", ["/etc", "file:///etc", "memory://x", "zip::file:///etc/passwd", "/tmp/../etc"]
+)
+def test_local_files_outside_the_allowed_roots_are_refused(
+    client: TestClient, headers: dict[str, str], root: str
+) -> None:
+    created = client.post(
+        "/api/connectors",
+        json={
+            "connector_name": f"x{abs(hash(root))}",
+            "connector_type": "file",
+            "config": {"root": root},
+        },
+        headers=headers,
+    )
+    assert created.status_code == 201, created.text
+    tested = client.post(f"/api/connectors/{created.json()['id']}/test", headers=headers)
+    assert tested.json()["status"] == "failed"
+    found = client.get(f"/api/connectors/{created.json()['id']}/discover", headers=headers)
+    assert found.status_code == 422
+    assert "passwd" not in found.text
+
+
 def test_internal_endpoints_are_refused_without_leaking_secrets(
     client: TestClient, headers: dict[str, str]
 ) -> None:
@@ -242,3 +268,33 @@ def test_secrets_rotate_cli(
     # only the new key is needed now
     assert CredentialVault([new_key]).decrypt(token) == {"secret_access_key": SECRET}
     assert SECRET not in done.stdout + done.stderr
+
+
+def test_nested_secrets_are_encrypted_too(
+    client: TestClient, headers: dict[str, str], database: Database
+) -> None:
+    token = "ghp_nested-secret-token-value"
+    created = client.post(
+        "/api/connectors",
+        json={
+            "connector_name": "api",
+            "connector_type": "http",
+            "config": {
+                "base_url": "https://api.example.com",
+                "auth": {"type": "bearer", "token": token},
+                "resources": [{"name": "items", "path": "/items"}],
+            },
+        },
+        headers=headers,
+    )
+    assert created.status_code == 201, created.text
+    assert token not in created.text
+    assert created.json()["config"]["auth"] == "********"
+    assert token not in client.get("/api/connectors", headers=headers).text
+    with database.owner_engine.connect() as conn:
+        public = conn.execute(
+            text("SELECT connection_config FROM connectors WHERE id = :i"),
+            {"i": created.json()["id"]},
+        ).scalar_one()
+    assert token not in json.dumps(public)
+    assert public["base_url"] == "https://api.example.com"

@@ -72,7 +72,7 @@ class DuckDBConnector(BaseConnector[DuckDBConfig]):
     description: ClassVar[str] = "A DuckDB database file (read and write)"
 
     def connect(self, read_only: bool = False) -> Any:
-        path = resolve_database_path(self.config.path)
+        path = resolve_database_path(self.config.path, local_roots=self.context.local_roots)
         if not path.exists() and (read_only or not self.config.create):
             raise ConnectionTestError(f"DuckDB database {self.config.path!r} does not exist")
         try:

@@ -57,6 +57,25 @@ FILE_CAPABILITIES = Capabilities(
 
 # Protocols whose root URL names a network host the SSRF policy must check.
 _HOST_PROTOCOLS = frozenset({"http", "https", "ftp", "sftp", "ssh", "webdav", "dav", "hdfs"})
+# Protocols a tenant may name when the context restricts local access (the API).
+_TENANT_PROTOCOLS = frozenset(
+    {
+        None,
+        "file",
+        "local",
+        "s3",
+        "s3a",
+        "gs",
+        "gcs",
+        "abfs",
+        "az",
+        "sftp",
+        "ssh",
+        "ftp",
+        "http",
+        "https",
+    }
+)
 
 
 class FormatOptions(ConnectorConfig):
@@ -232,10 +251,15 @@ class FileConnector(FilesystemConnector[FileConfig]):
             self._check_endpoint(client_kwargs["endpoint_url"])
         if protocol in _HOST_PROTOCOLS:
             policy.check_url(root, schemes=(protocol,))
+        if self.context.local_roots is not None and (
+            "::" in root or protocol not in _TENANT_PROTOCOLS
+        ):
+            raise BlockedEndpointError(
+                f"root: protocol {protocol or 'file'!r} is not allowed here; use a local path "
+                f"or one of {', '.join(sorted(p for p in _TENANT_PROTOCOLS if p))}"
+            )
         if protocol in (None, "file", "local"):
-            import os
-
-            local = os.path.realpath(path)
+            local = self.context.check_local_path(path)
             return FileStore(fsspec.filesystem("file"), local, local=True, label=root)
         fs = fsspec.filesystem(protocol, **options)
         return FileStore(fs, fs._strip_protocol(root).rstrip("/"), label=root)

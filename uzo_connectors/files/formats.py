@@ -111,13 +111,17 @@ def schema_of(
     fmt: FileFormat,
     delimiter: str | None = None,
     sheet: str | None = None,
+    serial: bool = False,
+    native: Any = None,
 ) -> pa.Schema:
     """The Arrow schema of one file (cheap for Parquet/IPC: only metadata is read)."""
     if fmt in DATASET_FORMATS:
         from uzo_connectors.files.paths import arrow_filesystem
 
         return ds.dataset(
-            [path], filesystem=arrow_filesystem(fs), format=dataset_format(fmt, delimiter)
+            [path],
+            filesystem=arrow_filesystem(fs, serial, native),
+            format=dataset_format(fmt, delimiter),
         ).schema
     return read_whole(fs, path, fmt, sheet).schema
 

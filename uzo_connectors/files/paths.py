@@ -10,8 +10,10 @@ must stay under the root too. Files and directories whose name starts with
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,14 +30,62 @@ def is_hidden(relative: str) -> bool:
     return any(part.startswith((".", "_")) for part in relative.split("/") if part)
 
 
-def arrow_filesystem(fs: fsspec.AbstractFileSystem) -> pafs.FileSystem:
-    """The pyarrow filesystem for an fsspec one (native for local files)."""
+def arrow_filesystem(
+    fs: fsspec.AbstractFileSystem, serial: bool = False, native: Any = None
+) -> pafs.FileSystem:
+    """The pyarrow filesystem for an fsspec one (native for local files).
+
+    ``serial``: every call and every read goes through one lock, for filesystems
+    that multiplex one connection and are not thread-safe (paramiko SFTP,
+    ftplib), since Arrow scans read from several threads.
+    """
     import pyarrow.fs as pafs
     from fsspec.implementations.local import LocalFileSystem
 
+    if native is not None:
+        return native
     if isinstance(fs, LocalFileSystem):
         return pafs.LocalFileSystem()
+    if serial:
+        return pafs.PyFileSystem(_serial_handler()(fs))
     return pafs.PyFileSystem(pafs.FSSpecHandler(fs))
+
+
+@functools.cache
+def _serial_handler() -> type[Any]:
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+
+    class SerialHandler(pafs.FSSpecHandler):  # type: ignore[misc]
+        def __init__(self, fs: fsspec.AbstractFileSystem) -> None:
+            super().__init__(fs)
+            self.lock = threading.RLock()
+
+        def open_input_stream(self, path: str) -> Any:
+            return self.open_input_file(path)
+
+        def open_input_file(self, path: str) -> Any:
+            # The whole file is fetched under the lock: a remote file handle read
+            # from Arrow's threads (and closed by their finalizers) races on the
+            # one connection. So an SFTP/FTP read task holds one file in memory.
+            with self.lock:
+                if not self.fs.isfile(path):
+                    raise FileNotFoundError(path)
+                data = self.fs.cat_file(path)
+            return pa.BufferReader(data)
+
+    def locked(name: str) -> Any:
+        method = getattr(pafs.FSSpecHandler, name)
+
+        def call(self: Any, *args: Any) -> Any:
+            with self.lock:
+                return method(self, *args)
+
+        return call
+
+    for name in ("get_file_info", "get_file_info_selector", "normalize_path"):
+        setattr(SerialHandler, name, locked(name))
+    return SerialHandler
 
 
 @dataclass(frozen=True)
@@ -52,6 +102,9 @@ class FileStore:
     root: str
     local: bool = False
     label: str = ""  # shown in messages, e.g. "s3://bucket/prefix"
+    renames: bool = False  # the filesystem renames files and directories in place (SFTP, FTP)
+    serial: bool = False  # one connection that is not thread-safe: serialise Arrow's reads
+    arrow_fs: Any = None  # a native pyarrow filesystem for reads (S3), else fsspec is wrapped
 
     def resolve(self, dataset: str) -> str:
         """The full path for a dataset name; refuses names that leave the root."""
@@ -82,6 +135,32 @@ class FileStore:
 
     def is_dir(self, path: str) -> bool:
         return bool(self.fs.isdir(path))
+
+    def move(self, src: str, dst: str) -> None:
+        """Move one file: a rename where the filesystem has one, else copy + delete.
+
+        Object stores are copied explicitly: some emulators and stores lack a native
+        move (gcsfs's ``moveTo`` is retried for half a minute before it falls back).
+        """
+        if self.local or self.renames:
+            self.fs.mv(src, dst)
+        else:
+            self.fs.cp_file(src, dst)
+            self.fs.rm_file(src)
+
+    def move_tree(self, src: str, dst: str) -> None:
+        """Move a directory to a path that does not exist yet."""
+        if self.local or self.renames:
+            self.fs.mv(src, dst)
+            return
+        base = src.rstrip("/")
+        for path in self.fs.find(base):
+            if path.rstrip("/") == base:
+                continue
+            dest = posixpath.join(dst, path[len(base) + 1 :])
+            self.fs.cp_file(path, dest)
+        if self.fs.exists(base):
+            self.fs.rm(base, recursive=True)
 
     def refresh(self) -> None:
         self.fs.invalidate_cache()

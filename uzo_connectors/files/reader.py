@@ -57,6 +57,8 @@ class ScanSpec:
     arrow_filter: pc.Expression | None
     post_filter: str | None  # evaluated after the scan when Arrow cannot take it
     batch_size: int
+    serial: bool = False  # the filesystem is not thread-safe (one SFTP/FTP connection)
+    arrow_fs: Any = None  # native pyarrow filesystem for the scan, when there is one
 
     def scan_columns(self) -> list[str] | None:
         if self.post_filter is not None:
@@ -103,7 +105,7 @@ class FileReadTask:
             [path],
             schema=spec.file_schema,
             format=formats.dataset_format(spec.fmt, spec.settings.delimiter),
-            filesystem=arrow_filesystem(spec.fs),
+            filesystem=arrow_filesystem(spec.fs, spec.serial, spec.arrow_fs),
             partitioning=partitioning,
             partition_base_dir=spec.base,
         )
@@ -165,7 +167,15 @@ def _with_partitions(table: pa.Table, path: str, spec: ScanSpec) -> pa.Table:
 def _file_schema(
     store: FileStore, entries: list[FileEntry], base: str, settings: FormatSettings, fmt: FileFormat
 ) -> tuple[pa.Schema, pa.Schema]:
-    first = formats.schema_of(store.fs, entries[0].path, fmt, settings.delimiter, settings.sheet)
+    first = formats.schema_of(
+        store.fs,
+        entries[0].path,
+        fmt,
+        settings.delimiter,
+        settings.sheet,
+        store.serial,
+        store.arrow_fs,
+    )
     parts = partition_schema([e.path for e in entries], base) if settings.hive else pa.schema([])
     extra = [f for f in parts if f.name not in first.names]
     return pa.schema([*first, *extra]), pa.schema(extra)
@@ -256,6 +266,8 @@ def plan_read(store: FileStore, request: ReadRequest, settings: FormatSettings) 
         arrow_filter=arrow_filter,
         post_filter=post,
         batch_size=request.batch_size,
+        serial=store.serial,
+        arrow_fs=store.arrow_fs,
     )
     pushed = {"limit"} if request.limit is not None else set()
     if request.columns is not None:

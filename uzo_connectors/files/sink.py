@@ -184,29 +184,16 @@ class FileSink(Sink):
         if self._request.mode is WriteMode.FAIL_IF_EXISTS and self._target_exists():
             raise WriteError(f"{self._request.dataset!r} already exists (mode fail_if_exists)")
         if self._single:
-            fs.mv(self._staging, self._target)
+            if _is_ftp(fs) and fs.exists(self._target):
+                fs.rm_file(self._target)  # FTP servers may refuse to rename over a file
+            self._store.move(self._staging, self._target)
         elif self._request.mode is WriteMode.APPEND:
             final = posixpath.join(self._target, posixpath.basename(self._staging)[1:])
-            fs.mv(self._staging, final)
+            self._store.move(self._staging, final)
         else:
             self._swap_directory()
         self._staging = None
         self._store.refresh()
-
-    def _move_tree(self, src: str, dst: str) -> None:
-        """Move a directory: one rename locally; file by file on object stores."""
-        fs = self._store.fs
-        if self._store.local:
-            fs.mv(src, dst)
-            return
-        files = [p for p in fs.find(src) if p.rstrip("/") != src.rstrip("/")]
-        for path in files:
-            rel = path[len(src.rstrip("/")) + 1 :]
-            dest = posixpath.join(dst, rel)
-            fs.makedirs(posixpath.dirname(dest), exist_ok=True)
-            fs.mv(path, dest)
-        if fs.exists(src):
-            fs.rm(src, recursive=True)
 
     def _swap_directory(self) -> None:
         fs = self._store.fs
@@ -214,15 +201,25 @@ class FileSink(Sink):
         old: str | None = None
         if fs.exists(self._target):
             old = _stage_name(self._target, ".old")
-            self._move_tree(self._target, old)
+            self._store.move_tree(self._target, old)
         try:
-            self._move_tree(self._staging, self._target)
+            self._store.move_tree(self._staging, self._target)
         except Exception:
             if old is not None:
-                self._move_tree(old, self._target)
+                self._store.move_tree(old, self._target)
             raise
         if old is not None and fs.exists(old):
             fs.rm(old, recursive=True)
+
+    def _discard(self, staging: str) -> None:
+        fs = self._store.fs
+        self._store.refresh()
+        if not fs.exists(staging):
+            return
+        if staging == self._file:  # a single staged file
+            fs.rm_file(staging)
+        else:
+            fs.rm(staging, recursive=True)
 
     def abort(self) -> None:
         if self._done:
@@ -230,10 +227,15 @@ class FileSink(Sink):
         self._done = True
         with contextlib.suppress(Exception):
             self._close_writer()
-        if self._staging is not None and self._store.fs.exists(self._staging):
-            self._store.fs.rm(self._staging, recursive=True)
+        if self._staging is not None:
+            self._discard(self._staging)
         self._staging = None
         self._buffer.clear()
+
+
+def _is_ftp(fs: Any) -> bool:
+    protocols = fs.protocol if isinstance(fs.protocol, tuple | list) else (fs.protocol,)
+    return "ftp" in protocols
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:

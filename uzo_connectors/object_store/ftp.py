@@ -8,6 +8,7 @@ data connections elsewhere.
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -49,6 +50,13 @@ class FTPConnector(ObjectStoreConnector[FTPConfig]):
     def _container(self) -> str:
         return self.config.root
 
+    def close(self) -> None:
+        store = self._store_cache
+        if store is not None:
+            with contextlib.suppress(Exception):
+                store.fs.ftp.close()
+        super().close()
+
     def _make_store(self) -> FileStore:
         c = self.config
         address = pinned_address(self.context.endpoint_policy, c.host)
@@ -63,4 +71,4 @@ class FTPConnector(ObjectStoreConnector[FTPConfig]):
             "skip_instance_cache": True,
         }
         fs = FTPFileSystem(address, **options)
-        return FileStore(fs, c.root, label=self.describe())
+        return FileStore(fs, c.root, label=self.describe(), renames=True, serial=True)

@@ -1,12 +1,14 @@
 """``sftp``: files on an SSH server (fsspec's paramiko-based SFTP filesystem).
 
 The host is checked against the SSRF policy and the connection goes to the
-checked address (no second DNS lookup). Set ``host_key`` to pin the server's
-public key; without it any host key is accepted (trust on first use is not kept).
+checked address (no second DNS lookup). The server's host key is not verified
+yet (paramiko's AutoAddPolicy, as in fsspec); pinning a host key is future work.
+Reads fetch one whole file per task (paramiko's client is not thread-safe).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import posixpath
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -68,6 +70,13 @@ class SFTPConnector(ObjectStoreConnector[SFTPConfig]):
     def _container(self) -> str:
         return self.config.root
 
+    def close(self) -> None:
+        store = self._store_cache
+        if store is not None:
+            with contextlib.suppress(Exception):
+                store.fs.client.close()
+        super().close()
+
     def _make_store(self) -> FileStore:
         c = self.config
         address = pinned_address(self.context.endpoint_policy, c.host)
@@ -94,4 +103,4 @@ class SFTPConnector(ObjectStoreConnector[SFTPConfig]):
                 passphrase.get_secret_value() if passphrase is not None else None,
             )
         fs = SFTPFileSystem(address, **options)
-        return FileStore(fs, c.root, label=self.describe())
+        return FileStore(fs, c.root, label=self.describe(), renames=True, serial=True)

@@ -20,10 +20,18 @@ class DatabaseFileSettings(BaseSettings):
     database_root: Path | None = None
 
 
-def resolve_database_path(path: str, root: Path | None = None) -> Path:
-    """``path`` (relative to the root, or absolute inside it), resolved; else ConfigError."""
+def resolve_database_path(
+    path: str, root: Path | None = None, local_roots: tuple[str, ...] | None = None
+) -> Path:
+    """``path`` (relative to the root, or absolute inside it), resolved; else ConfigError.
+
+    When the caller restricts local access (``ConnectorContext.local_roots``, as the API
+    does), the file must also lie inside one of those directories.
+    """
     if root is None:
         root = DatabaseFileSettings().database_root
+    if root is None and local_roots:
+        root = Path(local_roots[0])
     if root is None:
         raise ConfigError(
             "path: database files are disabled; an administrator enables them by setting "
@@ -37,4 +45,8 @@ def resolve_database_path(path: str, root: Path | None = None) -> Path:
         raise ConfigError(f"path: {path!r} is outside the database root")
     if target == base or target.is_dir():
         raise ConfigError(f"path: {path!r} is a directory, not a database file")
+    if local_roots is not None and not any(
+        target == Path(r).resolve() or Path(r).resolve() in target.parents for r in local_roots
+    ):
+        raise ConfigError(f"path: {path!r} is outside the directories this server allows")
     return target

@@ -29,12 +29,12 @@ class SqliteConnector(SqlConnectorBase[SqliteConfig]):
     description: ClassVar[str] = "A SQLite database file"
 
     def _check_endpoint(self) -> None:
-        path = resolve_database_path(self.config.path)
+        path = resolve_database_path(self.config.path, local_roots=self.context.local_roots)
         if not self.config.create and not path.exists():
             raise ConnectionTestError(f"SQLite database {self.config.path!r} does not exist")
 
     def _url(self) -> URL:
-        path = resolve_database_path(self.config.path)
+        path = resolve_database_path(self.config.path, local_roots=self.context.local_roots)
         return URL.create("sqlite", database=str(path))
 
     def _configure_engine(self, engine: Engine) -> None:

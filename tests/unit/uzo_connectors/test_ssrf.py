@@ -114,6 +114,9 @@ def test_url_checks_scheme_and_host() -> None:
     policy.check_url("ftp://api.example/x", schemes=("ftp",))
     with pytest.raises(BlockedEndpointError, match="no host"):
         policy.check_url("http:///path")
+    with pytest.raises(BlockedEndpointError, match="no host") as refused:
+        policy.check_url("http://user:s3cr3t@/path")
+    assert "s3cr3t" not in str(refused.value)
     for url in (
         "http://127.0.0.1:8080/",
         "http://[::ffff:7f00:1]/",

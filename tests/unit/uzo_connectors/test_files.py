@@ -1,0 +1,264 @@
+"""The ``file`` connector on the local filesystem: the contract for every format, plus
+globs, hive partitions, pushdown, path safety and staging."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from uzo_connectors.base import ConnectorContext, ReadRequest, WriteMode, WriteRequest
+from uzo_connectors.errors import ConfigError, DatasetNotFoundError, WriteError
+from uzo_connectors.files.connector import FileConnector
+from uzo_connectors.files.formats import FileFormat, Writer
+from uzo_connectors.registry import create_connector
+from uzo_connectors.ssrf import EndpointPolicy
+from uzo_connectors.testing import (
+    BadCredentials,
+    ConnectorContract,
+    make_sample_table,
+    read_all,
+    read_plan,
+    same_rows,
+    write_table,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+EXTENSIONS = {
+    FileFormat.CSV: ".csv",
+    FileFormat.TSV: ".tsv",
+    FileFormat.JSON: ".json",
+    FileFormat.NDJSON: ".ndjson",
+    FileFormat.PARQUET: ".parquet",
+    FileFormat.IPC: ".feather",
+    FileFormat.EXCEL: ".xlsx",
+}
+
+
+def context() -> ConnectorContext:
+    return ConnectorContext(endpoint_policy=EndpointPolicy())
+
+
+def local(root: Path, **config: Any) -> FileConnector:
+    connector = create_connector("file", {"root": str(root), **config}, context())
+    assert isinstance(connector, FileConnector)
+    return connector
+
+
+def write_file(path: Path, table: pa.Table, fmt: FileFormat) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as fh:
+        writer = Writer(fh, fmt, table.schema)
+        for batch in table.to_batches(max_chunksize=3):
+            writer.write(batch)
+        writer.close()
+
+
+@pytest.fixture(params=list(EXTENSIONS), ids=[f.value for f in EXTENSIONS])
+def fmt(request: pytest.FixtureRequest) -> FileFormat:
+    value: FileFormat = request.param
+    return value
+
+
+class TestLocalFileContract(ConnectorContract):
+    """Each format as single files (``out/target.<ext>``)."""
+
+    @pytest.fixture
+    def connector(self, tmp_path: Path) -> FileConnector:
+        return local(tmp_path)
+
+    @pytest.fixture
+    def sample_dataset(self, tmp_path: Path, sample_table: pa.Table, fmt: FileFormat) -> str:
+        name = "sample" + EXTENSIONS[fmt]
+        write_file(tmp_path / name, sample_table, fmt)
+        return name
+
+    @pytest.fixture
+    def writable_dataset(self, fmt: FileFormat) -> str:
+        return "out/target" + EXTENSIONS[fmt]
+
+    @pytest.fixture
+    def bad_credentials(self) -> BadCredentials | None:
+        return None  # local files have no credentials
+
+
+class TestLocalDirectoryContract(ConnectorContract):
+    """Directory datasets of part files (append adds parts; overwrite swaps the directory)."""
+
+    @pytest.fixture
+    def connector(self, tmp_path: Path) -> FileConnector:
+        return local(tmp_path, format="parquet")
+
+    @pytest.fixture
+    def sample_dataset(self, tmp_path: Path, sample_table: pa.Table) -> str:
+        pq.write_table(sample_table.slice(0, 4), tmp_path / "sample" / "part-0.parquet")
+        pq.write_table(sample_table.slice(4), tmp_path / "sample" / "part-1.parquet")
+        return "sample"
+
+    @pytest.fixture(autouse=True)
+    def _sample_dir(self, tmp_path: Path) -> None:
+        (tmp_path / "sample").mkdir()
+
+    @pytest.fixture
+    def writable_dataset(self) -> str:
+        return "out/table"
+
+    @pytest.fixture
+    def bad_credentials(self) -> BadCredentials | None:
+        return None
+
+
+def test_hive_partitions_become_columns(tmp_path: Path) -> None:
+    table = make_sample_table(6)
+    for year in (2023, 2024):
+        for region in ("eu", "us"):
+            part = tmp_path / "sales" / f"year={year}" / f"region={region}"
+            part.mkdir(parents=True)
+            pq.write_table(table, part / "data.parquet")
+    (tmp_path / "sales" / "_SUCCESS").write_text("")
+    connector = local(tmp_path)
+    result = read_all(connector, "sales")
+    assert result.num_rows == 24
+    assert result.schema.field("year").type == pa.int64()
+    assert result.schema.field("region").type == pa.string()
+    filtered = read_all(connector, "sales", predicate="year = 2024 AND region = 'eu' AND id > 4")
+    assert filtered.num_rows == 2
+    assert set(filtered.column("year").to_pylist()) == {2024}
+    plan = connector.plan_read(ReadRequest("sales", columns=("region", "id")))
+    assert plan.schema.names == ["region", "id"]
+    assert len(plan.tasks) == 4
+
+
+def test_hive_partitions_for_csv(tmp_path: Path) -> None:
+    for day in ("a", "b"):
+        write_file(tmp_path / "logs" / f"day={day}" / "x.csv", make_sample_table(3), FileFormat.CSV)
+    result = read_all(local(tmp_path), "logs", predicate="day = 'b'")
+    assert result.column("day").to_pylist() == ["b"] * 3
+
+
+def test_glob_selects_files(tmp_path: Path) -> None:
+    for i in range(3):
+        write_file(tmp_path / "in" / f"f{i}.csv", make_sample_table(2), FileFormat.CSV)
+    write_file(tmp_path / "in" / "other.parquet", make_sample_table(5), FileFormat.PARQUET)
+    connector = local(tmp_path)
+    assert read_all(connector, "in/f*.csv").num_rows == 6
+    assert read_all(connector, "in/*.parquet").num_rows == 5
+    with pytest.raises(DatasetNotFoundError):
+        read_all(connector, "in/none*.csv")
+
+
+def test_untranslatable_predicate_is_evaluated_after_scan(tmp_path: Path) -> None:
+    write_file(tmp_path / "a.parquet", make_sample_table(12), FileFormat.PARQUET)
+    connector = local(tmp_path)
+    plan = connector.plan_read(
+        ReadRequest("a.parquet", columns=("id",), predicate="name LIKE '%1'")
+    )
+    assert "predicate" not in plan.pushed_down
+    assert read_plan(plan).column("id").to_pylist() == [1, 11]
+    with pytest.raises(ConfigError, match="unknown column"):
+        connector.plan_read(ReadRequest("a.parquet", predicate="nope > 1"))
+
+
+def test_big_parquet_is_split_by_row_groups(tmp_path: Path) -> None:
+    pq.write_table(make_sample_table(1000), tmp_path / "big.parquet", row_group_size=100)
+    connector = local(tmp_path)
+    plan = connector.plan_read(
+        ReadRequest("big.parquet", options={"split_bytes": 1, "bucket_bytes": 1})
+    )
+    assert len(plan.tasks) > 1
+    assert same_rows(read_plan(plan), make_sample_table(1000))
+
+
+def test_limit_reads_only_what_it_needs(tmp_path: Path) -> None:
+    for i in range(3):
+        write_file(tmp_path / "d" / f"{i}.parquet", make_sample_table(50), FileFormat.PARQUET)
+    plan = local(tmp_path).plan_read(ReadRequest("d", limit=60, batch_size=16))
+    assert len(plan.tasks) == 1
+    assert read_plan(plan).num_rows == 60
+
+
+@pytest.mark.parametrize("name", ["../x.csv", "/etc/passwd", "a/../../x.csv", "s3://b/k", "C:/x"])
+def test_datasets_cannot_leave_the_root(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ConfigError):
+        local(tmp_path / "root").plan_read(ReadRequest(name))
+
+
+def test_symlink_escape_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "root").mkdir()
+    (tmp_path / "secret.csv").write_text("a\n1\n")
+    (tmp_path / "root" / "link.csv").symlink_to(tmp_path / "secret.csv")
+    with pytest.raises(ConfigError, match="leaves the root"):
+        local(tmp_path / "root").plan_read(ReadRequest("link.csv"))
+
+
+def test_relative_root_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="root"):
+        create_connector("file", {"root": "relative/dir"}, context())
+
+
+def test_abort_of_new_target_leaves_nothing(tmp_path: Path) -> None:
+    connector = local(tmp_path)
+    table = make_sample_table()
+    for dataset in ("new.parquet", "newdir"):
+        sink = connector.open_sink(WriteRequest(dataset, table.schema, mode=WriteMode.OVERWRITE))
+        sink.write(table.to_batches()[0])
+        sink.abort()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_fail_if_exists_is_checked_at_start(tmp_path: Path) -> None:
+    connector = local(tmp_path)
+    table = make_sample_table()
+    write_table(connector, "t.csv", table)
+    with pytest.raises(WriteError, match="already exists"):
+        connector.open_sink(WriteRequest("t.csv", table.schema, mode=WriteMode.FAIL_IF_EXISTS))
+
+
+def test_upsert_needs_keys(tmp_path: Path) -> None:
+    table = make_sample_table()
+    with pytest.raises(ConfigError, match="key"):
+        local(tmp_path).open_sink(WriteRequest("t.parquet", table.schema, mode=WriteMode.UPSERT))
+
+
+def test_discover_lists_files_and_directories(tmp_path: Path) -> None:
+    write_file(tmp_path / "a.csv", make_sample_table(), FileFormat.CSV)
+    write_file(tmp_path / "dir" / "p.parquet", make_sample_table(), FileFormat.PARQUET)
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / ".hidden.csv").write_text("a\n1\n")
+    found = {d.name: d for d in local(tmp_path).discover()}
+    assert sorted(found) == ["a.csv", "dir"]
+    assert found["dir"].schema is not None
+    assert found["dir"].schema.names == ["id", "name", "amount"]
+
+
+def test_memory_url_root_round_trip() -> None:
+    connector = local_url("memory://uzo-test-files")
+    table = make_sample_table()
+    write_table(connector, "x/t.parquet", table, WriteMode.OVERWRITE)
+    assert same_rows(read_all(connector, "x/t.parquet"), table)
+    connector.test_connection()
+
+
+def local_url(url: str) -> FileConnector:
+    connector = create_connector("file", {"root": url}, context())
+    assert isinstance(connector, FileConnector)
+    return connector
+
+
+def test_url_roots_are_checked_against_the_ssrf_policy() -> None:
+    from uzo_connectors.errors import BlockedEndpointError
+
+    for root in ("http://169.254.169.254/latest/", "ftp://127.0.0.1/x"):
+        with pytest.raises(BlockedEndpointError):
+            local_url(root).plan_read(ReadRequest("a.csv"))
+    connector = create_connector(
+        "file",
+        {"root": "memory://x", "storage_options": {"endpoint_url": "http://10.0.0.1"}},
+        context(),
+    )
+    with pytest.raises(BlockedEndpointError):
+        connector.test_connection()
