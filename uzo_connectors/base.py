@@ -111,6 +111,10 @@ class ReadPlan:
     schema: pa.Schema  # after projection
     tasks: tuple[ReadTask, ...]
     pushed_down: frozenset[str] = frozenset()  # subset of {"projection","predicate","limit"}
+    # For an incremental read: the greatest watermark value the tasks return (they read
+    # nothing beyond it), to pass as ``Incremental.after`` next time. None: nothing new, or
+    # the source cannot tell before reading (then the caller takes the max of what it read).
+    high_water_mark: Any = None
 
 
 @dataclass(frozen=True)

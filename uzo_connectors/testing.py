@@ -230,12 +230,21 @@ class ConnectorContract:
             pytest.skip(f"{connector.type_key!r} does not claim incremental reads")
         values = sorted(sample_table.column(incremental_column).to_pylist())
         after = values[len(values) // 2]
-        table = read_all(
-            connector, sample_dataset, incremental=Incremental(incremental_column, after)
+        plan = connector.plan_read(
+            ReadRequest(dataset=sample_dataset, incremental=Incremental(incremental_column, after))
         )
+        table = read_plan(plan)
         expected = sample_table.filter(pc.field(incremental_column) > after)
         assert table.num_rows == expected.num_rows
         assert same_rows(table, expected)
+        if plan.high_water_mark is not None:  # the mark is the last value read
+            assert plan.high_water_mark == max(values)
+            again = read_all(
+                connector,
+                sample_dataset,
+                incremental=Incremental(incremental_column, plan.high_water_mark),
+            )
+            assert again.num_rows == 0
 
     def test_write_append(
         self, connector: BaseConnector[Any], writable_dataset: str, sample_table: pa.Table

@@ -8,6 +8,7 @@ are applied inside the scan, so memory stays bounded by the batch size.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -242,6 +243,19 @@ def _parquet_buckets(
     return buckets
 
 
+def _high_water_mark(spec: ScanSpec, paths: tuple[str, ...], column: str) -> Any:
+    """The greatest value of ``column`` among the rows the read will return (filters applied)."""
+    # only the watermark column is needed, unless a post-scan filter needs the others
+    wanted = pa.schema([spec.file_schema.field(column)]) if spec.post_filter is None else None
+    probe = dataclasses.replace(spec, out_schema=wanted or spec.file_schema)
+    best: Any = None
+    for batch in FileReadTask(probe, paths)():
+        value = pc.max(batch.column(column)).as_py()
+        if value is not None and (best is None or value > best):
+            best = value
+    return best
+
+
 def plan_read(store: FileStore, request: ReadRequest, settings: FormatSettings) -> ReadPlan:
     store.refresh()
     entries, base = store.expand(request.dataset)
@@ -269,6 +283,19 @@ def plan_read(store: FileStore, request: ReadRequest, settings: FormatSettings) 
         serial=store.serial,
         arrow_fs=store.arrow_fs,
     )
+    mark = None
+    if request.incremental is not None and request.limit is None:
+        # the mark is taken first, and the tasks read nothing above it, so rows written
+        # meanwhile are left for the next read instead of being read twice
+        column = request.incremental.column
+        if column not in file_schema.names:
+            raise ConfigError(f"incremental column {column!r} is not in the dataset")
+        mark = _high_water_mark(spec, tuple(e.path for e in entries), column)
+        if mark is not None:
+            bound = pc.field(column) <= pa.scalar(mark, type=file_schema.field(column).type)
+            spec = dataclasses.replace(
+                spec, arrow_filter=bound if arrow_filter is None else arrow_filter & bound
+            )
     pushed = {"limit"} if request.limit is not None else set()
     if request.columns is not None:
         pushed.add("projection")
@@ -280,7 +307,7 @@ def plan_read(store: FileStore, request: ReadRequest, settings: FormatSettings) 
         # A preview: one task walks the files in order and stops at the limit.
         task = FileReadTask(spec, paths, limit=request.limit)
         tasks = [ReadTask(task, out_schema, estimated_bytes=total, description=request.dataset)]
-        return ReadPlan(out_schema, tuple(tasks), frozenset(pushed))
+        return ReadPlan(out_schema, tuple(tasks), frozenset(pushed), high_water_mark=mark)
     split = int(request.options.get("split_bytes", SPLIT_BYTES))
     bucket = int(request.options.get("bucket_bytes", BUCKET_BYTES))
     tasks = []
@@ -300,4 +327,4 @@ def plan_read(store: FileStore, request: ReadRequest, settings: FormatSettings) 
                 description=store.relative(entry.path),
             )
         )
-    return ReadPlan(out_schema, tuple(tasks), frozenset(pushed))
+    return ReadPlan(out_schema, tuple(tasks), frozenset(pushed), high_water_mark=mark)

@@ -36,14 +36,11 @@ class ReadSpec:
 
 @dataclass(frozen=True)
 class IncrementalReadPlan(ReadPlan):
-    """A read plan that also carries the high-water mark of an incremental read.
+    """The read plan of an incremental SQL/MongoDB read (``high_water_mark`` is on ReadPlan).
 
-    ``high_water_mark`` is the greatest watermark value the tasks will return
-    (None when there is nothing new: keep the previous mark). Pass it as
-    ``Incremental.after`` next time.
+    The mark is the greatest watermark value the tasks will return (None when there is
+    nothing new: keep the previous mark). Pass it as ``Incremental.after`` next time.
     """
-
-    high_water_mark: Any = None
 
 
 def resolve_columns(requested: tuple[str, ...] | None, available: list[str]) -> tuple[str, ...]:
