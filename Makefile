@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml uv.lock
 	$(BIN)/uv sync --frozen --all-extras
 	@touch $@
 
-serve: venv ## Run the API, the worker, local Ray and (by default) embedded PostgreSQL
+serve: venv ## Run the API (embedded PostgreSQL unless UZO_DATABASE_URL is set)
 	$(BIN)/uzo serve
 
 test: venv test-deps lint typecheck ## Install test servers, lint, type-check, run the suite
