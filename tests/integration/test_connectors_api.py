@@ -298,3 +298,18 @@ def test_nested_secrets_are_encrypted_too(
         ).scalar_one()
     assert token not in json.dumps(public)
     assert public["base_url"] == "https://api.example.com"
+
+
+def test_listing_never_decrypts(
+    client: TestClient, headers: dict[str, str], database: Database
+) -> None:
+    created = client.post("/api/connectors", json=_s3("opaque"), headers=headers).json()
+    with database.owner_engine.begin() as conn:  # a token no key can decrypt
+        conn.execute(
+            text("UPDATE connectors SET encrypted_credentials = 'not-a-token' WHERE id = :i"),
+            {"i": created["id"]},
+        )
+    shown = client.get(f"/api/connectors/{created['id']}", headers=headers)
+    assert shown.status_code == 200
+    assert shown.json()["secrets_set"] == ["secret_access_key"]
+    assert client.get("/api/connectors", headers=headers).status_code == 200

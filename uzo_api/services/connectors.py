@@ -97,6 +97,7 @@ class ConnectorService:
                 description=description,
                 connection_config=public,
                 encrypted_credentials=self.vault.encrypt(secret) if secret else None,
+                secret_fields=sorted(secret),
                 workspace_id=workspace_id,
                 created_by=principal.user_id,
             )
@@ -141,6 +142,7 @@ class ConnectorService:
                 public, secret = split_secrets(model, merged)
                 row.connection_config = public
                 row.encrypted_credentials = self.vault.encrypt(secret) if secret else None
+                row.secret_fields = sorted(secret)
             if name is not None:
                 row.connector_name = name
             if description is not None:
@@ -210,8 +212,9 @@ class ConnectorService:
     def _secrets(self, row: Connector) -> dict[str, Any]:
         return self.vault.decrypt(row.encrypted_credentials) if row.encrypted_credentials else {}
 
-    def _secret_names(self, row: Connector) -> list[str]:
-        return sorted(self._secrets(row))
+    @staticmethod
+    def _secret_names(row: Connector) -> list[str]:
+        return [str(name) for name in row.secret_fields]
 
     @staticmethod
     def _config_model(type_key: str) -> Any:

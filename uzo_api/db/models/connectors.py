@@ -49,6 +49,8 @@ class Connector(IdMixin, Timestamps, TenantScoped, Base):
     description: Mapped[str | None] = mapped_column(Text)
     connection_config: Mapped[dict[str, Any]] = mapped_column(default=dict)
     encrypted_credentials: Mapped[str | None] = mapped_column(Text)
+    # names of the fields inside encrypted_credentials, so listing never decrypts
+    secret_fields: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
     workspace_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
     )
