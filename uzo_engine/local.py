@@ -8,9 +8,10 @@ step is retried ``retries`` times with exponential backoff; ``timeout_seconds``
 bounds each attempt (the attempt's thread cannot be killed: it is abandoned);
 cancellation (``ctx.cancelled()``) is checked before each step.
 
-Within a failed fused step, the node the error names is ``failed``, the nodes
-after it ``upstream_failed`` and the nodes before it ``succeeded`` (their rows
-were never materialised: ``-1``).
+Within a failed step, as in the runtime (:func:`uzo_engine.plan.failed_step_results`):
+the node the error names is ``failed``, the nodes of the step that read its
+output ``upstream_failed``, and the step's other nodes ``failed`` with a message
+naming the failing node (their part of the fused plan produced no output).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from uzo_engine.compiler import CompileOptions, compile_workflow
 from uzo_engine.events import NodeEvent, RunEvent
 from uzo_engine.nodes.base import NodeExecutionError
-from uzo_engine.plan import NodeResult, StepContext
+from uzo_engine.plan import NodeResult, StepContext, failed_step_results
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -155,15 +156,10 @@ class LocalExecutor:
             else (f"node {failed_node!r}: {type(error).__name__}: {error}")
         )
         result.error = result.error or message
-        seen_failed = False
-        for n in step.node_ids:
-            if n == failed_node:
-                seen_failed = True
-                self._finish(ctx, result, NodeResult(n, "failed", attempts=attempts, error=message))
-            elif seen_failed:
-                self._finish(ctx, result, NodeResult(n, "upstream_failed"))
-            else:
-                self._finish(ctx, result, NodeResult(n, "succeeded", rows_in=-1, rows_out=-1))
+        for r in failed_step_results(
+            step.runner, step.node_ids, failed_node, message, attempts=attempts
+        ):
+            self._finish(ctx, result, r)
         return None
 
     @staticmethod

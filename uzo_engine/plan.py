@@ -13,10 +13,10 @@ the runtime (Ray + Prefect) executes them without knowing any node type.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
 
     import pyarrow as pa
 
@@ -69,6 +69,71 @@ class StepRunner(Protocol):
     """Executes one step. Must be picklable (it is shipped to a Ray actor)."""
 
     def run(self, inputs: Mapping[str, pa.Table], ctx: StepContext) -> StepOutput: ...
+
+
+@runtime_checkable
+class InnerDependencies(Protocol):
+    """A runner that knows how the nodes of its step feed each other (a fused tree)."""
+
+    def upstream_of(self, node_id: str) -> set[str]: ...
+
+    def downstream_of(self, node_id: str) -> set[str]: ...
+
+
+def failed_step_results(
+    runner: StepRunner,
+    node_ids: Sequence[str],
+    culprit: str,
+    error: str,
+    *,
+    attempts: int,
+    duration_ms: float = 0.0,
+) -> list[NodeResult]:
+    """One result per node of a step that failed in node ``culprit`` (one of ``node_ids``).
+
+    - the culprit is ``failed`` with ``error``;
+    - the nodes that read its output, directly or not, are ``upstream_failed``
+      ("upstream node X failed"); the step's output node is always one of them;
+    - the nodes that feed it are ``failed`` ("fused with failing node X: <error>"):
+      their work was part of the one plan that failed and produced no output;
+    - the other nodes of a fused tree, e.g. the sibling branch of a join below
+      the culprit, are ``failed`` too ("no output: fused with failing node X (not
+      this node's error)"). Decision: they are not downstream of the culprit, so
+      ``upstream_failed`` would be false; ``cancelled`` and ``skipped`` mean a
+      stopped run and a branch not taken, and would hide that the step failed;
+      ``succeeded`` would claim an output that their part of the failed Polars
+      query never produced. ``failed`` with a message naming the culprit is
+      what happened: no output, for someone else's error.
+
+    Where the inner nodes feed each other comes from the runner
+    (:class:`InnerDependencies`, e.g. a fused tree); any other runner's nodes
+    are taken as a chain in ``node_ids`` order.
+    """
+    if isinstance(runner, InnerDependencies):
+        below, above = runner.downstream_of(culprit), runner.upstream_of(culprit)
+    else:
+        i = list(node_ids).index(culprit)
+        below, above = set(node_ids[i + 1 :]), set(node_ids[:i])
+    results = []
+    for node in node_ids:
+        if node == culprit:
+            results.append(
+                NodeResult(node, "failed", duration_ms=duration_ms, attempts=attempts, error=error)
+            )
+        elif node in below:
+            results.append(
+                NodeResult(
+                    node, "upstream_failed", attempts=0, error=f"upstream node {culprit} failed"
+                )
+            )
+        else:
+            why = (
+                f"fused with failing node {culprit}: {error}"
+                if node in above
+                else f"no output: fused with failing node {culprit} (not this node's error)"
+            )
+            results.append(NodeResult(node, "failed", attempts=attempts, error=why))
+    return results
 
 
 @dataclass(frozen=True)

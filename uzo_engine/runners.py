@@ -12,7 +12,10 @@ step's inputs by port, every later node reads the previous one on ``in``.
 Results: every node gets a NodeResult with its output schema (from the lazy
 plan). The last node (the step's output) reports rows, bytes, duration and the
 profile; a node fed by step inputs reports their rows as ``rows_in`` (a source
-reports 0); the other counts of inner nodes are ``-1`` (not measured).
+reports 0); the other counts of inner nodes are ``-1`` (not measured). When the
+plan fails, :meth:`FusedRunner.downstream_of` and :meth:`FusedRunner.upstream_of`
+tell :func:`uzo_engine.plan.failed_step_results` which nodes depend on the
+failing one.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from uzo_engine.plan import NodeResult, StepOutput
 from uzo_engine.profile import profile_table
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     import polars as pl
     import pyarrow as pa
@@ -64,6 +67,17 @@ def _lazy_type(name: str) -> LazyNodeType[Any]:
     if not isinstance(nt, LazyNodeType):
         raise TypeError(f"node type {name!r} cannot be fused (it has no lazy plan)")
     return nt
+
+
+def _reachable(start: str, edges: Mapping[str, Sequence[str]]) -> set[str]:
+    seen: set[str] = set()
+    todo = list(edges.get(start, ()))
+    while todo:
+        node = todo.pop()
+        if node not in seen:
+            seen.add(node)
+            todo.extend(edges.get(node, ()))
+    return seen
 
 
 @dataclass(frozen=True)
@@ -115,6 +129,29 @@ class FusedRunner:
         if index == 0:
             return tuple(Wire(p, p, external=True) for p in step_ports)
         return (Wire("in", self.specs[index - 1].node_id),)
+
+    def _feeds(self) -> dict[str, tuple[str, ...]]:
+        """Node id -> the nodes of this step that it reads (step inputs left out)."""
+        ids = [s.node_id for s in self.specs]
+        if not self.wiring:
+            return {n: tuple(ids[i - 1 : i]) for i, n in enumerate(ids)}
+        return {
+            spec.node_id: tuple(w.source for w in wires if not w.external)
+            for spec, wires in zip(self.specs, self.wiring, strict=True)
+        }
+
+    def upstream_of(self, node_id: str) -> set[str]:
+        """The nodes of this step whose output reaches ``node_id``."""
+        return _reachable(node_id, self._feeds())
+
+    def downstream_of(self, node_id: str) -> set[str]:
+        """The nodes of this step that read ``node_id``'s output, directly or not
+        (a linear chain: every later node)."""
+        readers: dict[str, list[str]] = {}
+        for node, sources in self._feeds().items():
+            for source in sources:
+                readers.setdefault(source, []).append(node)
+        return _reachable(node_id, readers)
 
     def _frames(
         self,

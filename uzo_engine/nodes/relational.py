@@ -50,6 +50,9 @@ class Aggregation(Params):
 class AggregateParams(Params):
     group_by: list[str] = Field(default_factory=list)
     aggregations: list[Aggregation] = Field(min_length=1)
+    maintain_order: bool = Field(
+        False, description="keep groups in the order they first appear; slower"
+    )
 
 
 def aggregate_expr(agg: Aggregation) -> pl.Expr:
@@ -106,7 +109,8 @@ class AggregateNode(LazyNodeType[AggregateParams]):
         lf = inputs["in"]
         if not params.group_by:
             return {"out": lf.select(aggs)}
-        return {"out": lf.group_by(params.group_by, maintain_order=True).agg(aggs)}
+        grouped = lf.group_by(params.group_by, maintain_order=params.maintain_order)
+        return {"out": grouped.agg(aggs)}
 
     def column_lineage(
         self,
@@ -131,6 +135,10 @@ class JoinParams(Params):
     left_on: list[str] | None = None
     right_on: list[str] | None = None
     suffix: str = Field("_right", description="added to right-side names that clash")
+    maintain_order: bool = Field(
+        False,
+        description="keep the left (right for a right join) input's row order; slower",
+    )
 
     @model_validator(mode="after")
     def _keys(self) -> JoinParams:
@@ -151,6 +159,13 @@ class JoinParams(Params):
         if self.on:
             return [(k, k) for k in self.on]
         return list(zip(self.left_on or [], self.right_on or [], strict=True))
+
+
+def _join_order(params: JoinParams) -> Literal["none", "left_right", "right_left"]:
+    """Row order is opt-in: SQL promises none and keeping it makes Polars' join slower."""
+    if not params.maintain_order:
+        return "none"
+    return "right_left" if params.how == "right" else "left_right"
 
 
 class JoinNode(LazyNodeType[JoinParams]):
@@ -202,7 +217,7 @@ class JoinNode(LazyNodeType[JoinParams]):
             how=params.how,
             suffix=params.suffix,
             coalesce=bool(params.on),
-            maintain_order="left_right" if params.how != "right" else "right_left",
+            maintain_order=_join_order(params),
         )
         return {"out": out}
 
@@ -233,6 +248,9 @@ class UnionParams(Params):
     distinct: bool = Field(False, description="remove duplicate rows (SQL UNION vs UNION ALL)")
     allow_missing: bool = Field(True, description="a column missing on one input becomes null")
     order: list[str] | None = Field(None, description="input port order (default: by name)")
+    maintain_order: bool = Field(
+        False, description="with `distinct`: keep rows in the order they first appear; slower"
+    )
 
 
 def _ordered(params: UnionParams, ports: list[str]) -> list[str]:
@@ -301,5 +319,5 @@ class UnionNode(LazyNodeType[UnionParams]):
             )
         out = pl.concat(frames, how="vertical")
         if params.distinct:
-            out = out.unique(maintain_order=True)
+            out = out.unique(maintain_order=params.maintain_order)
         return {"out": out}

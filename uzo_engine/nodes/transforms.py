@@ -321,6 +321,13 @@ class LimitNode(LazyNodeType[LimitParams]):
 class DistinctParams(Params):
     subset: list[str] | None = Field(None, description="columns that define a duplicate")
     keep: Literal["first", "last", "any"] = "first"
+    maintain_order: bool = Field(
+        False,
+        description=(
+            "keep rows in the order they first appear; slower "
+            "(always on with a `subset` and keep first/last)"
+        ),
+    )
 
 
 class DistinctNode(LazyNodeType[DistinctParams]):
@@ -334,10 +341,13 @@ class DistinctNode(LazyNodeType[DistinctParams]):
     def build(
         self, params: DistinctParams, inputs: Mapping[str, pl.LazyFrame]
     ) -> dict[str, pl.LazyFrame]:
+        # Without a subset the duplicates are whole identical rows: which one is kept does
+        # not matter, so row order is opt-in (SQL DISTINCT promises none either). With a
+        # subset, keep first/last keeps the input order as it always has.
+        keyed = bool(params.subset) and params.keep != "any"
+        order = params.maintain_order or keyed
         return {
-            "out": inputs["in"].unique(
-                subset=params.subset, keep=params.keep, maintain_order=params.keep != "any"
-            )
+            "out": inputs["in"].unique(subset=params.subset, keep=params.keep, maintain_order=order)
         }
 
 

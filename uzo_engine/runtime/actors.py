@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from uzo_engine.plan import ColumnInfo, NodeResult, StepContext
+from uzo_engine.plan import ColumnInfo, NodeResult, StepContext, failed_step_results
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -292,19 +292,9 @@ class NodeWorker:
         culprit = _failed_node(call, error)
         text = f"{type(error).__name__}: {error}"
         duration = (time.perf_counter() - started) * 1000
-        results: list[NodeResult] = []
-        seen = False
-        for node in call.node_ids:
-            if node == culprit:
-                seen = True
-                results.append(NodeResult(node, "failed", 0, 0, 0, duration, attempts, error=text))
-            elif seen:
-                results.append(
-                    NodeResult(node, "upstream_failed", attempts=0, error=f"{culprit} failed")
-                )
-            else:
-                msg = f"fused with failing node {culprit}: {text}"
-                results.append(NodeResult(node, "failed", attempts=attempts, error=msg))
+        results = failed_step_results(
+            call.runner, call.node_ids, culprit, text, attempts=attempts, duration_ms=duration
+        )
         if not isinstance(error, _TimedOut):  # the traceback goes to the Ray worker log
             log.warning("step %s failed at node %s", call.step_id, culprit, exc_info=error)
         return self._meta(call, "failed", results)

@@ -1,4 +1,5 @@
-"""NodeWorker as a plain class (no Ray): retries, timeout, skipped ports, absent inputs."""
+"""NodeWorker as a plain class (no Ray): retries, timeout, skipped ports, absent inputs,
+failure statuses inside a fused step."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from tests.integration.engine.runners import Fail, FailOnce, Router, Scale, Slow, Source
+from uzo_engine.nodes.registry import get_node_type
 from uzo_engine.plan import Stage, StepContext
+from uzo_engine.runners import FusedRunner, NodeSpec, Wire
 from uzo_engine.runtime.actors import Absent, NodeWorker, StepCall
 from uzo_engine.runtime.flow import stage_batches
 
@@ -46,6 +49,53 @@ def test_failure_gives_absent_outputs_and_names_the_node() -> None:
     assert meta.status == "failed"
     assert meta.results[0].error == "ValueError: nope"
     assert tables == [Absent("failed", "n")]
+
+
+def _fused_join_tree() -> FusedRunner:
+    """bad -> c (cast fails on 'x') -> join left; good -> g -> join right; join -> d."""
+
+    def spec(node_id: str, node_type: str, **config: object) -> NodeSpec:
+        return NodeSpec(node_id, node_type, get_node_type(node_type).parse_params(config))
+
+    specs = (
+        spec("good", "values", rows=[{"k": 1, "w": 5}], schema={"k": "int64", "w": "int64"}),
+        spec("g", "filter", condition="w > 0"),
+        spec("bad", "values", rows=[{"k": 1, "t": "x"}], schema={"k": "int64", "t": "string"}),
+        spec("c", "cast", columns={"t": "int64"}),
+        spec("j", "join", on=["k"]),
+        spec("d", "derive", columns={"u": "t + w"}),
+    )
+    wiring = (
+        (),
+        (Wire("in", "good"),),
+        (),
+        (Wire("in", "bad"),),
+        (Wire("left", "c"), Wire("right", "g")),
+        (Wire("in", "j"),),
+    )
+    return FusedRunner(specs, wiring=wiring)
+
+
+def test_failure_in_one_branch_of_a_fused_join_tree() -> None:
+    runner = _fused_join_tree()
+    node_ids = tuple(s.node_id for s in runner.specs)
+    step = StepCall("s", node_ids, (), ("out",), runner)
+    meta, tables = NodeWorker().execute(step, CTX, [])
+    assert meta.status == "failed"
+    assert tables == [Absent("failed", "c")]
+    got = {r.node_id: (r.status, r.error) for r in meta.results}
+    error = got["c"][1] or ""
+    assert got["c"][0] == "failed"
+    assert error.startswith("NodeExecutionError: node 'c' (cast): column 't'")
+    sibling = "no output: fused with failing node c (not this node's error)"
+    assert got == {
+        "good": ("failed", sibling),  # the join's other branch: not downstream of c
+        "g": ("failed", sibling),
+        "bad": ("failed", f"fused with failing node c: {error}"),  # feeds c
+        "c": ("failed", error),
+        "j": ("upstream_failed", "upstream node c failed"),
+        "d": ("upstream_failed", "upstream node c failed"),
+    }
 
 
 def test_absent_input_is_not_run() -> None:

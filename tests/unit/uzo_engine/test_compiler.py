@@ -196,12 +196,16 @@ def test_run_workflow_reports_fused_failure_at_the_right_node() -> None:
     )
     result = run_workflow(doc)
     assert result.status == "failed"
+    # the nodes fused before the culprit produced no output either (as in the runtime)
     assert [result.status_of(n) for n in ("src", "f", "c", "d")] == [
-        "succeeded",
-        "succeeded",
+        "failed",
+        "failed",
         "failed",
         "upstream_failed",
     ]
     assert result.error == (
         "node 'c' (cast): column 't': value 'x' cannot be converted to int64 (1 bad value(s))"
     )
+    assert result.results["c"].error == result.error
+    assert result.results["f"].error == f"fused with failing node c: {result.error}"
+    assert result.results["d"].error == "upstream node c failed"

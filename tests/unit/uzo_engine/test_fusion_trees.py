@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pyarrow as pa
+import pytest
 
 from tests.unit.uzo_engine.helpers import assert_same, duck, edge, node, values
 from uzo_engine.compiler import CompileOptions, FusedRunner, compile_workflow
@@ -175,8 +176,76 @@ def test_failure_in_a_fused_tree_names_the_node() -> None:
     doc["nodes"][2] = node("up", "cast", columns={"region": "int64"})  # type: ignore[index]
     result = LocalExecutor().run(compile_workflow(doc))
     assert result.status == "failed"
-    assert result.status_of("up") == "failed"
-    assert result.status_of("customers") == "succeeded"
-    assert result.status_of("q") == "succeeded"
     assert result.error is not None
     assert "node 'up' (cast)" in result.error
+    assert {n: r.status for n, r in result.results.items()} == {
+        "orders": "succeeded",  # its own step
+        "q": "succeeded",
+        "customers": "failed",  # feeds the culprit, fused with it
+        "up": "failed",
+        "big": "failed",  # the join's other branch: no output, not its error
+        "j": "upstream_failed",
+        "a": "upstream_failed",
+        "s": "upstream_failed",
+    }
+
+
+def branch_failure_doc(culprit_first: bool) -> dict[str, object]:
+    """bad -> c (cast fails on 'x') -> join left; good -> g -> join right; join -> d."""
+    left = [
+        values("bad", pa.table({"k": [1, 2], "t": ["1", "x"]})),
+        node("c", "cast", columns={"t": "int64"}),
+    ]
+    right = [
+        values("good", pa.table({"k": [1, 2], "w": [5, 6]})),
+        node("g", "filter", condition="w > 0"),
+    ]
+    return {
+        "nodes": [
+            *(left + right if culprit_first else right + left),
+            node("j", "join", on=["k"]),
+            node("d", "derive", columns={"u": "t + w"}),
+        ],
+        "edges": [
+            edge("bad", "c"),
+            edge("good", "g"),
+            edge("c", "j", target_handle="left"),
+            edge("g", "j", target_handle="right"),
+            edge("j", "d"),
+        ],
+    }
+
+
+@pytest.mark.parametrize("culprit_first", [True, False], ids=["culprit-first", "sibling-first"])
+def test_failure_in_one_branch_of_a_fused_join(culprit_first: bool) -> None:
+    plan = compile_workflow(branch_failure_doc(culprit_first))
+    (step,) = plan.steps.values()
+    assert set(step.node_ids) == {"bad", "c", "good", "g", "j", "d"}
+    result = LocalExecutor().run(plan)
+    assert result.status == "failed"
+    error = "node 'c' (cast): column 't': value 'x' cannot be converted to int64 (1 bad value(s))"
+    assert result.error == error
+    got = {n: (r.status, r.error) for n, r in result.results.items()}
+    sibling = "no output: fused with failing node c (not this node's error)"
+    assert got == {
+        "bad": ("failed", f"fused with failing node c: {error}"),
+        "c": ("failed", error),
+        "good": ("failed", sibling),
+        "g": ("failed", sibling),
+        "j": ("upstream_failed", "upstream node c failed"),
+        "d": ("upstream_failed", "upstream node c failed"),
+    }
+
+
+def test_fused_runner_knows_what_depends_on_what() -> None:
+    plan = compile_workflow(branch_failure_doc(culprit_first=False))
+    runner = next(iter(plan.steps.values())).runner
+    assert isinstance(runner, FusedRunner)
+    assert runner.downstream_of("c") == {"j", "d"}
+    assert runner.upstream_of("c") == {"bad"}
+    assert runner.upstream_of("j") == {"bad", "c", "good", "g"}
+    assert runner.downstream_of("d") == set()
+    chain = FusedRunner(runner.specs[:3])  # no wiring: a linear chain in spec order
+    first, second, third = (s.node_id for s in chain.specs)
+    assert chain.downstream_of(first) == {second, third}
+    assert chain.upstream_of(third) == {first, second}

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import random
+from typing import Any
+
 import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
-from tests.unit.uzo_engine.helpers import assert_same, duck, run1, run_node
+from tests.unit.uzo_engine.helpers import assert_same, duck, rows, run1, run_node
 from uzo_engine.nodes.base import SchemaError
 from uzo_engine.nodes.registry import get_node_type
 from uzo_engine.nodes.types import polars_schema
@@ -65,10 +68,61 @@ def test_aggregate_first_last_and_all_null_sum() -> None:
         },
         t,
     )
-    assert got.to_pylist() == [
+    assert sorted(got.to_pylist(), key=lambda r: r["g"]) == [  # group order is not kept
         {"g": "x", "sum_v": None, "f": None, "l": "x"},
         {"g": "y", "sum_v": 1.0, "f": 1.0, "l": "y"},
     ]
+
+
+# many groups in random order: Polars' parallel hash group-by / join do not keep it by default
+ORDER_ROWS = 100_000
+_rng = random.Random(42)
+BIG = pa.table(
+    {
+        "k": pa.array([_rng.randrange(20_000) for _ in range(ORDER_ROWS)], pa.int64()),
+        "i": pa.array(range(ORDER_ROWS), pa.int64()),
+    }
+)
+
+
+def test_aggregate_keeps_first_appearance_order_only_when_asked() -> None:
+    cfg: dict[str, Any] = {"group_by": ["k"], "aggregations": [{"func": "min", "column": "i"}]}
+    ordered = run1("aggregate", {**cfg, "maintain_order": True}, BIG)
+    first_seen = list(dict.fromkeys(BIG.column("k").to_pylist()))
+    assert ordered.column("k").to_pylist() == first_seen
+    assert ordered.column("min_i").to_pylist() == sorted(ordered.column("min_i").to_pylist())
+    default = run1("aggregate", cfg, BIG)
+    assert rows(default) == rows(ordered)  # same groups, in no promised order
+
+
+def test_join_keeps_the_preserved_sides_order_only_when_asked() -> None:
+    keys = list(range(0, 20_000, 2))
+    _rng.shuffle(keys)
+    right = pa.table({"k": pa.array(keys, pa.int64()), "r": pa.array(range(len(keys)), pa.int64())})
+    r_of = dict(zip(keys, range(len(keys)), strict=True))
+    inputs = {"left": BIG, "right": right}
+    ordered = run_node("join", {"on": ["k"], "maintain_order": True}, inputs)["out"]
+    expected = [
+        (k, i, r_of[k]) for k, i in zip(*BIG.to_pydict().values(), strict=True) if k in r_of
+    ]
+    assert rows(ordered, sort=False) == expected  # left order
+    default = run_node("join", {"on": ["k"]}, inputs)["out"]
+    assert rows(default) == rows(ordered)
+    # a right join keeps the right side's order
+    cfg = {"how": "right", "on": ["k"], "maintain_order": True}
+    by_right = run_node("join", cfg, {"left": right, "right": BIG})["out"]
+    assert by_right.column("i").to_pylist() == BIG.column("i").to_pylist()
+    cfg = {"how": "right", "on": ["k"]}
+    assert rows(run_node("join", cfg, {"left": right, "right": BIG})["out"]) == rows(by_right)
+
+
+def test_union_distinct_keeps_first_appearance_order_only_when_asked() -> None:
+    keys = BIG.select(["k"])
+    ordered = run_node("union", {"distinct": True, "maintain_order": True}, {"a": keys, "b": keys})
+    first_seen = list(dict.fromkeys(keys.column("k").to_pylist()))
+    assert ordered["out"].column("k").to_pylist() == first_seen
+    default = run_node("union", {"distinct": True}, {"a": keys, "b": keys})["out"]
+    assert sorted(default.column("k").to_pylist()) == sorted(first_seen)
 
 
 def test_aggregate_rejects_sum_of_strings_and_missing_columns() -> None:

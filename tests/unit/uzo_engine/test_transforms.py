@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 
 import pyarrow as pa
 import pytest
@@ -153,6 +154,20 @@ def test_distinct_keep_first_last_and_full_rows() -> None:
     assert sorted(last.column("id").to_pylist()) == [4, 5, 6]
     dup = pa.concat_tables([T, T])
     assert_same(run1("distinct", {}, dup), duck("SELECT DISTINCT * FROM t", t=dup))
+
+
+def test_plain_distinct_keeps_first_appearance_order_only_when_asked() -> None:
+    rng = random.Random(7)
+    big = pa.table({"k": pa.array([rng.randrange(20_000) for _ in range(100_000)], pa.int64())})
+    first_seen = list(dict.fromkeys(big.column("k").to_pylist()))
+    ordered = run1("distinct", {"maintain_order": True}, big)
+    assert ordered.column("k").to_pylist() == first_seen
+    assert sorted(run1("distinct", {}, big).column("k").to_pylist()) == sorted(first_seen)
+    # with a subset, keep first/last decides which row survives: input order is always kept
+    tagged = big.append_column("i", pa.array(range(big.num_rows), pa.int64()))
+    first = run1("distinct", {"subset": ["k"]}, tagged)
+    assert first.column("k").to_pylist() == first_seen
+    assert first.column("i").to_pylist() == sorted(first.column("i").to_pylist())
 
 
 def test_sample_is_seeded_and_bounded() -> None:
