@@ -180,9 +180,17 @@ def run(
             runtime = get_runtime()
             try:
                 runtime.start()
+                cluster = runtime.cluster
+                if cluster is not None:
+                    how = "started a local cluster" if cluster.started_here else "attached to"
+                    console.print(f"Ray: {how} {cluster.address} ({cluster.num_cpus} CPUs)")
                 remote = runtime.run_sync(plan, sink=sink)
                 status, error, results = remote.status, remote.error, remote.node_results
-                console.print(f"Prefect flow run: {remote.flow_run_id}")
+                recorded = remote.recorded(timeout=60)
+                if recorded.flow_run_id is None or recorded.state is None:
+                    console.print(f"[yellow]Prefect flow run not recorded: {recorded.error}[/]")
+                else:
+                    console.print(f"Prefect flow run {recorded.flow_run_id}: {recorded.state}")
             finally:
                 runtime.close(stop_cluster=not keep_services, stop_prefect=not keep_services)
         live.update(sink.render())

@@ -12,7 +12,7 @@ import os
 import secrets
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -33,8 +33,7 @@ class ClusterInfo:
     namespace: str
 
 
-def _local_auth_token(settings: EngineSettings) -> None:
-    """Token auth for the local cluster, with the token in UZO_HOME instead of ~/.ray."""
+def _token_mode() -> None:
     if "RAY_AUTH_MODE" not in os.environ:
         os.environ["RAY_AUTH_MODE"] = "token"
         # Ray caches its C++ config at import; re-read it as ray.init itself does when it
@@ -42,6 +41,11 @@ def _local_auth_token(settings: EngineSettings) -> None:
         from ray._raylet import Config  # type: ignore[attr-defined]
 
         Config.initialize("")
+
+
+def _local_auth_token(settings: EngineSettings) -> None:
+    """Token auth for the local cluster, with the token in UZO_HOME instead of ~/.ray."""
+    _token_mode()
     if settings.ray_auth_token is not None:
         os.environ["RAY_AUTH_TOKEN"] = settings.ray_auth_token.get_secret_value()
         return
@@ -71,6 +75,11 @@ def _loopback_only() -> None:
     setattr(ray_constants, "ENABLE_RAY_CLUSTER", False)  # noqa: B010 - private, untyped
 
 
+def _is_loopback(address: str) -> bool:
+    host = address.split("://")[-1].rsplit(":", 1)[0].strip("[]")
+    return host in {"127.0.0.1", "localhost", "::1"}
+
+
 def connect(settings: EngineSettings, worker_env: Mapping[str, str] | None = None) -> ClusterInfo:
     """Initialise Ray in this process (idempotent) and return what it is connected to.
 
@@ -95,13 +104,19 @@ def connect(settings: EngineSettings, worker_env: Mapping[str, str] | None = Non
                     ", ".join(missing),
                 )
         elif settings.ray_address:
-            if settings.ray_auth_token is not None:
+            if settings.ray_auth_token is not None:  # a cluster with token auth (FACTS)
+                _token_mode()
                 os.environ["RAY_AUTH_TOKEN"] = settings.ray_auth_token.get_secret_value()
+            extra: dict[str, Any] = {}
+            if _is_loopback(settings.ray_address):  # else Ray dials the interface address
+                _loopback_only()
+                extra["_node_ip_address"] = "127.0.0.1"
             ray.init(
                 address=settings.ray_address,
                 namespace=settings.ray_namespace,
                 runtime_env=runtime_env,
                 log_to_driver=settings.ray_log_to_driver,
+                **extra,
             )
         else:
             _local_auth_token(settings)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 import uuid
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from uzo_engine.runtime.flow import RunResult
     from uzo_engine.runtime.prefect_server import PrefectApi
     from uzo_engine.runtime.preview import PreviewCache, PreviewResult
+    from uzo_engine.runtime.record import Recorder
     from uzo_engine.settings import EngineSettings
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,7 @@ class Runtime:
         self.cluster: ClusterInfo | None = None
         self._pool: ActorPool | None = None
         self._preview_cache: PreviewCache | None = None
+        self._recorder: Recorder | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -48,6 +51,7 @@ class Runtime:
         """Prefect API, then Ray, then the actor pool (idempotent)."""
         from uzo_engine.runtime.actors import ActorPool
         from uzo_engine.runtime.preview import PreviewCache
+        from uzo_engine.runtime.record import Recorder
 
         with self._lock:
             if self._pool is not None:
@@ -67,11 +71,13 @@ class Runtime:
                 raise
             self._pool = pool
             self._preview_cache = PreviewCache()
+            self._recorder = Recorder(self.prefect.url)
             return self
 
     def warm_up(self) -> float:
         """Run a one-node flow so the first real run does not pay Prefect's start-up in the
-        Ray workers (several seconds: FACTS). Returns its duration in seconds."""
+        Ray workers (several seconds: FACTS), nor the node actors their imports. Returns the
+        seconds until the run and its flow run were done."""
         from uzo_engine.plan import ExecutionPlan, PlanStep, Stage
         from uzo_engine.runtime.actors import NoopRunner
 
@@ -79,10 +85,14 @@ class Runtime:
         ids = [f"warm-up-{i}" for i in range(self.pool.size)]
         steps = {i: PlanStep(i, (i,), (), ("out",), NoopRunner()) for i in ids}
         plan = ExecutionPlan("uzo-warm-up", steps, (Stage(0, tuple(ids)),), {i: i for i in ids})
+        started = time.perf_counter()
         result = self.run_sync(plan)
         if result.status != "succeeded":
             raise RuntimeError(f"warm-up run {result.status}: {result.error}")
-        return result.duration_s
+        recorded = result.recorded(timeout=120)
+        if recorded.state != "COMPLETED":
+            raise RuntimeError(f"warm-up flow run not completed: {recorded}")
+        return time.perf_counter() - started
 
     @property
     def pool(self) -> ActorPool:
@@ -92,8 +102,14 @@ class Runtime:
         return self._pool
 
     def close(self, *, stop_cluster: bool = False, stop_prefect: bool = False) -> None:
-        """Release the actors; optionally stop Ray and the shared Prefect server."""
+        """Release the actors; optionally stop Ray and the shared Prefect server.
+
+        Flow runs still being recorded get up to 30 s to reach their final state first.
+        """
         with self._lock:
+            if self._recorder is not None:
+                self._recorder.close(timeout=30.0)
+                self._recorder = None
             if self._preview_cache is not None:
                 self._preview_cache.clear()
             if self._pool is not None:
@@ -119,16 +135,19 @@ class Runtime:
         sink: EventSink | None = None,
         keep_outputs: Iterable[str] = (),
     ) -> RunResult:
-        """Run ``plan`` as one Prefect flow run; events go to ``sink``."""
+        """Run ``plan`` on the node actors; events go to ``sink``.
+
+        Returns when every step has finished. The run's Prefect flow run is recorded
+        alongside and reaches its final state moments later: ``RunResult.recorded()``.
+        """
         from uzo_engine.runtime.flow import run_plan
 
         pool = await asyncio.to_thread(lambda: self.pool)
-        assert self.prefect is not None
         return await run_plan(
             plan,
             pool,
             ctx or StepContext(execution_id=uuid.uuid4().hex),
-            prefect_api_url=self.prefect.url,
+            recorder=self._recorder,
             sink=sink,
             keep_outputs=keep_outputs,
             cancel_grace_seconds=self.settings.cancel_grace_seconds,
@@ -144,6 +163,16 @@ class Runtime:
         keep_outputs: Iterable[str] = (),
     ) -> RunResult:
         return asyncio.run(self.run(plan, ctx=ctx, sink=sink, keep_outputs=keep_outputs))
+
+    def flow_run_id(self, execution_id: str) -> str | None:
+        """The Prefect flow run of an execution that is running or still being recorded."""
+        recorder = self._recorder
+        return recorder.flow_run_id(execution_id) if recorder is not None else None
+
+    def flush_records(self, timeout: float = 30.0) -> int:
+        """Wait until every run's flow run is recorded; returns how many were not in time."""
+        recorder = self._recorder
+        return recorder.flush(timeout) if recorder is not None else 0
 
     def cancel(self, execution_id: str) -> bool:
         """Cancel a running execution of this process (thread-safe)."""

@@ -1,22 +1,21 @@
-"""Run an ExecutionPlan as one Prefect flow run on prefect-ray's RayTaskRunner.
+"""Run an ExecutionPlan on the node actors, recorded as one Prefect flow run.
 
-- One Prefect task per :class:`~uzo_engine.plan.Stage` (``cache_policy=NO_CACHE``,
-  ``persist_result=False``); consecutive small stages share a task up to
-  ``merge_stages_up_to`` steps (:func:`stage_batches`). The task runs in a Ray
-  worker, submits the steps as node-actor calls chained by ObjectRef and returns those ObjectRefs
-  (in an opaque :class:`~uzo_engine.runtime.actors.Dispatched` box) without
-  waiting: tables never go through Prefect, and stages pipeline.
-- The flow body (async, in the caller's process) hands each stage the refs it
-  needs, drops refs nobody needs any more, and turns each step's small
+- The driver (the caller's process) submits the steps of each stage batch as
+  node-actor calls chained by ObjectRef, without waiting: tables never leave
+  the object store, and stages pipeline. Consecutive small stages form one
+  batch up to ``merge_stages_up_to`` steps (:func:`stage_batches`).
+- Alongside, the :class:`~uzo_engine.runtime.record.Recorder` runs the run's
+  Prefect flow run on RayTaskRunner, one Prefect task per batch that lasts as
+  long as its steps (ADR 0005): Prefect's fixed cost per run never delays the data.
+- The driver drops refs nobody needs any more and turns each step's small
   ``StepMeta`` into node events as it completes.
-- Failure isolation flows with the data (see ``actors.Absent``); the flow run
-  ends FAILED naming the failed node(s), or CANCELLED.
+- Failure isolation flows with the data (see ``actors.Absent``); the run, and
+  its flow run, end FAILED naming the failed node(s), or CANCELLED.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,13 +26,13 @@ from uzo_engine.plan import NodeResult, StepContext
 from uzo_engine.runtime.actors import (
     Absent,
     CallSpec,
-    Dispatched,
     StagePayload,
     StepCall,
     StepMeta,
     dispatch,
     plain_context,
 )
+from uzo_engine.runtime.record import FlowRunState
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -44,6 +43,7 @@ if TYPE_CHECKING:
     from uzo_engine.events import EventSink
     from uzo_engine.plan import ExecutionPlan, NodeStatus, Stage
     from uzo_engine.runtime.actors import ActorPool, PortKey
+    from uzo_engine.runtime.record import FlowRecord, Recorder
 
 RunStatus = Literal["succeeded", "failed", "cancelled"]
 _FAILED = frozenset({"failed", "upstream_failed"})
@@ -64,11 +64,22 @@ class RunResult:
     execution_id: str
     status: RunStatus
     node_results: dict[str, NodeResult]
-    flow_run_id: str | None
     error: str | None
     duration_s: float
     plan: ExecutionPlan
     output_refs: dict[PortKey, ObjectRef[Any] | Absent] = field(default_factory=dict)
+    record: FlowRecord | None = None
+
+    @property
+    def flow_run_id(self) -> str | None:
+        """The Prefect flow run's id once it exists (see :meth:`recorded`)."""
+        return self.record.flow_run_id if self.record is not None else None
+
+    def recorded(self, timeout: float | None = 60.0) -> FlowRunState:
+        """Wait until the run's Prefect flow run has its final state; returns that state."""
+        if self.record is None:
+            return FlowRunState(None, None, None, "no Prefect API configured")
+        return self.record.wait(timeout)
 
     @property
     def failed_nodes(self) -> list[str]:
@@ -105,7 +116,7 @@ class _Run:
     results: dict[str, NodeResult] = field(default_factory=dict)
     step_status: dict[str, str] = field(default_factory=dict)
     outputs: dict[PortKey, Any] = field(default_factory=dict)
-    flow_run_id: str | None = None
+    flow_record: FlowRecord | None = None
     status: RunStatus | None = None
     error: str | None = None
     poisoned: bool = False
@@ -141,61 +152,12 @@ def cancel_run(execution_id: str) -> bool:
     return True
 
 
-# -- the Prefect objects, built once per process ---------------------------------------------
-
-
-def _stage_task(stages: str, payload: StagePayload) -> Dispatched:
-    """Body of the per-stage Prefect task (runs in a Ray worker): dispatch, do not wait."""
-    return dispatch(payload)
-
-
-async def _flow_body(execution_id: str, workflow_name: str) -> Any:
-    from prefect.context import FlowRunContext
-    from prefect.states import Cancelled, Completed, Failed
-
-    run = _RUNS[execution_id]
-    flow_ctx = FlowRunContext.get()
-    if flow_ctx is not None and flow_ctx.flow_run is not None:
-        run.flow_run_id = str(flow_ctx.flow_run.id)
-    await _drive(run)
-    if run.status == "cancelled":
-        return Cancelled(message=run.error)
-    if run.status == "failed":
-        return Failed(message=run.error)
-    return Completed(message=f"{len(run.results)} node(s) succeeded")
-
-
-@functools.cache
-def prefect_objects() -> tuple[Any, Any]:
-    """``(flow, stage_task)``: the flow runs on RayTaskRunner attached to the current Ray."""
-    from prefect import flow, task
-    from prefect.cache_policies import NO_CACHE
-    from prefect_ray import RayTaskRunner
-
-    stage_task = task(
-        name="uzo-stage",
-        cache_policy=NO_CACHE,
-        persist_result=False,
-        task_run_name="{stages}",
-        retries=0,
-    )(_stage_task)
-    run_flow = flow(
-        name="uzo-workflow",
-        flow_run_name="{workflow_name}",
-        task_runner=RayTaskRunner(address="auto"),  # Ray is initialised first: reused
-        persist_result=False,
-        validate_parameters=False,
-        log_prints=False,
-    )(_flow_body)
-    return run_flow, stage_task
-
-
 # -- driving one run ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class StageBatch:
-    """Consecutive stages dispatched by one Prefect task."""
+    """Consecutive stages dispatched together (and followed by one Prefect task)."""
 
     first: int
     last: int
@@ -256,16 +218,7 @@ def _last_use(plan: ExecutionPlan, batch_of: Mapping[str, int]) -> dict[str, int
     return last
 
 
-async def _stage_result(future: Any) -> Dispatched:
-    state = await future.wrapped_future
-    result = await state.aresult() if hasattr(state, "aresult") else state
-    if not isinstance(result, Dispatched):
-        raise TypeError(f"stage task returned {type(result).__name__}, expected Dispatched")
-    return result
-
-
 async def _drive(run: _Run) -> None:
-    _, stage_task = prefect_objects()
     plan, eid = run.plan, run.ctx.execution_id
     for step in plan.steps.values():
         for node in step.node_ids:
@@ -294,13 +247,15 @@ async def _drive(run: _Run) -> None:
                 run.sink.node_event(NodeEvent(eid, node, "running"))
         payload = StagePayload(specs, ctx, list(run.pool.actors), upstream)
         try:
-            bundle = await _stage_result(stage_task.submit(batch.label, payload))
-        except Exception as exc:  # the stage task itself failed (not a node): fail its steps
+            bundle = dispatch(payload)
+        except Exception as exc:  # Ray refused the calls (not a node): fail the batch's steps
             for sid in batch.step_ids:
-                run.record_all(sid, "failed", f"Prefect task {batch.label} failed: {exc!r}")
+                run.record_all(sid, "failed", f"dispatching {batch.label} failed: {exc!r}")
                 first = plan.steps[sid].node_ids[0]
                 live.update({(sid, p): Absent("failed", first) for p in plan.steps[sid].outputs})
             continue
+        if run.flow_record is not None:
+            run.flow_record.stage(batch.label, bundle.metas)
         live.update(bundle.outputs)
         pending.update({ref: sid for sid, ref in bundle.metas.items()})
         for key in [k for k in live if last_use.get(k[0], -1) <= b]:
@@ -409,15 +364,15 @@ async def run_plan(
     pool: ActorPool,
     ctx: StepContext,
     *,
-    prefect_api_url: str,
+    recorder: Recorder | None,
     sink: EventSink | None = None,
     keep_outputs: Iterable[str] = (),
     cancel_grace_seconds: float = 5.0,
     merge_stages_up_to: int = 1000,
 ) -> RunResult:
-    """Run ``plan`` as a Prefect flow run (Ray must be initialised and the pool started)."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
+    """Run ``plan`` on ``pool`` (Ray initialised, pool started); ``recorder`` records it as a
+    Prefect flow run alongside. Returns when every step has finished; the flow run reaches its
+    final state moments later (``RunResult.recorded()``)."""
     started = time.perf_counter()
     eid = ctx.execution_id
     run = _Run(
@@ -435,31 +390,38 @@ async def run_plan(
         _RUNS[eid] = run
     run.sink.run_event(RunEvent(eid, "running"))
     try:
-        run_flow, _ = prefect_objects()
-        with temporary_settings(updates={PREFECT_API_URL: prefect_api_url}):
-            state = await run_flow(
-                execution_id=eid, workflow_name=plan.workflow_name, return_state=True
-            )
-        if run.status is None:  # the flow crashed before or while driving the run
-            run.status = "failed"
-            run.error = f"flow run {state.type.value}: {state.message}"
-            for sid in plan.steps:
-                if sid not in run.step_status:
-                    run.record_all(sid, "failed", run.error)
+        if recorder is not None:
+            run.flow_record = recorder.start(eid, plan.workflow_name, run.cancel.set)
+        await _drive(run)
+    except BaseException as exc:
+        run.status = "failed"
+        run.error = f"run crashed: {type(exc).__name__}: {exc}"
+        for sid in plan.steps:
+            if sid not in run.step_status:
+                run.record_all(sid, "failed", run.error)
+        raise
     finally:
         with _RUNS_LOCK:
             _RUNS.pop(eid, None)
+        if run.flow_record is not None:
+            run.flow_record.conclude(run.status or "failed", _summary(run))
         if run.poisoned:
             await asyncio.to_thread(pool.heal)
-    status: RunStatus = run.status
+    status: RunStatus = run.status or "failed"
     run.sink.run_event(RunEvent(eid, status, run.error))
     return RunResult(
         execution_id=eid,
         status=status,
         node_results=run.results,
-        flow_run_id=run.flow_run_id,
         error=run.error,
         duration_s=time.perf_counter() - started,
         plan=plan,
         output_refs=run.outputs,
+        record=run.flow_record,
     )
+
+
+def _summary(run: _Run) -> str:
+    if run.error:
+        return run.error
+    return f"{len(run.results)} node(s) succeeded"

@@ -168,6 +168,7 @@ def export_api_url(api: PrefectApi, settings: EngineSettings) -> dict[str, str]:
         "PREFECT_HOME": str(settings.prefect_home),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     }
+    settings.prefect_home.mkdir(parents=True, exist_ok=True)  # the client's home, too
     os.environ.update(env)
     return env
 

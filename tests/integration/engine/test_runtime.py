@@ -102,6 +102,8 @@ def test_steps_run_in_actors_and_the_flow_run_completes(runtime: Runtime) -> Non
     assert result.output_refs
     assert all(isinstance(ref, ray.ObjectRef) for ref in result.output_refs.values())
 
+    recorded = result.recorded()
+    assert recorded.state == "COMPLETED", recorded
     assert result.flow_run_id is not None
     assert flow_run_state(result.flow_run_id)[0] == "COMPLETED"
     # one Prefect task per stage, or per batch of consecutive small stages: never per node
@@ -120,22 +122,27 @@ def test_steps_run_in_actors_and_the_flow_run_completes(runtime: Runtime) -> Non
     assert [e.status for e in sink.run_events] == ["running", "succeeded"]
 
 
-def test_stage_task_returns_object_refs_not_tables(runtime: Runtime) -> None:
-    """The body of the stage task dispatches and returns refs in an opaque box."""
+def test_dispatch_returns_object_refs_and_the_stage_task_sees_only_metas(
+    runtime: Runtime,
+) -> None:
+    """Steps go to the actors as calls chained by ObjectRef; the stage task gets meta refs."""
     import ray
 
-    from uzo_engine.runtime.actors import CallSpec, StagePayload, StepCall, plain_context
-    from uzo_engine.runtime.flow import _stage_task
+    from uzo_engine.runtime.actors import CallSpec, StagePayload, StepCall, dispatch, plain_context
+    from uzo_engine.runtime.record import StageWatch, _stage_task
 
     plan = make_plan("refs", [("src", Source(rows=5), [], ["out"])])
     spec = CallSpec(StepCall.from_step(plan.steps["src"]), (), 0)
     ctx = plain_context(StepContext(execution_id="refs"))
-    box = _stage_task("stage-0", StagePayload([spec], ctx, list(runtime.pool.actors), {}))
+    box = dispatch(StagePayload([spec], ctx, list(runtime.pool.actors), {}))
     assert isinstance(box, Dispatched)
     ref = box.outputs[("src", "out")]
     assert isinstance(ref, ray.ObjectRef)
     assert isinstance(box.metas["src"], ray.ObjectRef)
     assert ray.get(ref).num_rows == 5
+    state = _stage_task("stage-0", StageWatch(box.metas))
+    assert state.type.value == "COMPLETED"
+    assert state.message == "1 step(s), 1 node(s)"
 
 
 def test_a_failed_node_fails_the_run_and_spares_independent_branches(runtime: Runtime) -> None:
@@ -168,6 +175,7 @@ def test_a_failed_node_fails_the_run_and_spares_independent_branches(runtime: Ru
         "good_tail": "succeeded",
     }
     assert result.table("good_tail")["x"].to_pylist() == [0, 10, 20, 30]
+    assert result.recorded().state == "FAILED"
     assert result.flow_run_id is not None
     state, message = flow_run_state(result.flow_run_id)
     assert state == "FAILED"
@@ -280,6 +288,7 @@ def test_cancellation_stops_a_long_step_within_seconds(runtime: Runtime, tmp_pat
     assert latency < 8, f"cancellation took {latency:.1f}s"
     assert statuses(result) == {"src": "succeeded", "slow": "cancelled", "after": "cancelled"}
     assert sink.run_events[-1].status == "cancelled"
+    assert result.recorded().state == "CANCELLED"
     assert result.flow_run_id is not None
     assert flow_run_state(result.flow_run_id)[0] == "CANCELLED"
     time.sleep(1)
@@ -302,6 +311,7 @@ def test_preview_reuses_cached_upstream_and_creates_no_flow_run(
             [["src", "unrelated"], ["double"]],
         )
 
+    assert runtime.flush_records() == 0  # earlier tests' flow runs are all recorded
     runs_before = flow_run_count()
     first = runtime.preview(plan_with(2), "double", limit=5)  # type: ignore[arg-type]
     assert first.status == "succeeded", first.error
@@ -349,3 +359,66 @@ def test_prefect_server_and_cluster_are_shared_not_restarted(
 
 def test_warm_up_runs_a_flow(runtime: Runtime) -> None:
     assert runtime.warm_up() < 30
+
+
+@pytest.mark.slow
+def test_cancelling_the_flow_run_in_prefect_cancels_the_run(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.states import Cancelling
+
+    started_file = tmp_path / "started"
+    plan = make_plan(
+        "cancel-in-prefect",
+        [
+            ("slow", Slow(60, started=str(started_file)), [], ["out"]),
+            ("after", Scale(2), [("in", "slow", "out")], ["out"]),
+        ],
+    )
+    holder: list[RunResult] = []
+    eid = f"prefect-cancel-{uuid.uuid4().hex[:8]}"
+    ctx = StepContext(execution_id=eid)
+    worker = threading.Thread(target=lambda: holder.append(runtime.run_sync(plan, ctx=ctx)))
+    worker.start()
+    deadline = time.monotonic() + 60
+    while not started_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    flow_run_id = None
+    while flow_run_id is None and time.monotonic() < deadline:  # the flow run is being created
+        flow_run_id = runtime.flow_run_id(eid)
+        time.sleep(0.05)
+    assert flow_run_id is not None
+
+    async def cancel() -> None:
+        async with get_client() as client:
+            await client.set_flow_run_state(uuid.UUID(flow_run_id), Cancelling(), force=True)
+
+    asked_at = time.monotonic()
+    asyncio.run(cancel())
+    worker.join(timeout=60)
+    latency = time.monotonic() - asked_at
+    (result,) = holder
+    assert result.status == "cancelled"
+    assert latency < 10, f"cancellation from Prefect took {latency:.1f}s"
+    assert statuses(result) == {"slow": "cancelled", "after": "cancelled"}
+    assert result.recorded().state == "CANCELLED"
+    assert flow_run_state(flow_run_id)[0] == "CANCELLED"
+
+
+def test_a_run_goes_on_when_prefect_is_unreachable(runtime: Runtime) -> None:
+    from uzo_engine.runtime.flow import run_plan
+    from uzo_engine.runtime.record import Recorder
+
+    plan = make_plan("no-prefect", [("src", Source(rows=3), [], ["out"])])
+    recorder = Recorder("http://127.0.0.1:9/api")  # nothing listens on the discard port
+    try:
+        result = asyncio.run(
+            run_plan(plan, runtime.pool, StepContext(execution_id="np"), recorder=recorder)
+        )
+        assert result.status == "succeeded", result.error
+        recorded = result.recorded(timeout=120)
+        assert recorded.state is None
+        assert recorded.error
+    finally:
+        recorder.close(timeout=60)
