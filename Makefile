@@ -13,6 +13,9 @@ STAMP := $(VENV)/.installed
 export UV_PYTHON ?= python3.11
 export UV_LINK_MODE := copy
 export UV_NO_PROGRESS := 1
+# compile .pyc at install: Ray workers and CLI processes then import fast even where
+# PYTHONDONTWRITEBYTECODE is set (every new process would compile sqlglot, Prefect...)
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: help venv serve test test-deps lint format typecheck migrate bench test-debian-pg clean
 

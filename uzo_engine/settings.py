@@ -49,6 +49,20 @@ class EngineSettings(BaseSettings):
         default=None, description="External Prefect API (http://host:4200/api)."
     )
     prefect_server_start_timeout_seconds: float = Field(default=90.0, gt=0)
+    prefect_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="CPU niceness of Prefect bookkeeping (the server UZO starts, the thread "
+        "that records runs as flow runs): on a busy machine node work goes first. 0: off.",
+    )
+    prefect_record_delay_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="A run's Prefect flow run starts this long after the run (or when it "
+        "ends, if sooner), so Prefect's own work never slows a short run. 0: at once.",
+    )
 
     # Runs
     merge_stages_up_to: int = Field(

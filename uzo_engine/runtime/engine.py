@@ -71,7 +71,11 @@ class Runtime:
                 raise
             self._pool = pool
             self._preview_cache = PreviewCache()
-            self._recorder = Recorder(self.prefect.url)
+            self._recorder = Recorder(
+                self.prefect.url,
+                nice=self.settings.prefect_nice,
+                delay=self.settings.prefect_record_delay_seconds,
+            )
             return self
 
     def warm_up(self) -> float:
@@ -86,6 +90,7 @@ class Runtime:
         steps = {i: PlanStep(i, (i,), (), ("out",), NoopRunner()) for i in ids}
         plan = ExecutionPlan("uzo-warm-up", steps, (Stage(0, tuple(ids)),), {i: i for i in ids})
         started = time.perf_counter()
+        NoopRunner().run({}, StepContext(execution_id="warm-up"))  # this process compiles plans
         result = self.run_sync(plan)
         if result.status != "succeeded":
             raise RuntimeError(f"warm-up run {result.status}: {result.error}")

@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -112,6 +113,9 @@ def _start(settings: EngineSettings) -> PrefectApi:
     cmd = [prefect_bin] if os.path.exists(prefect_bin) else [sys.executable, "-m", "prefect"]
     cmd += ["server", "start", "--host", "127.0.0.1", "--port", str(port), "--analytics-off"]
     cmd += ["--no-ui", "--no-scheduler", "--no-late-runs"]
+    nice = shutil.which("nice")
+    if settings.prefect_nice and nice:  # bookkeeping yields the CPU to node work
+        cmd = [nice, "-n", str(settings.prefect_nice), *cmd]
     with open(settings.prefect_home / "server.log", "ab") as log_fh:
         proc = subprocess.Popen(
             cmd,

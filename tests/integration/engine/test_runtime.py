@@ -142,7 +142,7 @@ def test_dispatch_returns_object_refs_and_the_stage_task_sees_only_metas(
     assert ray.get(ref).num_rows == 5
     state = _stage_task("stage-0", StageWatch(box.metas))
     assert state.type.value == "COMPLETED"
-    assert state.message == "1 step(s), 1 node(s)"
+    assert state.message.startswith("1 step(s), 1 node(s), ")
 
 
 def test_a_failed_node_fails_the_run_and_spares_independent_branches(runtime: Runtime) -> None:
