@@ -130,6 +130,15 @@ _OFFSET_UNITS = {
 _AGGREGATES = (exp.AggFunc, exp.Window)
 
 
+def _folded(expr: pl.Expr) -> pl.Expr:
+    """A column-free expression as the literal it evaluates to (same value and type), so
+    Polars can compare it with Parquet statistics and skip row groups."""
+    series = pl.select(expr.alias("value")).to_series()
+    if len(series) != 1:
+        return expr
+    return pl.lit(series[0], dtype=series.dtype)
+
+
 def like_to_regex(pattern: str, *, case_insensitive: bool = False) -> str:
     out = []
     for ch in pattern:
@@ -330,7 +339,10 @@ class _Translator:
             if unit not in _OFFSET_UNITS:
                 raise self.unsupported(right, f"INTERVAL unit {unit}")
             offset = f"{sign * int(amount_text)}{_OFFSET_UNITS[unit]}"
-            return self.translate(node.this).dt.offset_by(offset)
+            shifted = self.translate(node.this).dt.offset_by(offset)
+            if node.this.find(exp.Column) is None:  # DATE '...' + INTERVAL: a constant
+                return _folded(shifted)
+            return shifted
         a, b = self.translate(node.this), self.translate(right)
         return a + b if sign == 1 else a - b
 

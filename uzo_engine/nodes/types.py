@@ -8,6 +8,7 @@ reports.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import TYPE_CHECKING
 
@@ -122,13 +123,23 @@ def supertype(a: pl.DataType, b: pl.DataType) -> pl.DataType | None:
     return None
 
 
+_ARROW_TYPE_TEXT: dict[pl.DataType, str] = {}
+
+
 def arrow_type_text(dtype: pl.DataType) -> str:
     """The Arrow type of a Polars dtype rendered as text (``int64``, ``large_string``...)."""
     try:
-        field = pl.Series("x", [], dtype=dtype).to_arrow().type
+        return _ARROW_TYPE_TEXT[dtype]
+    except (KeyError, TypeError):  # not seen yet (or an unhashable dtype)
+        pass
+    try:
+        text = str(pl.Series("x", [], dtype=dtype).to_arrow().type)
     except Exception:  # exotic types without an Arrow mapping
         return str(dtype)
-    return str(field)
+    with contextlib.suppress(TypeError):
+        if len(_ARROW_TYPE_TEXT) < 4096:  # a cache of the dtypes in use, bounded
+            _ARROW_TYPE_TEXT[dtype] = text
+    return text
 
 
 def column_infos(schema: Mapping[str, pl.DataType]) -> tuple[ColumnInfo, ...]:

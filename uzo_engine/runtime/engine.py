@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from uzo_engine.plan import StepContext
 from uzo_engine.runtime import cluster, prefect_server
+from uzo_engine.runtime.loop import LoopThread
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -44,6 +45,7 @@ class Runtime:
         self._pool: ActorPool | None = None
         self._preview_cache: PreviewCache | None = None
         self._recorder: Recorder | None = None
+        self._loop: LoopThread | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -115,6 +117,9 @@ class Runtime:
             if self._recorder is not None:
                 self._recorder.close(timeout=30.0)
                 self._recorder = None
+            if self._loop is not None:
+                self._loop.stop()
+                self._loop = None
             if self._preview_cache is not None:
                 self._preview_cache.clear()
             if self._pool is not None:
@@ -147,7 +152,9 @@ class Runtime:
         """
         from uzo_engine.runtime.flow import run_plan
 
-        pool = await asyncio.to_thread(lambda: self.pool)
+        pool = self._pool
+        if pool is None:  # not started yet: start it off the event loop
+            pool = await asyncio.to_thread(lambda: self.pool)
         return await run_plan(
             plan,
             pool,
@@ -167,7 +174,11 @@ class Runtime:
         sink: EventSink | None = None,
         keep_outputs: Iterable[str] = (),
     ) -> RunResult:
-        return asyncio.run(self.run(plan, ctx=ctx, sink=sink, keep_outputs=keep_outputs))
+        with self._lock:
+            if self._loop is None:  # one loop for every synchronous run of this runtime
+                self._loop = LoopThread("uzo-runs")
+            loop = self._loop
+        return loop.run(self.run(plan, ctx=ctx, sink=sink, keep_outputs=keep_outputs))
 
     def flow_run_id(self, execution_id: str) -> str | None:
         """The Prefect flow run of an execution that is running or still being recorded."""

@@ -28,11 +28,12 @@ import concurrent.futures
 import contextlib
 import functools
 import logging
-import os
 import threading
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from uzo_engine.runtime.loop import LoopThread
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -237,20 +238,11 @@ class Recorder:
 
     def __init__(self, api_url: str, nice: int = 0, delay: float = 0.0) -> None:
         self.api_url = api_url
-        self.nice = nice
         self.delay = delay
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._serve, name="uzo-prefect-record", daemon=True)
-        self._thread.start()
+        self._thread = LoopThread("uzo-prefect-record", nice=nice)
+        self._loop = self._thread.loop
         self._pending: set[FlowRecord] = set()
         self._lock = threading.Lock()
-
-    def _serve(self) -> None:
-        if self.nice:  # Linux: per thread; threads started from here inherit it
-            with contextlib.suppress(OSError):
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_forever()
 
     def start(
         self, execution_id: str, workflow_name: str, cancel: Callable[[], object]
@@ -261,9 +253,7 @@ class Recorder:
         _RECORDS[key] = record
         with self._lock:
             self._pending.add(record)
-        record.future = asyncio.run_coroutine_threadsafe(
-            self._record(key, record, execution_id, workflow_name), self._loop
-        )
+        record.future = self._thread.submit(self._record(key, record, execution_id, workflow_name))
         return record
 
     async def _record(
@@ -307,5 +297,4 @@ class Recorder:
 
     def close(self, timeout: float = 30.0) -> None:
         self.flush(timeout)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
+        self._thread.stop()

@@ -86,6 +86,8 @@ CASES = [
     "d < DATE '2021-01-01'",
     "d + INTERVAL 1 MONTH",
     "d - INTERVAL 10 DAY",
+    "d < DATE '2021-01-31' + INTERVAL 1 MONTH",
+    "d >= DATE '2024-03-31' - INTERVAL '1' MONTH",
     "abs(a)",
     "round(x, 1)",
     "floor(x)",
@@ -113,6 +115,17 @@ def test_expression_matches_duckdb(sql: str) -> None:
     got = to_polars(T).select(compiled.expr.alias("r"))
     expected = duck(f"SELECT {sql} AS r FROM t", t=T)
     assert rows(to_arrow(got), sort=False) == _dates(rows(expected, sort=False)), sql
+
+
+def test_a_constant_date_plus_interval_is_folded_to_a_literal() -> None:
+    """So Polars can push it into a Parquet scan as a plain comparison."""
+    folded = compile_expression("d < DATE '2024-01-31' + INTERVAL '1' MONTH").expr
+    assert "offset_by" not in str(folded)
+    assert "2024-02-29" in str(folded)
+    assert "offset_by" in str(compile_expression("d + INTERVAL 1 MONTH").expr)
+    assert pl.select(compile_expression("DATE '2024-01-31' + INTERVAL 1 MONTH").expr).item() == (
+        dt.date(2024, 2, 29)
+    )
 
 
 def test_referenced_columns_in_first_use_order() -> None:
