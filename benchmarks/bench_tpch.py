@@ -14,7 +14,7 @@ cast/filter/derive/join/aggregate/sort/limit nodes). Each runs:
   (``examples.tpch``).
 
 Every answer is checked against DuckDB's (a mismatch raises). Times are the median of
-5 warm runs (after a first run, reported as ``first_s``), and include reading Parquet.
+7 warm runs (after a first run, reported as ``first_s``), and include reading Parquet.
 Polars, DuckDB, pandas and UZO's default (fused) paths take turns in the same
 rounds; the other variants (chains only, no profile, until the Prefect flow run is
 COMPLETED) are measured in rounds of their own afterwards. Prefect flow runs still
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from uzo_engine.runtime.engine import Runtime
 
 RESULTS = Path(__file__).parent / "results" / "tpch.json"
-RUNS = 5  # timed warm runs per engine and query (after one first run)
+RUNS = 7  # timed warm runs per engine and query (after one first run)
 GOAL_VS_POLARS = 1.3
 GOAL_VS_PANDAS = 3.0
 
@@ -80,14 +80,19 @@ def measure(
 ) -> dict[str, Timing]:
     """A first run of every engine, then RUNS rounds; every answer is compared with DuckDB's.
 
-    Engines take turns within each round, so load from elsewhere on the machine
-    spreads over all of them instead of skewing one. ``settle`` runs after each
+    Engines take turns within each round, in an order that rotates from round to
+    round, so load from elsewhere on the machine, and the memory pandas leaves
+    behind, spread over all of them instead of skewing one. ``settle`` runs after each
     engine, untimed: the Prefect flow runs still being recorded finish there, so
     their work does not land in the next engine's time.
     """
     timings = {name: Timing(name, query, 0.0) for name in engines}
+    names = list(engines)
     for round_ in range(RUNS + 1):
-        for name, fn in engines.items():
+        # the order rotates each round: no engine always runs right after pandas' big heap
+        turn = names[round_ % len(names) :] + names[: round_ % len(names)]
+        for name in turn:
+            fn = engines[name]
             gc.collect()
             start = time.perf_counter()
             answer = fn()
