@@ -140,6 +140,7 @@ class _Run:
 
 _RUNS: dict[str, _Run] = {}
 _RUNS_LOCK = threading.Lock()
+_HEAL_PENDING: set[int] = set()  # ids of pools with an actor to replace once idle
 
 
 def cancel_run(execution_id: str) -> bool:
@@ -403,9 +404,16 @@ async def run_plan(
     finally:
         with _RUNS_LOCK:
             _RUNS.pop(eid, None)
+            if run.poisoned:
+                _HEAL_PENDING.add(id(pool))
+            # Replacing an actor kills the calls other runs have queued on it: heal once
+            # no run of this process is using the pool (the last one out does it).
+            heal = id(pool) in _HEAL_PENDING and not any(r.pool is pool for r in _RUNS.values())
+            if heal:
+                _HEAL_PENDING.discard(id(pool))
         if run.flow_record is not None:
             run.flow_record.conclude(run.status or "failed", _summary(run))
-        if run.poisoned:
+        if heal:
             await asyncio.to_thread(pool.heal)
     status: RunStatus = run.status or "failed"
     run.sink.run_event(RunEvent(eid, status, run.error))

@@ -422,3 +422,32 @@ def test_a_run_goes_on_when_prefect_is_unreachable(runtime: Runtime) -> None:
         assert recorded.error
     finally:
         recorder.close(timeout=60)
+
+
+@pytest.mark.slow
+def test_replacing_a_poisoned_actor_waits_for_other_runs(runtime: Runtime, tmp_path: Path) -> None:
+    """A timed-out step leaves its thread running; its actor is replaced only once no other
+    run still has calls queued on it."""
+    started = tmp_path / "stuck-started"
+    stuck = make_plan(
+        "stuck", [("stuck", Slow(30, started=str(started)), [], ["out"])], stuck__timeout_seconds=1
+    )
+    long_run = make_plan("long", [(f"s{i}", Slow(0.5), [], ["out"]) for i in range(8)])
+    holder: list[RunResult] = []
+    worker = threading.Thread(target=lambda: holder.append(runtime.run_sync(stuck)))
+    worker.start()
+    deadline = time.monotonic() + 30
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+    # queued behind the stuck step on its actor; the stuck run ends (timed out) meanwhile
+    long_result = runtime.run_sync(long_run)
+    worker.join(timeout=60)
+
+    (timed_out,) = holder
+    assert timed_out.status == "failed"
+    assert "timed out" in (timed_out.node_results["stuck"].error or "")
+    assert long_result.status == "succeeded", long_result.error
+    assert set(statuses(long_result).values()) == {"succeeded"}
+    # the last run out replaced the poisoned actor
+    assert [info["zombies"] for info in runtime.pool.ready()] == [0, 0]
