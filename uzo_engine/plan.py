@@ -80,6 +80,14 @@ class InnerDependencies(Protocol):
     def downstream_of(self, node_id: str) -> set[str]: ...
 
 
+_BYSTANDER_PREFIXES = ("fused with failing node ", "no output: fused with failing node ")
+
+
+def is_fused_bystander(result: NodeResult) -> bool:
+    """A ``failed`` node that only shared a failed fused step (see :func:`failed_step_results`)."""
+    return (result.error or "").startswith(_BYSTANDER_PREFIXES)
+
+
 def failed_step_results(
     runner: StepRunner,
     node_ids: Sequence[str],

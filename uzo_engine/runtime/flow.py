@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from uzo_engine.events import NodeEvent, RunEvent
-from uzo_engine.plan import NodeResult, StepContext
+from uzo_engine.plan import NodeResult, StepContext, is_fused_bystander
 from uzo_engine.runtime.actors import (
     Absent,
     CallSpec,
@@ -83,7 +83,12 @@ class RunResult:
 
     @property
     def failed_nodes(self) -> list[str]:
-        return [n for n, r in self.node_results.items() if r.status == "failed"]
+        """Nodes that failed with an error of their own (not just fused with one)."""
+        return [
+            n
+            for n, r in self.node_results.items()
+            if r.status == "failed" and not is_fused_bystander(r)
+        ]
 
     def table(self, step_or_node: str, port: str | None = None) -> pa.Table:
         """The output table of a step (or of the step a node belongs to) kept by the run."""
@@ -352,10 +357,13 @@ def _conclude(run: _Run) -> None:
         run.status, run.error = "cancelled", "run cancelled"
     elif statuses & _FAILED:
         failed = [r for r in run.results.values() if r.status == "failed"]
-        names = "; ".join(f"{r.node_id}: {r.error}" for r in failed[:20])
-        more = f" (+{len(failed) - 20} more)" if len(failed) > 20 else ""
+        culprits = [r for r in failed if not is_fused_bystander(r)] or failed
+        names = "; ".join(f"{r.node_id}: {r.error}" for r in culprits[:20])
+        more = f" (+{len(culprits) - 20} more)" if len(culprits) > 20 else ""
+        fused = len(failed) - len(culprits)
+        also = f" ({fused} node(s) fused with them produced no output)" if fused else ""
         run.status = "failed"
-        run.error = f"{len(failed)} node(s) failed: {names}{more}"
+        run.error = f"{len(culprits)} node(s) failed: {names}{more}{also}"
     else:
         run.status = "succeeded"
 
