@@ -115,7 +115,8 @@ log "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') ready on 127.0
 psql_super() { "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$WORK" -p "$PORT" -U postgres "$@"; }
 psql_super -d postgres \
     -c "CREATE ROLE uzo_owner LOGIN CREATEROLE PASSWORD 'owner-pw'" \
-    -c "CREATE DATABASE uzo OWNER uzo_owner"
+    -c "CREATE DATABASE uzo OWNER uzo_owner" \
+    -c "CREATE DATABASE prefect OWNER uzo_owner"
 
 export UZO_DATABASE_URL="postgresql://uzo_owner:owner-pw@127.0.0.1:$PORT/uzo"
 export UZO_DATABASE_APP_PASSWORD="app-pw"

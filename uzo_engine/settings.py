@@ -49,6 +49,14 @@ class EngineSettings(BaseSettings):
         default=None, description="External Prefect API (http://host:4200/api)."
     )
     prefect_server_start_timeout_seconds: float = Field(default=90.0, gt=0)
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="UZO's external PostgreSQL (owner URL): the local Prefect server then "
+        "keeps its data in a 'prefect' database on that server instead of SQLite.",
+    )
+    prefect_database_url: SecretStr | None = Field(
+        default=None, description="PostgreSQL database of the local Prefect server (explicit)."
+    )
     prefect_nice: int = Field(
         default=10,
         ge=0,

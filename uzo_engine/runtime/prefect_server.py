@@ -1,8 +1,8 @@
 """One Prefect API per machine: an external one from settings, or a shared local server.
 
 The local server is a ``prefect server start`` process on 127.0.0.1 with its
-home and SQLite database under ``UZO_HOME/prefect`` (the embedded pgserver
-PostgreSQL lacks pg_trgm, which Prefect's migrations need: see FACTS). The
+home under ``UZO_HOME/prefect`` and its data in SQLite there, or in a ``prefect``
+database when UZO uses an external PostgreSQL (:mod:`.prefect_db`). The
 first process to need it starts it under a file lock and writes
 ``server.json`` (url, pid); every other process reuses a live one.
 """
@@ -21,6 +21,8 @@ import sys
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from uzo_engine.runtime import prefect_db
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -89,7 +91,7 @@ def server_env(settings: EngineSettings) -> dict[str, str]:
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_UI_ENABLED": "false",
         "PREFECT_SERVER_UI_ENABLED": "false",
-        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+        "PREFECT_API_DATABASE_CONNECTION_URL": prefect_db.connection_url(settings),
         "PREFECT_LOGGING_LEVEL": "WARNING",
     }
 
@@ -105,6 +107,7 @@ def _read_state(settings: EngineSettings) -> PrefectApi | None:
 
 def _start(settings: EngineSettings) -> PrefectApi:
     """Launch the server process (detached: other processes share it) and record it."""
+    prefect_db.ensure_database(settings)
     port = _free_port()
     url = f"http://127.0.0.1:{port}/api"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
