@@ -9,6 +9,7 @@ checks and in environments without a cluster.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -175,6 +176,8 @@ def run(
             local_result = LocalExecutor(sink).run(plan)
             status, error, results = local_result.status, local_result.error, local_result.results
         else:
+            # Prefect's INFO lines would scroll through the live table (its API still gets them)
+            os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
             from uzo_engine.runtime.engine import get_runtime
 
             runtime = get_runtime()
