@@ -1,7 +1,8 @@
 """Run every benchmark module: ``python -m benchmarks [name ...]``.
 
 A benchmark is a module ``benchmarks/bench_<name>.py`` with a ``main()``
-function; it writes its results under ``benchmarks/results/<name>.json``. After
+function; it writes its results under ``benchmarks/results/<name>.json``. Several
+benchmarks run one after the other, each in a process of its own. After
 each benchmark the runner draws ``benchmarks/results/<name>.png`` from that JSON
 (``benchmarks/charts.py``). ``--charts-only`` redraws the charts from the JSON
 already there, without running anything.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -56,12 +58,23 @@ def main(argv: list[str]) -> int:
         for name in selected:
             chart(name)
         return 0
-    for name in selected:
-        start = time.perf_counter()
-        print(f"== {name}")
-        importlib.import_module(f"benchmarks.bench_{name}").main()
-        print(f"== {name}: {time.perf_counter() - start:.1f}s")
-        chart(name)
+    if len(selected) > 1:
+        # one process per benchmark: each starts (and stops) its own Ray cluster and
+        # servers, and a process cannot start Ray again once it has shut it down
+        failed = []
+        for name in selected:
+            done = subprocess.run([sys.executable, "-m", "benchmarks", name], check=False)
+            if done.returncode != 0:
+                failed.append(name)
+        if failed:
+            print(f"failed: {', '.join(failed)}")
+        return 1 if failed else 0
+    (name,) = selected
+    start = time.perf_counter()
+    print(f"== {name}", flush=True)
+    importlib.import_module(f"benchmarks.bench_{name}").main()
+    print(f"== {name}: {time.perf_counter() - start:.1f}s")
+    chart(name)
     return 0
 
 
