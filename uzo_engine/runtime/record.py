@@ -184,6 +184,8 @@ async def _watch_cancellation(record: FlowRecord) -> None:
     """Until the run concludes: a flow run set to CANCELLING in Prefect cancels the run."""
     from prefect.client.orchestration import get_client
 
+    if record.concluded.is_set():  # a short run, recorded once it was over
+        return
     asked = False
     async with get_client() as client:
         while not record.concluded.is_set():
