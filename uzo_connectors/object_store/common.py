@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from uzo_connectors.base import Category, ConfigT
 from uzo_connectors.errors import ConnectionTestError
@@ -68,3 +69,45 @@ class ObjectStoreConnector(FilesystemConnector[ConfigT]):
             store.fs.ls(container, detail=False)
         except FileNotFoundError:
             raise ConnectionTestError(f"{self.describe()}: {container!r} does not exist") from None
+
+
+class ServerOptions(FormatOptions):
+    """Files on a login server (FTP, SFTP): where, as whom, and under which directory."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(ge=1, le=65535)  # each protocol sets its default
+    username: str
+    password: SecretStr | None = None
+    root: str = Field(default="/", description="Remote directory datasets live under.")
+    timeout: float = Field(default=15.0, gt=0)
+
+    @field_validator("root")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        return posixpath.normpath("/" + value.strip().lstrip("/"))
+
+
+class ServerConnector(ObjectStoreConnector[ConfigT]):
+    """A connector to one login server: the container is the remote root; closing the
+    connector closes the session of the cached filesystem (``_session``)."""
+
+    scheme: ClassVar[str]
+
+    def describe(self) -> str:
+        c: Any = self.config
+        return f"{self.scheme}://{c.username}@{c.host}:{c.port}{c.root}"
+
+    def _container(self) -> str:
+        root: str = self.config.root  # type: ignore[attr-defined]
+        return root
+
+    @staticmethod
+    def _session(store: FileStore) -> Any:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        store = self._store_cache
+        if store is not None:
+            with contextlib.suppress(Exception):
+                self._session(store).close()
+        super().close()

@@ -8,54 +8,33 @@ data connections elsewhere.
 
 from __future__ import annotations
 
-import contextlib
-import posixpath
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field
 
-from uzo_connectors.files.connector import FormatOptions
 from uzo_connectors.files.paths import FileStore
-from uzo_connectors.object_store.common import ObjectStoreConnector, pinned_address
+from uzo_connectors.object_store.common import ServerConnector, ServerOptions, pinned_address
 
 if TYPE_CHECKING:
     from uzo_connectors.base import ConnectorConfig
 
 
-class FTPConfig(FormatOptions):
-    host: str = Field(min_length=1)
+class FTPConfig(ServerOptions):
     port: int = Field(default=21, ge=1, le=65535)
     username: str = Field(default="anonymous")
-    password: SecretStr | None = None
     tls: bool = Field(default=False, description="Explicit FTPS (AUTH TLS).")
-    root: str = Field(default="/", description="Remote directory datasets live under.")
-    timeout: float = Field(default=15.0, gt=0)
-
-    @field_validator("root")
-    @classmethod
-    def _absolute(cls, value: str) -> str:
-        return posixpath.normpath("/" + value.strip().lstrip("/"))
 
 
-class FTPConnector(ObjectStoreConnector[FTPConfig]):
+class FTPConnector(ServerConnector[FTPConfig]):
     type_key: ClassVar[str] = "ftp"
     display_name: ClassVar[str] = "FTP"
     config_model: ClassVar[type[ConnectorConfig]] = FTPConfig
     description: ClassVar[str] = "Files on an FTP or FTPS server."
+    scheme: ClassVar[str] = "ftp"
 
-    def describe(self) -> str:
-        c = self.config
-        return f"ftp://{c.username}@{c.host}:{c.port}{c.root}"
-
-    def _container(self) -> str:
-        return self.config.root
-
-    def close(self) -> None:
-        store = self._store_cache
-        if store is not None:
-            with contextlib.suppress(Exception):
-                store.fs.ftp.close()
-        super().close()
+    @staticmethod
+    def _session(store: FileStore) -> Any:
+        return store.fs.ftp
 
     def _make_store(self) -> FileStore:
         c = self.config

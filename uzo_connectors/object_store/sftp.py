@@ -8,38 +8,25 @@ Reads fetch one whole file per task (paramiko's client is not thread-safe).
 
 from __future__ import annotations
 
-import contextlib
 import io
-import posixpath
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from uzo_connectors.errors import ConfigError
-from uzo_connectors.files.connector import FormatOptions
 from uzo_connectors.files.paths import FileStore
-from uzo_connectors.object_store.common import ObjectStoreConnector, pinned_address
+from uzo_connectors.object_store.common import ServerConnector, ServerOptions, pinned_address
 from uzo_connectors.registry import import_optional
 
 if TYPE_CHECKING:
     from uzo_connectors.base import ConnectorConfig
 
 
-class SFTPConfig(FormatOptions):
-    host: str = Field(min_length=1)
+class SFTPConfig(ServerOptions):
     port: int = Field(default=22, ge=1, le=65535)
     username: str = Field(min_length=1)
-    password: SecretStr | None = None
     private_key: SecretStr | None = Field(default=None, description="PEM/OpenSSH private key.")
     private_key_passphrase: SecretStr | None = None
-    root: str = Field(default="/", description="Remote directory datasets live under.")
-    timeout: float = Field(default=15.0, gt=0)
-
-    @field_validator("root")
-    @classmethod
-    def _absolute(cls, value: str) -> str:
-        value = posixpath.normpath("/" + value.strip().lstrip("/"))
-        return value
 
     @model_validator(mode="after")
     def _need_secret(self) -> SFTPConfig:
@@ -57,25 +44,16 @@ def _load_key(paramiko: Any, text: str, passphrase: str | None) -> Any:
     raise ConfigError("private_key: not a readable Ed25519, ECDSA or RSA private key")
 
 
-class SFTPConnector(ObjectStoreConnector[SFTPConfig]):
+class SFTPConnector(ServerConnector[SFTPConfig]):
     type_key: ClassVar[str] = "sftp"
     display_name: ClassVar[str] = "SFTP"
     config_model: ClassVar[type[ConnectorConfig]] = SFTPConfig
     description: ClassVar[str] = "Files on an SSH/SFTP server."
+    scheme: ClassVar[str] = "sftp"
 
-    def describe(self) -> str:
-        c = self.config
-        return f"sftp://{c.username}@{c.host}:{c.port}{c.root}"
-
-    def _container(self) -> str:
-        return self.config.root
-
-    def close(self) -> None:
-        store = self._store_cache
-        if store is not None:
-            with contextlib.suppress(Exception):
-                store.fs.client.close()
-        super().close()
+    @staticmethod
+    def _session(store: FileStore) -> Any:
+        return store.fs.client
 
     def _make_store(self) -> FileStore:
         c = self.config
