@@ -44,9 +44,17 @@ class WriteMode(enum.StrEnum):
 
 
 class ConnectorConfig(BaseModel):
-    """Base of every connector config: unknown fields are errors."""
+    """Base of every connector config: unknown fields are errors.
+
+    ``endpoint_fields`` names the fields that choose where the connector connects
+    (host, port, URL, account, root directory...): changing one of them on a saved
+    connector requires its secrets again, so a stored password is never sent to a
+    server its owner did not choose for it.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    endpoint_fields: ClassVar[frozenset[str]] = frozenset()
 
 
 class Capabilities(BaseModel):
@@ -161,11 +169,24 @@ class ConnectorContext:
     endpoint_policy: EndpointPolicy
     temp_dir: str | None = None
     # Local directories a connector may touch. None: any (the operator's own CLI runs);
-    # the API passes its configured roots so a tenant never reaches the server's files.
+    # the API passes the subscription's own roots so a tenant never reaches the server's
+    # files or another tenant's.
     local_roots: tuple[str, ...] | None = None
+    # Connector types that may fall back on the server's own identity when the config
+    # gives no credentials (instance metadata, environment variables, credential files,
+    # SSH agent and default keys, managed identity). Empty by default: a connector then
+    # authenticates only with what its config supplies ("*": every type).
+    ambient_credentials: frozenset[str] = frozenset()
+
+    def allows_ambient(self, type_key: str) -> bool:
+        return "*" in self.ambient_credentials or type_key in self.ambient_credentials
 
     def check_local_path(self, path: str) -> str:
-        """The resolved path, if inside an allowed root; else BlockedEndpointError."""
+        """The resolved path (symlinks followed), if inside an allowed root; else
+        BlockedEndpointError. A relative path is relative to the first root (the
+        subscription's own directory), or to the working directory when unrestricted."""
+        if self.local_roots and not os.path.isabs(path):
+            path = os.path.join(self.local_roots[0], path)
         resolved = os.path.realpath(path)
         if self.local_roots is None:
             return resolved
@@ -174,8 +195,8 @@ class ConnectorContext:
             if resolved == base or resolved.startswith(base.rstrip(os.sep) + os.sep):
                 return resolved
         raise BlockedEndpointError(
-            f"local path {path!r} is outside the directories this server allows "
-            "(UZO_CONNECTORS_LOCAL_ROOTS)"
+            f"local path {path!r} is outside the directories this subscription may use (its "
+            "own files directory, and shared directories an administrator gave it)"
         )
 
 
@@ -208,6 +229,11 @@ class BaseConnector(abc.ABC, Generic[ConfigT]):
 
     def open_sink(self, request: WriteRequest) -> Sink:
         raise ConnectorError(f"the {self.type_key!r} connector is read-only")
+
+    @property
+    def ambient_allowed(self) -> bool:
+        """Whether this connector may use the server's ambient credentials (see the context)."""
+        return self.context.allows_ambient(self.type_key)
 
     def close(self) -> None:
         """Release pooled resources (connections, clients)."""

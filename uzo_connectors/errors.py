@@ -16,12 +16,17 @@ class ConnectionTestError(ConnectorError):
 
 
 class MissingDependencyError(ConnectorError):
-    """An optional dependency is not installed; the message names the extra."""
+    """An optional dependency is not installed; the message names the extra (or package)."""
 
-    def __init__(self, package: str, extra: str, connector: str) -> None:
+    def __init__(self, package: str, extra: str | None, connector: str) -> None:
+        how = (
+            f"`uv sync --extra {extra}` (or `pip install 'uzo[{extra}]'`)"
+            if extra
+            else f"`pip install {package}` in UZO's environment"
+        )
         super().__init__(
-            f"the {connector!r} connector needs the Python package {package!r}: "
-            f"install it with `uv sync --extra {extra}` (or `pip install 'uzo[{extra}]'`)"
+            f"the {connector!r} connector needs the Python package {package!r}: install it with "
+            + how
         )
         self.package = package
         self.extra = extra
@@ -29,6 +34,12 @@ class MissingDependencyError(ConnectorError):
 
 class BlockedEndpointError(ConnectorError):
     """An endpoint resolves to an internal address (SSRF protection)."""
+
+
+class HostNotFoundError(BlockedEndpointError):
+    """A host name does not resolve. Nothing is connected to, as for any blocked endpoint,
+    but the cause is the name (or DNS), not UZO's policy: the API reports it as a failed
+    connection test rather than a refusal."""
 
 
 class DatasetNotFoundError(ConnectorError):

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from uzo_connectors.errors import BlockedEndpointError
+from uzo_connectors.errors import BlockedEndpointError, HostNotFoundError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str], list[str]]
@@ -32,7 +32,7 @@ def resolve(host: str) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError) as exc:
-        raise BlockedEndpointError(f"cannot resolve host {host!r}: {exc}") from exc
+        raise HostNotFoundError(f"cannot resolve host {host!r}: {exc}") from exc
     return sorted({str(info[4][0]).split("%", 1)[0] for info in infos})
 
 
