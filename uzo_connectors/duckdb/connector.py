@@ -1,9 +1,14 @@
 """The ``duckdb`` connector: a user's DuckDB database file (not the engine's SQL node).
 
-The file must lie under the database root (UZO_CONNECTORS_DATABASE_ROOT).
-Connections are opened with external access off (no reading other files,
-no http, no extension install/load), so neither a predicate nor anything else
-reaches past the database file. Reads stream Arrow batches natively; writes
+The file must lie in its owner's directory (see
+:func:`~uzo_connectors.sql.files.resolve_database_path`); one the connector
+creates is readable by the server's user only. Connections are opened with
+external access off (no reading other files, no http, no extension
+install/load), so neither a predicate nor anything else reaches past the
+database file, and with bounded memory and threads: a tenant's file cannot take
+the worker's memory or every core. What does not fit in memory spills to a
+directory next to the database file (DuckDB's ``<file>.tmp``, inside the same
+private directory), bounded too. Reads stream Arrow batches natively; writes
 run in one DuckDB transaction.
 """
 
@@ -31,20 +36,32 @@ from uzo_connectors.errors import (
     MissingDependencyError,
 )
 from uzo_connectors.sql.connector import SQL_CAPABILITIES
-from uzo_connectors.sql.files import resolve_database_path
+from uzo_connectors.sql.files import create_private, resolve_database_path
 from uzo_connectors.sql.predicate import compile_predicate
 from uzo_connectors.sql.reader import IncrementalReadPlan, resolve_column, resolve_columns
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
     from uzo_connectors.base import Capabilities, ConnectorContext, ReadRequest, Sink, WriteRequest
 
 
 class DuckDBConfig(ConnectorConfig):
-    path: str = Field(description="database file, relative to the database root")
+    endpoint_fields: ClassVar[frozenset[str]] = frozenset({"path"})
+
+    path: str = Field(
+        max_length=1024, description="database file, relative to the subscription's directory"
+    )
     create: bool = Field(default=False, description="create the file if it does not exist")
-    schema_name: str = "main"
+    schema_name: str = Field(default="main", max_length=128)
+    memory_limit_mb: int = Field(
+        default=1024, ge=64, le=65_536, description="DuckDB memory limit (MiB)"
+    )
+    threads: int = Field(default=2, ge=1, le=16, description="DuckDB worker threads")
+    temp_limit_mb: int = Field(
+        default=4096, ge=0, le=1_048_576, description="most disk DuckDB may spill to (MiB)"
+    )
 
 
 def quote(name: str) -> str:
@@ -71,6 +88,19 @@ class DuckDBConnector(BaseConnector[DuckDBConfig]):
     capabilities: ClassVar[Capabilities] = SQL_CAPABILITIES
     description: ClassVar[str] = "A DuckDB database file (read and write)"
 
+    def _settings(self, path: str) -> dict[str, Any]:
+        cfg = self.config
+        return {
+            "enable_external_access": False,
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+            "memory_limit": f"{cfg.memory_limit_mb}MiB",
+            "threads": cfg.threads,
+            "temp_directory": f"{path}.tmp",
+            "max_temp_directory_size": f"{cfg.temp_limit_mb}MiB",
+            "lock_configuration": True,  # none of the above can be SET back
+        }
+
     def connect(self, read_only: bool = False) -> Any:
         path = resolve_database_path(self.config.path, local_roots=self.context.local_roots)
         if not path.exists() and (read_only or not self.config.create):
@@ -79,15 +109,13 @@ class DuckDBConnector(BaseConnector[DuckDBConfig]):
             import duckdb
         except ImportError:
             raise MissingDependencyError("duckdb", "duckdb", self.type_key) from None
+
+        def initialise(new: Path) -> None:
+            duckdb.connect(str(new), config=self._settings(str(new))).close()
+
         try:
-            return duckdb.connect(
-                str(path),
-                config={
-                    "enable_external_access": False,
-                    "autoinstall_known_extensions": False,
-                    "autoload_known_extensions": False,
-                },
-            )
+            create_private(path, initialise)
+            return duckdb.connect(str(path), config=self._settings(str(path)))
         except duckdb.Error as exc:
             raise ConnectionTestError(f"cannot open DuckDB database: {exc}") from None
 

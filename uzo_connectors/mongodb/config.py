@@ -5,19 +5,30 @@ kept as a secret because it may embed a password) or as host/port/credentials.
 Every host the client will reach is checked with the SSRF policy before
 connecting: each seed of a ``mongodb://`` URI, each target of the SRV records
 of a ``mongodb+srv://`` URI (also when pymongo re-polls them), and, after
-connecting, each member the server reports (replica-set discovery).
+connecting, each member the server reports (replica-set discovery). pymongo
+resolves names itself, so a connection cannot be pinned to the checked
+addresses; the member re-checks are what holds.
+
+The URI's options are checked against an allow-list when the config is
+validated (:mod:`uzo_connectors.mongodb.uri_options`); a mechanism that would
+use the UZO server's own identity is refused when the client is built unless
+the operator allows ambient credentials for ``mongodb``. Every socket
+operation times out (``socket_timeout_ms``, or the URI's bounded
+``socketTimeoutMS``).
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import quote, quote_plus, unquote
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from uzo_connectors.base import ConnectorConfig
-from uzo_connectors.errors import BlockedEndpointError, ConfigError
+from uzo_connectors.errors import BlockedEndpointError, ConfigError, MissingDependencyError
+from uzo_connectors.mongodb.uri_options import check_uri_options, uses_ambient_identity
+from uzo_connectors.options import host_name, plain_text
 from uzo_connectors.registry import import_optional
 from uzo_connectors.sql.engine import check_hosts, scrub
 
@@ -30,6 +41,8 @@ _USERINFO = re.compile(r"(mongodb(?:\+srv)?://)[^@/?#\s]*@", re.IGNORECASE)
 
 
 class MongoDBConfig(ConnectorConfig):
+    endpoint_fields: ClassVar[frozenset[str]] = frozenset({"uri", "host", "port"})
+
     uri: SecretStr | None = Field(
         default=None,
         description="mongodb:// or mongodb+srv:// connection string (instead of host/port)",
@@ -48,6 +61,13 @@ class MongoDBConfig(ConnectorConfig):
         description="connect to this one server only, without replica-set discovery",
     )
     timeout_ms: int = Field(default=10_000, ge=100, le=300_000)
+    # A read may wait for a long sort or aggregation: up to an hour, never unbounded.
+    socket_timeout_ms: int = Field(
+        default=300_000,
+        ge=1000,
+        le=3_600_000,
+        description="how long one operation may wait for the server (the URI's wins)",
+    )
     nested: Literal["flatten", "struct"] = Field(
         default="flatten",
         description="sub-documents as dotted columns (flatten) or as Arrow structs (struct)",
@@ -57,14 +77,34 @@ class MongoDBConfig(ConnectorConfig):
     )
     write_batch_size: int = Field(default=1000, ge=1, le=100_000)
 
+    @field_validator("uri")
+    @classmethod
+    def _uri(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        text = value.get_secret_value()
+        if not text.lower().startswith(("mongodb://", "mongodb+srv://")):
+            raise ValueError("must start with mongodb:// or mongodb+srv://")
+        try:
+            check_uri_options(text)
+        except (ConfigError, MissingDependencyError) as exc:
+            raise ValueError(str(exc).removeprefix("uri: ")) from None
+        return value
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str | None) -> str | None:
+        return None if value is None else host_name(value).strip("[]")
+
+    @field_validator("username", "database", "auth_source")
+    @classmethod
+    def _names(cls, value: str | None) -> str | None:
+        return None if value is None else str(plain_text(128)(value))
+
     @model_validator(mode="after")
     def _one_endpoint(self) -> MongoDBConfig:
         if (self.uri is None) == (self.host is None):
             raise ValueError("give either `uri` or `host`")
-        if self.uri is not None:
-            text = self.uri.get_secret_value()
-            if not text.lower().startswith(("mongodb://", "mongodb+srv://")):
-                raise ValueError("`uri` must start with mongodb:// or mongodb+srv://")
         return self
 
 
@@ -135,6 +175,18 @@ def check_endpoints(policy: EndpointPolicy, nodes: Iterable[tuple[str, Any]]) ->
     check_hosts(policy, [str(host) for host, _port in nodes])
 
 
+def check_ambient(config: MongoDBConfig, allowed: bool) -> None:
+    """ConfigError if the URI asks for the UZO server's own identity and that is not allowed."""
+    uri = config.uri.get_secret_value() if config.uri is not None else None
+    mechanism = uses_ambient_identity(uri, config.username)
+    if mechanism is not None and not allowed:
+        raise ConfigError(
+            f"uri: authMechanism {mechanism} would authenticate with the UZO server's own "
+            "identity (environment, instance metadata, Kerberos or managed identity), which "
+            "this server does not allow; give a username and password (SCRAM-SHA-256)"
+        )
+
+
 def database_name(config: MongoDBConfig, parsed: dict[str, Any]) -> str:
     name = config.database or parsed.get("database")
     if not name:
@@ -150,8 +202,10 @@ def client_kwargs(config: MongoDBConfig, policy: EndpointPolicy) -> dict[str, An
         "tz_aware": True,
         "appname": "uzo",
     }
+    given: set[str] = set()
     if config.uri is not None:
         uri = config.uri.get_secret_value()
+        given = {key.lower() for key in check_uri_options(uri)}
         kwargs["host"] = uri
         if uri.lower().startswith("mongodb+srv://"):
             kwargs["srv_host_validator"] = SrvHostValidator(policy)
@@ -168,4 +222,6 @@ def client_kwargs(config: MongoDBConfig, policy: EndpointPolicy) -> dict[str, An
         kwargs["tls"] = config.tls
     if config.direct_connection is not None:
         kwargs["directConnection"] = config.direct_connection
+    if "sockettimeoutms" not in given:
+        kwargs["socketTimeoutMS"] = config.socket_timeout_ms
     return kwargs

@@ -126,6 +126,7 @@ class MongoDBConnector(BaseConnector[cfg.MongoDBConfig]):
         """The pymongo client, created on first use after every host passed the SSRF check."""
         if self._client is None:
             policy = self.context.endpoint_policy
+            cfg.check_ambient(self.config, self.ambient_allowed)
             parsed = cfg.parse(self.config, policy)
             cfg.check_endpoints(policy, parsed["nodelist"])
             self._database = cfg.database_name(self.config, parsed)

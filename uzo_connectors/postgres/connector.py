@@ -4,23 +4,34 @@ Metadata (discover, reflection) goes through SQLAlchemy + psycopg like the
 rest of the SQL family; rows move through ADBC: reads stream Arrow record
 batches straight from the server (``fetch_record_batch``: binary COPY inside
 the driver, no Python objects per value), writes use ``adbc_ingest`` (binary
-COPY). Host and port are checked with the SSRF policy before any connection;
-a unix-socket directory counts as loopback.
+COPY).
+
+Both paths run libpq and get the same parameters, built from typed fields only
+(:mod:`uzo_connectors.sql.libpq`): the host is checked with the SSRF policy and
+libpq connects to the checked addresses (``hostaddr``, with the name kept in
+``host`` for TLS), and unless the operator allows ambient credentials for
+``postgres`` libpq never falls back on the server's own (``PGPASSWORD``,
+``~/.pgpass``, client certificates, Kerberos). A unix-socket directory counts
+as loopback. A database name is never expanded as a connection string by
+either path (checked by a test), so it needs no extra restriction.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, quote_plus, urlencode
 
 import pyarrow as pa
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from sqlalchemy.engine import URL
 
 from uzo_connectors.base import ConnectorConfig
 from uzo_connectors.errors import ConnectorError, MissingDependencyError
+from uzo_connectors.options import host_name, plain_text
+from uzo_connectors.sql import libpq
 from uzo_connectors.sql.connector import SqlConnectorBase
-from uzo_connectors.sql.engine import check_hosts
+from uzo_connectors.sql.engine import is_socket_path
+from uzo_connectors.sql.pinning import checked_addresses
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -28,16 +39,36 @@ if TYPE_CHECKING:
     from uzo_connectors.base import Sink, WriteRequest
     from uzo_connectors.sql.reader import ReadSpec
 
+# A socket directory goes into a libpq host list: no list separator, no quoting syntax.
+_socket_dir = plain_text(1024, forbidden=",;{}'\"\\")
+_name = plain_text(128)
+
 
 class PostgresConfig(ConnectorConfig):
+    endpoint_fields: ClassVar[frozenset[str]] = frozenset({"host", "port"})
+
     host: str = Field(description="host name, IP address, or a unix-socket directory")
     port: int = Field(default=5432, ge=1, le=65535)
-    database: str = "postgres"
-    user: str = "postgres"
+    database: str = Field(default="postgres", max_length=128)
+    user: str = Field(default="postgres", max_length=128)
     password: SecretStr | None = None
-    schema_name: str = Field(default="public", description="schema to discover and read")
-    sslmode: str | None = Field(default=None, description="libpq sslmode, e.g. require")
+    schema_name: str = Field(
+        default="public", max_length=128, description="schema to discover and read"
+    )
+    sslmode: libpq.SslMode | None = Field(default=None, description="libpq sslmode")
     connect_timeout: int = Field(default=10, ge=1, le=300)
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if is_socket_path(value):
+            return str(_socket_dir(value))
+        return host_name(value).strip("[]")
+
+    @field_validator("database", "user")
+    @classmethod
+    def _names(cls, value: str) -> str:
+        return str(_name(value))
 
 
 def _normalize(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
@@ -57,63 +88,59 @@ class PostgresConnector(SqlConnectorBase[PostgresConfig]):
 
     # -- connection ------------------------------------------------------------------
 
-    def _is_socket(self) -> bool:
-        return self.config.host.startswith("/")
-
-    def _check_endpoint(self) -> None:
-        check_hosts(self.context.endpoint_policy, [self.config.host])
+    def _check_endpoint(self) -> tuple[str, ...]:
+        return checked_addresses(self.context.endpoint_policy, self.config.host)
 
     def _secrets(self) -> list[str]:
-        return [self.config.password.get_secret_value()] if self.config.password else []
+        if self.config.password is None:
+            return []
+        password = self.config.password.get_secret_value()
+        return [password, quote(password, safe=""), quote_plus(password)]
 
-    def _query(self) -> dict[str, str]:
-        query = {"connect_timeout": str(self.config.connect_timeout)}
-        if self.config.sslmode:
-            query["sslmode"] = self.config.sslmode
-        if self._is_socket():
-            query["host"] = self.config.host
-        return query
-
-    def _url(self) -> URL:
-        password = self.config.password.get_secret_value() if self.config.password else None
-        return URL.create(
-            "postgresql+psycopg",
-            username=self.config.user,
-            password=password,
-            host=None if self._is_socket() else self.config.host,
-            port=self.config.port,
-            database=self.config.database,
-            query=self._query(),
-        )
-
-    def _adbc_uri(self) -> str:
+    def libpq_params(self, addresses: tuple[str, ...]) -> dict[str, str]:
+        """Every libpq parameter of a connection (password included): typed fields only."""
         cfg = self.config
-        auth = quote(cfg.user, safe="")
-        if cfg.password is not None:
-            auth += ":" + quote(cfg.password.get_secret_value(), safe="")
-        host = "" if self._is_socket() else cfg.host
-        if ":" in host:
-            host = f"[{host}]"
-        query = {**self._query(), "port": str(cfg.port)}
-        return f"postgresql://{auth}@{host}/{quote(cfg.database, safe='')}?{urlencode(query)}"
+        password = cfg.password.get_secret_value() if cfg.password else None
+        params = {
+            **libpq.pinned_host(cfg.host, addresses),
+            "port": str(cfg.port),
+            "dbname": cfg.database,
+            "user": cfg.user,
+            "connect_timeout": str(cfg.connect_timeout),
+        }
+        if cfg.sslmode:
+            params["sslmode"] = cfg.sslmode
+        if self.ambient_allowed:
+            if password is not None:
+                params["password"] = password
+        else:
+            params.update(libpq.no_ambient_credentials(password))
+        return params
+
+    def _url(self, addresses: tuple[str, ...]) -> URL:
+        # Everything goes in connect_args (below); the URL only names the dialect.
+        return URL.create("postgresql+psycopg")
+
+    def _engine_options(self, addresses: tuple[str, ...]) -> dict[str, Any]:
+        return {"connect_args": self.libpq_params(addresses)}
+
+    def _adbc_uri(self, addresses: tuple[str, ...]) -> str:
+        return "postgresql://?" + urlencode(self.libpq_params(addresses), quote_via=quote)
 
     def adbc_connect(self) -> Any:
         """A new ADBC connection (autocommit off): the caller closes it."""
-        self._check_endpoint()
+        addresses = self._check_endpoint()
         try:
             import adbc_driver_postgresql.dbapi as adbc  # type: ignore[import-untyped]
         except ImportError:
             raise MissingDependencyError(
                 "adbc-driver-postgresql", "postgres", self.type_key
             ) from None
-        uri = self._adbc_uri()
+        uri = self._adbc_uri(addresses)
         try:
             return adbc.connect(uri)
         except Exception as exc:
             raise self._error(exc, "connecting to PostgreSQL") from None
-
-    def scrub(self, message: str) -> str:
-        return super().scrub(message.replace(self._adbc_uri(), "postgresql://***"))
 
     # -- reads -----------------------------------------------------------------------
 

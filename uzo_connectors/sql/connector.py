@@ -1,8 +1,11 @@
 """The shared base of every SQL connector: discover, plan reads, open sinks.
 
-A subclass says how to build its SQLAlchemy URL (``_url``), which hosts it
-reaches and which secrets to scrub; it may replace the streaming reader or the
-sink with a faster path (PostgreSQL does both with ADBC).
+A subclass checks where it connects (``_check_endpoint``, which returns the
+addresses that passed the SSRF check), builds its SQLAlchemy URL and driver
+arguments from typed fields and those addresses (``_url``, ``_engine_options``:
+the driver connects to what was checked, never resolves the name again), and
+says which secrets to scrub; it may replace the streaming reader or the sink
+with a faster path (PostgreSQL does both with ADBC).
 """
 
 from __future__ import annotations
@@ -87,12 +90,16 @@ class SqlConnectorBase(BaseConnector[ConfigT], abc.ABC):
     # -- what subclasses provide ---------------------------------------------------
 
     @abc.abstractmethod
-    def _url(self) -> URL:
-        """The SQLAlchemy URL, password included (never rendered: URL hides it)."""
+    def _check_endpoint(self) -> tuple[str, ...]:
+        """Check the endpoint before any connection is made; the addresses to connect to.
+
+        Raises BlockedEndpointError (or ConfigError). Returns the addresses that passed
+        the SSRF check, () for a local file or a unix socket.
+        """
 
     @abc.abstractmethod
-    def _check_endpoint(self) -> None:
-        """Raise BlockedEndpointError (or ConfigError) before any connection is made."""
+    def _url(self, addresses: tuple[str, ...]) -> URL:
+        """The SQLAlchemy URL, password included (never rendered: URL hides it)."""
 
     def _secrets(self) -> list[str]:
         return []
@@ -101,7 +108,8 @@ class SqlConnectorBase(BaseConnector[ConfigT], abc.ABC):
         value = getattr(self.config, "schema_name", None)
         return value if isinstance(value, str) and value else None
 
-    def _engine_options(self) -> dict[str, Any]:
+    def _engine_options(self, addresses: tuple[str, ...]) -> dict[str, Any]:
+        """Extra ``create_engine`` arguments (``connect_args``: driver options UZO sets)."""
         return {}
 
     # -- shared machinery ------------------------------------------------------------
@@ -112,16 +120,16 @@ class SqlConnectorBase(BaseConnector[ConfigT], abc.ABC):
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._check_endpoint()
-            url = self._url()
+            addresses = self._check_endpoint()
+            url = self._url(addresses)
             ensure_driver(url, self.type_key)
-            engine = sa.create_engine(url, pool_pre_ping=True, **self._engine_options())
-            self._configure_engine(engine)
+            engine = sa.create_engine(url, pool_pre_ping=True, **self._engine_options(addresses))
+            self._configure_engine(engine, addresses)
             self._engine = engine
         return self._engine
 
-    def _configure_engine(self, engine: Engine) -> None:
-        """Hook: install event listeners on a new engine."""
+    def _configure_engine(self, engine: Engine, addresses: tuple[str, ...]) -> None:
+        """Hook: install event listeners on a new engine (e.g. to connect to ``addresses``)."""
 
     def close(self) -> None:
         if self._engine is not None:

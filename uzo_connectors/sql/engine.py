@@ -13,22 +13,29 @@ if TYPE_CHECKING:
 
     from uzo_connectors.ssrf import EndpointPolicy
 
-# SQLAlchemy driver name -> (importable module, PyPI package, uzo extra)
-DRIVERS: dict[str, tuple[str, str, str]] = {
-    "psycopg": ("psycopg", "psycopg", "postgres"),
-    "psycopg2": ("psycopg2", "psycopg2-binary", "postgres"),
-    "asyncpg": ("asyncpg", "asyncpg", "postgres"),
-    "pg8000": ("pg8000", "pg8000", "postgres"),
+# SQLAlchemy driver name -> (importable module, PyPI package, uzo extra or None when UZO
+# has no extra for it: then the message says to install the package itself)
+DRIVERS: dict[str, tuple[str, str, str | None]] = {
+    "psycopg": ("psycopg", "psycopg", None),
+    "psycopg2": ("psycopg2", "psycopg2-binary", None),
+    "asyncpg": ("asyncpg", "asyncpg", None),
+    "pg8000": ("pg8000", "pg8000", None),
     "pymysql": ("pymysql", "pymysql", "mysql"),
-    "mysqldb": ("MySQLdb", "mysqlclient", "mysql"),
-    "mysqlconnector": ("mysql.connector", "mysql-connector-python", "mysql"),
-    "mariadbconnector": ("mariadb", "mariadb", "mysql"),
-    "pyodbc": ("pyodbc", "pyodbc", "mssql"),
-    "pymssql": ("pymssql", "pymssql", "mssql"),
-    "oracledb": ("oracledb", "oracledb", "oracle"),
-    "cx_oracle": ("cx_Oracle", "cx-Oracle", "oracle"),
-    "snowflake": ("snowflake.sqlalchemy", "snowflake-sqlalchemy", "snowflake"),
-    "redshift_connector": ("redshift_connector", "sqlalchemy-redshift", "redshift"),
+    "mysqldb": ("MySQLdb", "mysqlclient", None),
+    "mysqlconnector": ("mysql.connector", "mysql-connector-python", None),
+    "mariadbconnector": ("mariadb", "mariadb", None),
+    "pyodbc": ("pyodbc", "pyodbc", None),
+    "pymssql": ("pymssql", "pymssql", None),
+    "oracledb": ("oracledb", "oracledb", None),
+    "cx_oracle": ("cx_Oracle", "cx-Oracle", None),
+    "snowflake": ("snowflake.connector", "snowflake-connector-python", None),
+    "redshift_connector": ("redshift_connector", "redshift-connector", None),
+}
+
+# SQLAlchemy dialects that live in their own package: backend name -> (PyPI package, extra)
+DIALECT_PACKAGES: dict[str, tuple[str, str | None]] = {
+    "snowflake": ("snowflake-sqlalchemy", None),
+    "redshift": ("sqlalchemy-redshift", None),
 }
 
 # Dialects that are reached over the network only through a host (not files).
@@ -43,9 +50,10 @@ def ensure_driver(url: URL, connector: str) -> None:
     try:
         dialect_cls = url.get_dialect()
     except NoSuchModuleError:
-        raise MissingDependencyError(
-            f"a SQLAlchemy dialect for {url.drivername!r}", backend, connector
-        ) from None
+        package, extra = DIALECT_PACKAGES.get(
+            backend, (f"a SQLAlchemy dialect for {url.drivername!r}", None)
+        )
+        raise MissingDependencyError(package, extra, connector) from None
     try:
         dialect_cls.import_dbapi()
     except ImportError as exc:
@@ -53,8 +61,13 @@ def ensure_driver(url: URL, connector: str) -> None:
         by_module = {
             module.split(".", 1)[0]: (pkg, extra) for module, pkg, extra in DRIVERS.values()
         }
-        package, extra = by_module.get(missing, (missing or url.drivername, backend))
+        package, extra = by_module.get(missing, (missing or url.drivername, None))
         raise MissingDependencyError(package, extra, connector) from None
+
+
+def is_socket_path(host: str) -> bool:
+    """Whether ``host`` names a unix socket (a path, or a Linux abstract socket) not a host."""
+    return host.startswith(("/", "@"))
 
 
 def check_hosts(policy: EndpointPolicy, hosts: Iterable[str]) -> None:
@@ -62,24 +75,13 @@ def check_hosts(policy: EndpointPolicy, hosts: Iterable[str]) -> None:
     for host in hosts:
         if not host:
             continue
-        if host.startswith("/") or host.startswith("@"):
+        if is_socket_path(host):
             if not policy.allow_loopback:
                 raise BlockedEndpointError(
                     f"unix socket {host!r} is a local endpoint: internal endpoints are refused"
                 )
             continue
         policy.check_host(host)
-
-
-def url_hosts(url: URL) -> list[str]:
-    """The hosts a SQLAlchemy URL reaches (its host plus libpq-style ``host=`` parameters)."""
-    hosts = [url.host] if url.host else []
-    extra = url.query.get("host")
-    if isinstance(extra, str):
-        hosts.extend(h for h in extra.split(",") if h)
-    elif extra is not None:
-        hosts.extend(extra)
-    return hosts
 
 
 def scrub(message: str, secrets: Iterable[str | None]) -> str:
