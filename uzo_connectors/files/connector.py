@@ -3,16 +3,24 @@
 :class:`FilesystemConnector` implements discover/read/write on a
 :class:`~uzo_connectors.files.paths.FileStore`; subclasses only say how to
 build the filesystem (after checking their endpoints against the SSRF policy).
-The ``file`` connector works on a local root directory or any fsspec URL.
+The ``file`` connector works on a local root directory or an http(s) URL (see
+:mod:`uzo_connectors.files.roots`; other protocols have typed connectors).
+
+Errors: UZO's own refusals (``ConfigError``, ``BlockedEndpointError``,
+``MissingDependencyError``) propagate unwrapped from ``test_connection``,
+``discover`` and ``plan_read``, even when fsspec re-raised them as another
+exception; failures of the filesystem itself become ``ConnectionTestError``
+(``DatasetNotFoundError`` for a missing file), never a bare ``OSError``.
 """
 
 from __future__ import annotations
 
 import abc
+import os
 import posixpath
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
 from uzo_connectors.base import (
     BaseConnector,
@@ -28,10 +36,12 @@ from uzo_connectors.errors import (
     ConfigError,
     ConnectionTestError,
     ConnectorError,
+    DatasetNotFoundError,
     MissingDependencyError,
 )
-from uzo_connectors.files import formats, reader
+from uzo_connectors.files import formats, reader, roots
 from uzo_connectors.files.formats import FileFormat  # noqa: TC001 - a pydantic field type
+from uzo_connectors.files.http import blocked_cause, http_filesystem
 from uzo_connectors.files.paths import FileStore
 from uzo_connectors.files.reader import FormatSettings
 from uzo_connectors.files.sink import FileSink
@@ -55,27 +65,8 @@ FILE_CAPABILITIES = Capabilities(
     discover=True,
 )
 
-# Protocols whose root URL names a network host the SSRF policy must check.
-_HOST_PROTOCOLS = frozenset({"http", "https", "ftp", "sftp", "ssh", "webdav", "dav", "hdfs"})
-# Protocols a tenant may name when the context restricts local access (the API).
-_TENANT_PROTOCOLS = frozenset(
-    {
-        None,
-        "file",
-        "local",
-        "s3",
-        "s3a",
-        "gs",
-        "gcs",
-        "abfs",
-        "az",
-        "sftp",
-        "ssh",
-        "ftp",
-        "http",
-        "https",
-    }
-)
+# UZO's own refusals: they reach the caller as they are (the API answers 422).
+_OWN_REFUSALS = (ConfigError, BlockedEndpointError, MissingDependencyError)
 
 
 class FormatOptions(ConnectorConfig):
@@ -139,17 +130,35 @@ class FilesystemConnector(BaseConnector[ConfigT], abc.ABC):
             text = text.replace(secret, "********")
         return text
 
+    def _as_connector_error(self, exc: Exception, doing: str) -> ConnectorError:
+        """``exc`` as the error the caller should see (secrets masked)."""
+        blocked = blocked_cause(exc)
+        if blocked is not None:
+            return blocked
+        if isinstance(exc, (*_OWN_REFUSALS, ConnectionTestError, DatasetNotFoundError)):
+            return exc
+        if isinstance(exc, ConnectorError):
+            return ConnectionTestError(str(exc))
+        if isinstance(exc, PermissionError):
+            return ConnectionTestError(f"{doing}: permission denied ({self.safe_message(exc)})")
+        return ConnectionTestError(f"{doing}: {self.safe_message(exc)}")
+
+    def _require_root(self, store: FileStore) -> None:
+        """A local root must exist before it is read (a missing one is a config error)."""
+        if not store.local:
+            return
+        if not os.path.exists(store.root):
+            raise ConfigError(f"root: local root {store.label} does not exist")
+        if not os.path.isdir(store.root):
+            raise ConfigError(f"root: local root {store.label} is not a directory")
+
     def test_connection(self) -> None:
         try:
-            self._probe(self.store())
-        except (ConnectionTestError, BlockedEndpointError, MissingDependencyError):
-            raise
-        except ConnectorError as exc:
-            raise ConnectionTestError(str(exc)) from None
+            store = self.store()
+            self._require_root(store)
+            self._probe(store)
         except Exception as exc:
-            raise ConnectionTestError(
-                f"cannot reach {self.describe()}: {self.safe_message(exc)}"
-            ) from None
+            raise self._as_connector_error(exc, f"cannot reach {self.describe()}") from None
 
     def _probe(self, store: FileStore) -> None:
         """Reach the filesystem and check the root is there (raises on failure)."""
@@ -162,22 +171,32 @@ class FilesystemConnector(BaseConnector[ConfigT], abc.ABC):
         return self.type_key
 
     def discover(self) -> list[DatasetInfo]:
-        store = self.store()
-        store.refresh()
+        try:
+            store = self.store()
+            self._require_root(store)
+            store.refresh()
+            entries: list[dict[str, Any]] = store.fs.ls(store.root, detail=True)
+            return self._datasets(store, entries)
+        except Exception as exc:
+            raise self._as_connector_error(exc, f"cannot list {self.describe()}") from None
+
+    def _datasets(self, store: FileStore, entries: list[dict[str, Any]]) -> list[DatasetInfo]:
         settings = self._settings()
         infos = []
-        entries: list[dict[str, Any]] = store.fs.ls(store.root, detail=True)
         for info in sorted(entries, key=lambda i: str(i["name"]))[: self.max_discover_files]:
             path = str(info["name"]).rstrip("/")
             name = posixpath.basename(path)
-            if name.startswith((".", "_")):
+            if name.startswith((".", "_")) or not store.listable(path):
                 continue
             is_dir = info.get("type") == "directory"
             if not is_dir and settings.format is None and formats.format_of(name) is None:
                 continue
             try:
                 schema = reader.dataset_schema(store, name, settings)
-            except (ConnectorError, OSError, ValueError):
+            except (ConnectorError, OSError, ValueError) as exc:
+                # one unreadable entry leaves its schema empty; a refusal fails the listing
+                if blocked_cause(exc) is not None or isinstance(exc, MissingDependencyError):
+                    raise
                 schema = None
             infos.append(
                 DatasetInfo(
@@ -190,7 +209,16 @@ class FilesystemConnector(BaseConnector[ConfigT], abc.ABC):
         return infos
 
     def plan_read(self, request: ReadRequest) -> ReadPlan:
-        return reader.plan_read(self.store(), request, self._settings())
+        try:
+            store = self.store()
+            self._require_root(store)
+            return reader.plan_read(store, request, self._settings())
+        except (ConnectorError, OSError) as exc:
+            if isinstance(exc, FileNotFoundError) and blocked_cause(exc) is None:
+                raise DatasetNotFoundError(
+                    f"{request.dataset!r} does not exist under {self.describe()}"
+                ) from None
+            raise self._as_connector_error(exc, f"cannot read {request.dataset!r}") from None
 
     def open_sink(self, request: WriteRequest) -> Sink:
         if request.mode not in self.capabilities.write_modes:
@@ -202,24 +230,40 @@ class FilesystemConnector(BaseConnector[ConfigT], abc.ABC):
 
 
 class FileConfig(FormatOptions):
+    endpoint_fields: ClassVar[frozenset[str]] = frozenset({"root"})
+
     root: str = Field(
-        description="Base directory (absolute local path) or fsspec URL, e.g. s3://bucket/prefix;"
-        " datasets are paths below it."
+        description="Base directory or an http(s) URL; datasets are paths below it. A relative"
+        " directory is inside the subscription's own files directory. Object stores and file"
+        " servers have their own connectors (s3, gcs, azure_blob, sftp, ftp)."
     )
     storage_options: dict[str, Any] = Field(
         default_factory=dict,
-        description="fsspec options for URL roots (not for secrets: use a typed connector).",
+        description="For http(s) roots only: block_size (bytes, 0 = stream), simple_links,"
+        " same_scheme. Nothing else (headers and secrets: use the http connector).",
+    )
+    timeout: float = Field(
+        default=30.0,
+        gt=0,
+        le=300,
+        description="http(s) roots: seconds to connect, and to wait for each read.",
     )
 
     @field_validator("root")
     @classmethod
     def _check_root(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("root must not be empty")
-        if "://" not in value and not posixpath.isabs(value):
-            raise ValueError("a local root must be an absolute path")
-        return value
+        return roots.check_root(value)
+
+    @field_validator("storage_options")
+    @classmethod
+    def _check_storage_options(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        root = info.data.get("root")
+        if root is None:  # the root itself is invalid: that error is reported
+            return value
+        try:
+            return roots.check_storage_options(root, value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class FileConnector(FilesystemConnector[FileConfig]):
@@ -228,45 +272,31 @@ class FileConnector(FilesystemConnector[FileConfig]):
     category: ClassVar[Category] = Category.FILE
     config_model: ClassVar[type[ConnectorConfig]] = FileConfig
     description: ClassVar[str] = (
-        "CSV, TSV, JSON, NDJSON, Parquet, Arrow IPC and Excel files on a local directory or"
-        " any fsspec URL; globs and hive-partitioned directories."
+        "CSV, TSV, JSON, NDJSON, Parquet, Arrow IPC and Excel files in a local directory or"
+        " under an http(s) URL; globs and hive-partitioned directories."
     )
 
     def describe(self) -> str:
         return self.config.root
 
+    def open_sink(self, request: WriteRequest) -> Sink:
+        if roots.root_kind(self.config.root) == "http":
+            raise ConfigError("root: http(s) roots are read-only (write to a local root)")
+        return super().open_sink(request)
+
     def _make_store(self) -> FileStore:
         import fsspec
-        from fsspec.core import split_protocol
 
         root = self.config.root
-        protocol, path = split_protocol(root)
-        options = dict(self.config.storage_options)
         policy = self.context.endpoint_policy
-        for key in ("endpoint_url", "host"):
-            if isinstance(options.get(key), str):
-                self._check_endpoint(options[key])
-        client_kwargs = options.get("client_kwargs")
-        if isinstance(client_kwargs, dict) and isinstance(client_kwargs.get("endpoint_url"), str):
-            self._check_endpoint(client_kwargs["endpoint_url"])
-        if protocol in _HOST_PROTOCOLS:
-            policy.check_url(root, schemes=(protocol,))
-        if self.context.local_roots is not None and (
-            "::" in root or protocol not in _TENANT_PROTOCOLS
-        ):
-            raise BlockedEndpointError(
-                f"root: protocol {protocol or 'file'!r} is not allowed here; use a local path "
-                f"or one of {', '.join(sorted(p for p in _TENANT_PROTOCOLS if p))}"
-            )
-        if protocol in (None, "file", "local"):
-            local = self.context.check_local_path(path)
+        if roots.root_kind(root) == "local":
+            if not posixpath.isabs(root) and not self.context.local_roots:
+                raise ConfigError(
+                    f"root: {root!r} is relative, and only a subscription's connectors have a "
+                    "files directory to resolve it in: give an absolute path"
+                )
+            local = self.context.check_local_path(root)
             return FileStore(fsspec.filesystem("file"), local, local=True, label=root)
-        fs = fsspec.filesystem(protocol, **options)
-        return FileStore(fs, fs._strip_protocol(root).rstrip("/"), label=root)
-
-    def _check_endpoint(self, value: str) -> None:
-        policy = self.context.endpoint_policy
-        if "://" in value:
-            policy.check_url(value)
-        else:
-            policy.check_host(value)
+        policy.check_url(root)  # early and clear; every request is checked again (pinned)
+        fs = http_filesystem(policy, self.config.timeout, dict(self.config.storage_options))
+        return FileStore(fs, root.rstrip("/"), label=root)

@@ -3,16 +3,26 @@
 Dataset names are paths relative to the root (``sales/2024.csv``), glob
 patterns (``sales/*.csv``) or directories (read recursively; hive-style
 ``key=value`` directories become columns). Absolute names and ``..`` are
-refused; for the local filesystem the resolved real path (symlinks followed)
-must stay under the root too. Files and directories whose name starts with
-``.`` or ``_`` are ignored (staging files, ``_SUCCESS`` markers).
+refused. Files and directories whose name starts with ``.`` or ``_`` are
+ignored (staging files, ``_SUCCESS`` markers).
+
+On the local filesystem a symlink could lead anywhere, so every path a read,
+glob, directory listing or write touches is resolved (realpath) and checked
+against the real root: a dataset name that resolves outside is refused
+(``ConfigError``); an entry found while listing a directory or matching a glob
+that resolves outside, or is not a regular file (a FIFO would block a read), is
+skipped and logged, so one planted link cannot expose a file outside the root
+or fail a whole directory. Files a sink creates there are private to the
+server's user: 0600 files (opened with ``O_EXCL | O_NOFOLLOW``), 0700 directories.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import posixpath
+import stat
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -24,6 +34,10 @@ if TYPE_CHECKING:
     import pyarrow.fs as pafs
 
 GLOB_CHARS = frozenset("*?[")
+FILE_MODE = 0o600  # files a sink writes on a local root
+DIR_MODE = 0o700  # directories it creates there
+
+log = logging.getLogger(__name__)
 
 
 def is_hidden(relative: str) -> bool:
@@ -117,12 +131,77 @@ class FileStore:
         if normalized == ".." or normalized.startswith("../"):
             raise ConfigError(f"dataset {dataset!r} leaves the root directory")
         full = posixpath.join(self.root, normalized) if self.root else normalized
-        if self.local:
-            real_root = os.path.realpath(self.root)
-            real = os.path.realpath(full)
-            if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
-                raise ConfigError(f"dataset {dataset!r} leaves the root directory")
+        if self.local and not self.inside_root(full):
+            raise ConfigError(
+                f"dataset {dataset!r} leaves the root directory (a symlink leads outside it)"
+            )
         return full
+
+    def inside_root(self, path: str) -> bool:
+        """Whether ``path``, symlinks resolved, stays under the real root (always true for
+        remote filesystems, which have no symlinks to follow)."""
+        if not self.local:
+            return True
+        real_root = os.path.realpath(self.root)
+        real = os.path.realpath(path)
+        return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+
+    def readable(self, path: str) -> bool:
+        """For listings and globs: may this entry be read? On a local root only regular
+        files whose real path is under the root; others are skipped (and logged)."""
+        if not self.local:
+            return True
+        if not self.inside_root(path):
+            log.warning("skipping %s: it resolves outside the root %s", path, self.root)
+            return False
+        if not os.path.isfile(path):
+            log.warning("skipping %s: not a regular file", path)
+            return False
+        return True
+
+    def listable(self, path: str) -> bool:
+        """For discover: may this top-level entry be shown? Local entries that resolve
+        outside the root are skipped (and logged)."""
+        if self.local and not self.inside_root(path):
+            log.warning("skipping %s: it resolves outside the root %s", path, self.root)
+            return False
+        return True
+
+    def makedirs(self, path: str) -> None:
+        """Create ``path`` and its missing parents (0700 on a local root)."""
+        if not self.local:
+            self.fs.makedirs(path, exist_ok=True)
+            return
+        missing = []
+        current = os.path.abspath(path)
+        while not os.path.isdir(current):
+            missing.append(current)
+            parent = os.path.dirname(current)
+            if parent == current:
+                break
+            current = parent
+        for directory in reversed(missing):
+            try:
+                os.mkdir(directory, DIR_MODE)
+            except FileExistsError:
+                if not os.path.isdir(directory):
+                    raise
+                continue
+            os.chmod(directory, DIR_MODE)
+
+    def open_write(self, path: str) -> Any:
+        """A new file for writing (0600, never through an existing file or symlink, on a
+        local root)."""
+        if not self.local:
+            return self.fs.open(path, "wb")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(path, flags, FILE_MODE)
+        try:
+            os.fchmod(fd, FILE_MODE)
+            return os.fdopen(fd, "wb")
+        except BaseException:
+            os.close(fd)
+            raise
 
     def relative(self, path: str) -> str:
         root = self.root.rstrip("/")
@@ -171,7 +250,7 @@ class FileStore:
         entries = []
         for path, info in found.items():
             rel = path[len(base.rstrip("/")) + 1 :] if path.startswith(base.rstrip("/")) else path
-            if info.get("type") == "directory" or is_hidden(rel):
+            if info.get("type") == "directory" or is_hidden(rel) or not self.readable(path):
                 continue
             entries.append(FileEntry(path=_strip(path), size=info.get("size")))
         return sorted(entries, key=lambda e: e.path)
@@ -185,7 +264,9 @@ class FileStore:
             entries = [
                 FileEntry(path=_strip(p), size=info.get("size"))
                 for p, info in sorted(found.items())
-                if info.get("type") != "directory" and not is_hidden(self.relative(_strip(p)))
+                if info.get("type") != "directory"
+                and not is_hidden(self.relative(_strip(p)))
+                and self.readable(p)
             ]
             if not entries:
                 raise DatasetNotFoundError(f"no file matches {dataset!r}")
@@ -199,6 +280,8 @@ class FileStore:
             info: dict[str, Any] = self.fs.info(path)
         except FileNotFoundError:
             raise DatasetNotFoundError(f"{dataset!r} does not exist under {self.label}") from None
+        if self.local and not stat.S_ISREG(os.stat(path).st_mode):
+            raise DatasetNotFoundError(f"{dataset!r} is not a regular file")
         return [FileEntry(path=path, size=info.get("size"))], posixpath.dirname(path)
 
 

@@ -23,6 +23,7 @@ from uzo_connectors.base import ReadPlan, ReadRequest, ReadTask
 from uzo_connectors.errors import ConfigError
 from uzo_connectors.files import formats, predicate
 from uzo_connectors.files.formats import DATASET_FORMATS, FileFormat
+from uzo_connectors.files.http import blocked_cause
 from uzo_connectors.files.paths import arrow_filesystem
 
 if TYPE_CHECKING:
@@ -76,8 +77,15 @@ class FileReadTask:
 
     def __call__(self) -> Iterator[pa.RecordBatch]:
         batches = itertools.chain.from_iterable(self._scan(path) for path in self.paths)
-        for batch in limit_batches(batches, self.limit):
-            yield conform_batch(batch, self.spec.out_schema)
+        try:
+            for batch in limit_batches(batches, self.limit):
+                yield conform_batch(batch, self.spec.out_schema)
+        except Exception as exc:
+            # an http(s) hop refused by the SSRF guard, re-raised by fsspec as another error
+            blocked = blocked_cause(exc)
+            if blocked is None or blocked is exc:
+                raise
+            raise blocked from None
 
     def _scan(self, path: str) -> Iterator[pa.RecordBatch]:
         spec = self.spec

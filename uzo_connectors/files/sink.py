@@ -13,7 +13,10 @@ name without one (``out/sales``) is a directory of part files.
   existing data is read into memory, so this is meant for small files; use a
   database connector for large merges.
 
-Staging names start with ``.`` so readers never see them.
+Staging names start with ``.`` so readers never see them. On a local root,
+files (staging ones included) are created 0600 and directories 0700
+(:meth:`FileStore.open_write`, :meth:`FileStore.makedirs`): tenants' data is
+readable by the server's user only.
 """
 
 from __future__ import annotations
@@ -86,7 +89,6 @@ class FileSink(Sink):
         return f"part-{uuid.uuid4().hex[:16]}{formats.DEFAULT_EXTENSION[self._fmt]}"
 
     def _open(self, schema: pa.Schema) -> None:
-        fs = self._store.fs
         if self._single:
             self._staging = _stage_name(self._target)
             self._file = self._staging
@@ -96,8 +98,8 @@ class FileSink(Sink):
         else:
             self._staging = _stage_name(self._target)
             self._file = posixpath.join(self._staging, self._part_name())
-        fs.makedirs(posixpath.dirname(self._file), exist_ok=True)
-        self._fh = fs.open(self._file, "wb")
+        self._store.makedirs(posixpath.dirname(self._file))
+        self._fh = self._store.open_write(self._file)
         self._writer = formats.Writer(self._fh, self._fmt, schema, self._settings.delimiter)
 
     def _close_writer(self) -> None:

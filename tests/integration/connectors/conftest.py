@@ -6,6 +6,8 @@
 - GCS: gcp-storage-emulator (in memory). It does not check credentials.
 - SFTP: an in-process asyncssh server, password auth, chrooted to a temp dir.
 - FTP: pyftpdlib's ThreadedFTPServer.
+- ``credential_trap``: a fake credential endpoint (instance metadata, container
+  credentials, token URLs) that records every request, for the ambient-credential tests.
 """
 
 from __future__ import annotations
@@ -308,3 +310,64 @@ def ftp_server() -> Iterator[FTPServer]:
         server.close_all()
         thread.join(10)
         shutil.rmtree(root, ignore_errors=True)
+
+
+# ----- a fake credential endpoint (instance metadata, container credentials, token URLs) ---
+
+
+@dataclass
+class CredentialTrap:
+    """An HTTP server on 127.0.0.1 that answers every request with plausible credentials
+    and records it: SDK environment variables point here, and a test asserts no hits."""
+
+    url: str
+    hits: list[str]
+
+    @property
+    def host_port(self) -> str:
+        return self.url.removeprefix("http://")
+
+
+@pytest.fixture
+def credential_trap() -> Iterator[CredentialTrap]:
+    import http.server
+
+    hits: list[str] = []
+    body = json.dumps(
+        {
+            "AccessKeyId": "AKIATRAPTRAPTRAP",
+            "SecretAccessKey": "trap-secret",
+            "Token": "trap-token",
+            "Expiration": "2099-01-01T00:00:00Z",
+            "access_token": "trap-token",
+            "expires_in": 3600,
+            "token_type": "Bearer",
+            "expires_on": "4102444800",
+            "resource": "https://storage.azure.com/",
+        }
+    ).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            hits.append(f"{self.command} {self.path}")
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Metadata-Flavor", "Google")
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_PUT = do_POST = _answer
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield CredentialTrap(f"http://127.0.0.1:{server.server_address[1]}", hits)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

@@ -197,7 +197,18 @@ def test_symlink_escape_is_refused(tmp_path: Path) -> None:
 
 def test_relative_root_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="root"):
-        create_connector("file", {"root": "relative/dir"}, context())
+        create_connector("file", {"root": "relative/dir"}, context()).discover()
+
+
+def test_relative_root_is_inside_the_subscriptions_directory(tmp_path: Path) -> None:
+    own = tmp_path / "tenant"
+    (own / "sales").mkdir(parents=True)
+    (own / "sales" / "a.csv").write_text("x\n1\n")
+    tenant = ConnectorContext(endpoint_policy=EndpointPolicy(), local_roots=(str(own),))
+    found = create_connector("file", {"root": "sales"}, tenant).discover()
+    assert [d.name for d in found] == ["a.csv"]
+    with pytest.raises(ConfigError, match="stay inside"):
+        create_connector("file", {"root": "../other"}, tenant)
 
 
 def test_abort_of_new_target_leaves_nothing(tmp_path: Path) -> None:
@@ -235,30 +246,87 @@ def test_discover_lists_files_and_directories(tmp_path: Path) -> None:
     assert found["dir"].schema.names == ["id", "name", "amount"]
 
 
-def test_memory_url_root_round_trip() -> None:
-    connector = local_url("memory://uzo-test-files")
-    table = make_sample_table()
-    write_table(connector, "x/t.parquet", table, WriteMode.OVERWRITE)
-    assert same_rows(read_all(connector, "x/t.parquet"), table)
-    connector.test_connection()
+@pytest.mark.parametrize(
+    ("root", "named"),
+    [
+        ("memory://uzo-test-files", "local absolute path or an http(s) URL"),
+        ("s3://bucket/prefix", "'s3' connector"),
+        ("gs://bucket", "'gcs' connector"),
+        ("abfs://container", "'azure_blob' connector"),
+        ("sftp://host/x", "'sftp' connector"),
+        ("ftp://127.0.0.1/x", "'ftp' connector"),
+        ("zip::file:///etc/passwd", "chained"),
+        ("simplecache::http://example.com/x", "chained"),
+        ("http://user:pw@example.com/x", "credentials in the root URL"),
+        ("http://example.com/x?token=1", "query string"),
+    ],
+)
+def test_only_local_and_http_roots_are_accepted(root: str, named: str) -> None:
+    """Every other fsspec protocol is refused at validation, naming the connector to use."""
+    with pytest.raises(ConfigError, match="root") as info:
+        create_connector("file", {"root": root}, context())
+    assert named in str(info.value)
+    assert "pw@" not in str(info.value)  # the input is never echoed
 
 
-def local_url(url: str) -> FileConnector:
-    connector = create_connector("file", {"root": url}, context())
-    assert isinstance(connector, FileConnector)
-    return connector
+def test_file_url_root_is_a_local_path(tmp_path: Path) -> None:
+    write_file(tmp_path / "a.csv", make_sample_table(3), FileFormat.CSV)
+    connector = create_connector("file", {"root": f"file://{tmp_path}"}, context())
+    assert connector.config.root == str(tmp_path)
+    assert read_all(connector, "a.csv").num_rows == 3
+
+
+@pytest.mark.parametrize(
+    ("root", "options", "refused"),
+    [
+        ("/data", {"auto_mkdir": True}, "auto_mkdir"),
+        ("/data", {"block_size": 10}, "block_size"),
+        ("http://example.com/", {"headers": {"Authorization": "x"}}, "headers"),
+        ("http://example.com/", {"client_kwargs": {"trust_env": True}}, "proxy"),
+        ("http://example.com/", {"proxy": "http://10.0.0.1:3128"}, "proxy"),
+        ("http://example.com/", {"endpoint_url": "http://10.0.0.1"}, "endpoint_url"),
+        ("http://example.com/", {"block_size": 10**12}, "between"),
+        ("http://example.com/", {"get_client": "x"}, "get_client"),
+    ],
+)
+def test_storage_options_are_allow_listed(root: str, options: dict[str, Any], refused: str) -> None:
+    with pytest.raises(ConfigError, match="storage_options") as info:
+        create_connector("file", {"root": root, "storage_options": options}, context())
+    assert refused in str(info.value)
+
+
+def test_harmless_http_storage_options_pass() -> None:
+    connector = create_connector(
+        "file",
+        {"root": "http://example.com/", "storage_options": {"block_size": "1024"}},
+        context(),
+    )
+    assert connector.config.storage_options == {"block_size": 1024}
+
+
+@pytest.mark.parametrize("timeout", [0, -1, 301, 1e308, float("inf"), float("nan")])
+def test_timeout_is_bounded(timeout: float) -> None:
+    with pytest.raises(ConfigError, match="timeout"):
+        create_connector("file", {"root": "http://example.com/", "timeout": timeout}, context())
+
+
+def test_root_is_an_endpoint_field() -> None:
+    assert FileConnector.config_model.endpoint_fields == frozenset({"root"})
+
+
+def test_http_roots_are_read_only() -> None:
+    connector = create_connector("file", {"root": "http://example.com/"}, context())
+    schema = make_sample_table().schema
+    with pytest.raises(ConfigError, match="read-only"):
+        connector.open_sink(WriteRequest("x.csv", schema, mode=WriteMode.OVERWRITE))
 
 
 def test_url_roots_are_checked_against_the_ssrf_policy() -> None:
     from uzo_connectors.errors import BlockedEndpointError
 
-    for root in ("http://169.254.169.254/latest/", "ftp://127.0.0.1/x"):
+    for root in ("http://169.254.169.254/latest/", "http://127.0.0.1/x", "http://[::1]/x"):
+        connector = create_connector("file", {"root": root}, context())
         with pytest.raises(BlockedEndpointError):
-            local_url(root).plan_read(ReadRequest("a.csv"))
-    connector = create_connector(
-        "file",
-        {"root": "memory://x", "storage_options": {"endpoint_url": "http://10.0.0.1"}},
-        context(),
-    )
-    with pytest.raises(BlockedEndpointError):
-        connector.test_connection()
+            connector.plan_read(ReadRequest("a.csv"))
+        with pytest.raises(BlockedEndpointError):
+            connector.discover()
