@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from uzo_connectors.errors import BlockedEndpointError, ConnectorError
+from uzo_connectors.http.auth import HeaderAuth
 from uzo_connectors.http.transport import RetryPolicy, SafeClient
 
 if TYPE_CHECKING:
@@ -97,13 +98,8 @@ class OpenAIClient:
         self.config = config
         key = config.api_key.get_secret_value() if config.api_key else None
         headers = {"Accept": "application/json", **config.headers}
-        if key and config.provider == "azure":
-            headers["api-key"] = key
-        elif key:
-            headers["Authorization"] = f"Bearer {key}"
         if config.organization:
             headers["OpenAI-Organization"] = config.organization
-        policy.check_url(config.base_url)  # fail early on an internal endpoint
         self._http = SafeClient(
             policy,
             timeout=config.timeout,
@@ -118,8 +114,19 @@ class OpenAIClient:
             rate_limit=config.rate_limit,
             secrets=(key,) if key else (),
             sensitive_params=("api-key",),
+            # the key goes to base_url's origin only, never to where a redirect points
+            trusted_origin=config.base_url,
             **transport,
         )
+        if key and config.provider == "azure":
+            self._http.auth = HeaderAuth("api-key", key)
+        elif key:
+            self._http.auth = HeaderAuth("Authorization", f"Bearer {key}")
+        try:
+            self._http.check(config.base_url)  # fail early on an internal endpoint
+        except BlockedEndpointError:
+            self._http.close()
+            raise
         self.usage = UsageMeter()
 
     def close(self) -> None:

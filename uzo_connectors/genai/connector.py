@@ -12,7 +12,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from uzo_connectors.base import BaseConnector, Capabilities, Category, DatasetInfo
-from uzo_connectors.errors import BlockedEndpointError, ConnectionTestError, ConnectorError
+from uzo_connectors.errors import (
+    BlockedEndpointError,
+    ConfigError,
+    ConnectionTestError,
+    ConnectorError,
+    MissingDependencyError,
+)
 from uzo_connectors.genai.client import ModelError, OpenAIClient
 from uzo_connectors.genai.config import OpenAIConfig
 
@@ -47,6 +53,11 @@ class OpenAIConnector(BaseConnector[OpenAIConfig]):
             self._client = None
 
     def test_connection(self) -> None:
+        """List the models; the remote side's failures are ConnectionTestError.
+
+        UZO's own refusals (an internal endpoint, a redirect to one, a config mistake)
+        propagate as they are: the API answers them with 422, not a failed test.
+        """
         try:
             client = self.client()
             try:
@@ -62,7 +73,9 @@ class OpenAIConnector(BaseConnector[OpenAIConfig]):
                     f" (HTTP {exc.status})"
                 ) from None
             raise ConnectionTestError(f"{self.config.base_url}: {exc}") from None
-        except (BlockedEndpointError, ConnectorError) as exc:
+        except (BlockedEndpointError, ConfigError, MissingDependencyError):
+            raise
+        except ConnectorError as exc:
             raise ConnectionTestError(str(exc)) from None
 
     def discover(self) -> list[DatasetInfo]:

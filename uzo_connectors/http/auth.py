@@ -17,6 +17,9 @@ from uzo_connectors.http.config import (
 )
 from uzo_connectors.http.transport import HttpStatusError
 
+# A token is used for at most a day, whatever ``expires_in`` the token endpoint claims.
+MAX_TOKEN_LIFETIME = 86_400.0
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -107,8 +110,19 @@ class OAuth2ClientCredentialsAuth:
         else:
             form |= {"client_id": cfg.client_id, "client_secret": secret}
         response = self._client.request(
-            "POST", cfg.token_url, data=form, headers=headers, authenticate=False
+            "POST",
+            cfg.token_url,
+            data=form,
+            headers=headers,
+            authenticate=False,
+            follow_redirects=False,  # a 307 would replay the client secret elsewhere
         )
+        if 300 <= response.status_code < 400:
+            raise HttpStatusError(
+                f"the OAuth2 token endpoint {self._client.scrub(cfg.token_url)} answered with a "
+                f"redirect (HTTP {response.status_code}); give the final token URL",
+                response.status_code,
+            )
         if response.status_code in {400, 401, 403}:
             raise HttpStatusError(
                 f"the OAuth2 token endpoint {self._client.scrub(cfg.token_url)} refused the "
@@ -125,9 +139,11 @@ class OAuth2ClientCredentialsAuth:
         self.tokens_fetched += 1
         try:
             lifetime = float(body.get("expires_in", 3600))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, AttributeError):
             lifetime = 3600.0
-        return token, lifetime
+        if lifetime != lifetime:  # NaN
+            lifetime = 3600.0
+        return token, min(max(lifetime, 0.0), MAX_TOKEN_LIFETIME)  # negative, 1e308, inf
 
 
 def build_authenticator(auth: Auth, client: SafeClient) -> Authenticator | None:

@@ -2,19 +2,42 @@
 
 Everything here is data (pydantic models), so a spec for a public API is a JSON
 file validated by :class:`HttpConfig` (see ``uzo_connectors.http.specs``).
-Secrets (tokens, passwords, client secrets, API keys) are ``SecretStr``.
+Secrets (tokens, passwords, client secrets, API keys) are ``SecretStr``, and only
+there: headers and query parameters that look like credentials are refused (see
+:mod:`uzo_connectors.http.guards`), as is anything that could move a request off
+``base_url``'s origin. Every number has a maximum.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from uzo_connectors.base import ConnectorConfig
+from uzo_connectors.http import guards
+from uzo_connectors.http.guards import MAX_TIMEOUT, checked
 from uzo_connectors.http.jsonpath import parse_path
 from uzo_connectors.http.templates import template_fields
+
+USE_AUTH = "auth (type bearer, basic, api_key or oauth2_client_credentials)"
+MAX_PAGE_SIZE = 10_000
+MAX_INDEX = 1_000_000_000  # start page / offset
+
+
+def _plain_secret(value: SecretStr, field: str) -> SecretStr:
+    """A secret that goes into a header: no control characters (the message never shows it)."""
+    checked(guards.plain, value.get_secret_value(), field=field, max_length=8192)
+    return value
+
 
 Scalar = str | int | float | bool
 
@@ -34,11 +57,21 @@ class BearerAuth(_Model):
     type: Literal["bearer"] = "bearer"
     token: SecretStr
 
+    @field_validator("token")
+    @classmethod
+    def _plain_token(cls, value: SecretStr) -> SecretStr:
+        return _plain_secret(value, "token")
+
 
 class BasicAuth(_Model):
     type: Literal["basic"] = "basic"
     username: str
     password: SecretStr
+
+    @field_validator("username")
+    @classmethod
+    def _plain_username(cls, value: str) -> str:
+        return checked(guards.plain, value, field="username", forbidden=":")
 
 
 class ApiKeyAuth(_Model):
@@ -48,21 +81,58 @@ class ApiKeyAuth(_Model):
     name: str = "X-API-Key"
     value: SecretStr
     location: Literal["header", "query"] = "header"
-    prefix: str = ""  # e.g. "Token " for "Authorization: Token KEY"
+    prefix: str = Field(default="", max_length=64)  # e.g. "Token " for "Authorization: Token KEY"
+
+    @field_validator("value")
+    @classmethod
+    def _plain_value(cls, value: SecretStr) -> SecretStr:
+        return _plain_secret(value, "value")
+
+    @field_validator("prefix")
+    @classmethod
+    def _plain_prefix(cls, value: str) -> str:
+        return checked(guards.plain, value, field="prefix", max_length=64)
+
+    @model_validator(mode="after")
+    def _valid_name(self) -> ApiKeyAuth:
+        if self.location == "header":
+            checked(guards.header_name, self.name, field="name")
+        else:
+            checked(guards.plain, self.name, field="name", max_length=128, forbidden="&=#?/ ")
+            if not self.name:
+                raise ValueError("name: give the query parameter's name")
+        return self
 
 
 class OAuth2ClientCredentials(_Model):
     """OAuth2 client-credentials grant; the token is cached and refreshed on expiry or 401."""
 
     type: Literal["oauth2_client_credentials"] = "oauth2_client_credentials"
-    token_url: str
+    token_url: str  # SSRF-checked and pinned like every URL; redirects are not followed
     client_id: str
     client_secret: SecretStr
-    scopes: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = Field(default=(), max_length=100)
     audience: str | None = None
     # "basic": client id/secret in an Authorization header (RFC 6749 2.3.1); "body": form fields
     client_auth: Literal["basic", "body"] = "basic"
-    expiry_margin_seconds: float = Field(default=30.0, ge=0)
+    expiry_margin_seconds: float = Field(default=30.0, ge=0, le=3600)
+
+    @field_validator("token_url")
+    @classmethod
+    def _token_url(cls, value: str) -> str:
+        return checked(guards.absolute_url, value, field="token_url", allow_query=True)
+
+    @field_validator("client_id", "audience")
+    @classmethod
+    def _plain_text(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else checked(guards.plain, value, field=str(info.field_name))
+
+    @field_validator("scopes")
+    @classmethod
+    def _plain_scopes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for scope in value:
+            checked(guards.plain, scope, field="scopes", forbidden=" ")
+        return value
 
 
 Auth = Annotated[
@@ -78,10 +148,13 @@ class RetrySettings(_Model):
     """Exponential backoff (``base * 2**attempt``, capped, with jitter); Retry-After wins."""
 
     max_attempts: int = Field(default=4, ge=1, le=20)
-    backoff_base: float = Field(default=0.5, ge=0)
-    backoff_max: float = Field(default=30.0, ge=0)
-    retry_statuses: tuple[int, ...] = (429, 500, 502, 503, 504)
-    max_retry_after: float = Field(default=120.0, ge=0)  # a longer Retry-After fails the read
+    backoff_base: float = Field(default=0.5, ge=0, le=60)
+    backoff_max: float = Field(default=30.0, ge=0, le=MAX_TIMEOUT)
+    retry_statuses: tuple[Annotated[int, Field(ge=400, le=599)], ...] = Field(
+        default=(429, 500, 502, 503, 504), max_length=200
+    )
+    # a longer Retry-After fails the read
+    max_retry_after: float = Field(default=120.0, ge=0, le=MAX_TIMEOUT)
 
 
 # --- pagination ------------------------------------------------------------------------
@@ -95,10 +168,10 @@ class PageNumberPagination(_Model):
     """``?page=N&per_page=S``; stops on an empty page, or a short one if ``stop_on_short_page``."""
 
     type: Literal["page"] = "page"
-    page_param: str = "page"
-    size_param: str | None = "per_page"
-    page_size: int = Field(default=100, ge=1)
-    start_page: int = 1
+    page_param: str = Field(default="page", min_length=1, max_length=128)
+    size_param: str | None = Field(default="per_page", min_length=1, max_length=128)
+    page_size: int = Field(default=100, ge=1, le=MAX_PAGE_SIZE)
+    start_page: int = Field(default=1, ge=0, le=MAX_INDEX)
     stop_on_short_page: bool = True
 
 
@@ -106,10 +179,10 @@ class OffsetPagination(_Model):
     """``?offset=N&limit=S``; stops on an empty page, or a short one if ``stop_on_short_page``."""
 
     type: Literal["offset"] = "offset"
-    offset_param: str = "offset"
-    limit_param: str = "limit"
-    page_size: int = Field(default=100, ge=1)
-    start_offset: int = 0
+    offset_param: str = Field(default="offset", min_length=1, max_length=128)
+    limit_param: str = Field(default="limit", min_length=1, max_length=128)
+    page_size: int = Field(default=100, ge=1, le=MAX_PAGE_SIZE)
+    start_offset: int = Field(default=0, ge=0, le=MAX_INDEX)
     stop_on_short_page: bool = True
 
 
@@ -121,12 +194,12 @@ class CursorPagination(_Model):
     """
 
     type: Literal["cursor"] = "cursor"
-    cursor_param: str = "cursor"
+    cursor_param: str = Field(default="cursor", min_length=1, max_length=128)
     cursor_path: str | None = None
     cursor_field: str | None = None
     has_more_path: str | None = None
-    size_param: str | None = None
-    page_size: int = Field(default=100, ge=1)
+    size_param: str | None = Field(default=None, min_length=1, max_length=128)
+    page_size: int = Field(default=100, ge=1, le=MAX_PAGE_SIZE)
 
     @model_validator(mode="after")
     def _one_cursor_source(self) -> CursorPagination:
@@ -142,9 +215,9 @@ class LinkHeaderPagination(_Model):
     """Follow the ``Link: <url>; rel="next"`` header (GitHub style)."""
 
     type: Literal["link"] = "link"
-    rel: str = "next"
-    size_param: str | None = None
-    page_size: int = Field(default=100, ge=1)
+    rel: str = Field(default="next", max_length=64)
+    size_param: str | None = Field(default=None, min_length=1, max_length=128)
+    page_size: int = Field(default=100, ge=1, le=MAX_PAGE_SIZE)
 
 
 Pagination = Annotated[
@@ -182,9 +255,19 @@ class WriteSettings(_Model):
 
     method: Literal["POST", "PUT", "PATCH"] = "POST"
     path: str | None = None  # default: the resource's path
-    batch_size: int = Field(default=100, ge=1)
+    batch_size: int = Field(default=100, ge=1, le=MAX_PAGE_SIZE)
     body: Literal["array", "row"] = "array"
     headers: dict[str, str] = {}
+
+    @field_validator("headers")
+    @classmethod
+    def _safe_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        return checked(guards.check_headers, value, field="headers", use=USE_AUTH)
+
+    @field_validator("path")
+    @classmethod
+    def _relative(cls, value: str | None) -> str | None:
+        return None if value is None else checked(guards.relative_path, value, field="path")
 
 
 class Resource(_Model):
@@ -200,10 +283,10 @@ class Resource(_Model):
     body: dict[str, Any] | None = None  # JSON body template (string leaves are templates)
     records_path: str = ""  # "" = the body itself; e.g. "data", "results[*]", "$.items"
     pagination: Pagination = NoPagination()
-    max_pages: int = Field(default=1000, ge=1)
+    max_pages: int = Field(default=1000, ge=1, le=100_000)
     columns: dict[str, str] | None = None  # declared schema: name -> Arrow type alias or "json"
     nested: Literal["struct", "flatten", "json"] = "struct"
-    flatten_separator: str = "."
+    flatten_separator: str = Field(default=".", min_length=1, max_length=8)
     incremental: IncrementalSettings | None = None
     primary_key: tuple[str, ...] = ()
     readable: bool = True  # False for a write-only endpoint
@@ -215,13 +298,31 @@ class Resource(_Model):
         parse_path(value)
         return value
 
+    @field_validator("path")
+    @classmethod
+    def _relative(cls, value: str) -> str:
+        return checked(guards.relative_path, value, field="path")
+
+    @field_validator("headers")
+    @classmethod
+    def _safe_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        return checked(guards.check_headers, value, field="headers", use=USE_AUTH)
+
+    @field_validator("query")
+    @classmethod
+    def _no_credential_params(cls, value: dict[str, Scalar]) -> dict[str, Scalar]:
+        checked(guards.check_query_names, value, field="query")
+        return value
+
+    @field_validator("params")
+    @classmethod
+    def _no_credential_values(cls, value: dict[str, Scalar]) -> dict[str, Scalar]:
+        checked(guards.check_query_names, value, field="params", template_values=True)
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> Resource:
-        if self.path.startswith(("http://", "https://", "//")):
-            raise ValueError("path must be relative to base_url")
         write_path = self.write.path if self.write and self.write.path else self.path
-        if write_path.startswith(("http://", "https://", "//")):
-            raise ValueError("write.path must be relative to base_url")
         used = template_fields(self.path) + template_fields(write_path)
         used += [f for v in self.query.values() if isinstance(v, str) for f in template_fields(v)]
         used += _body_fields(self.body)
@@ -254,26 +355,30 @@ def _body_fields(value: Any) -> list[str]:
 class HttpConfig(ConnectorConfig):
     """A REST API: where it is, how to authenticate, and the resources it serves."""
 
+    # where requests and credentials go: changing it needs the secrets again (token_url is
+    # inside `auth`, a secret field as a whole, so changing it means giving `auth` again)
+    endpoint_fields: ClassVar[frozenset[str]] = frozenset({"base_url"})
+
     base_url: str
     auth: Auth = NoAuth()
     headers: dict[str, str] = Field(default_factory=dict)
-    timeout: float = Field(default=30.0, gt=0)
+    timeout: float = Field(default=30.0, gt=0, le=MAX_TIMEOUT)
     retries: RetrySettings = RetrySettings()
-    rate_limit: float | None = Field(default=None, gt=0)  # requests per second
+    rate_limit: float | None = Field(default=None, gt=0, le=1000)  # requests per second
     verify_tls: bool = True
     max_redirects: int = Field(default=5, ge=0, le=20)
-    sample_size: int = Field(default=100, ge=1)  # records used to infer a schema
-    resources: tuple[Resource, ...] = ()
+    sample_size: int = Field(default=100, ge=1, le=100_000)  # records used to infer a schema
+    resources: tuple[Resource, ...] = Field(default=(), max_length=1000)
 
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in {"http", "https"} or not parts.hostname:
-            raise ValueError("base_url must be an absolute http(s) URL")
-        if parts.query or parts.fragment:
-            raise ValueError("base_url must not carry a query or fragment (use headers or auth)")
-        return value.rstrip("/")
+        return checked(guards.absolute_url, value, field="base_url")
+
+    @field_validator("headers")
+    @classmethod
+    def _safe_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        return checked(guards.check_headers, value, field="headers", use=USE_AUTH)
 
     @field_validator("resources")
     @classmethod

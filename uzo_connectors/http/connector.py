@@ -33,6 +33,7 @@ from uzo_connectors.errors import (
     ConnectionTestError,
     ConnectorError,
     DatasetNotFoundError,
+    MissingDependencyError,
 )
 from uzo_connectors.http.config import HttpConfig
 from uzo_connectors.http.reader import ResourceRead, iter_records, open_client, sample_records
@@ -97,6 +98,12 @@ class HttpConnector(BaseConnector[HttpConfig]):
         return infer_schema(sample)
 
     def test_connection(self) -> None:
+        """One request; the remote side's failures are ConnectionTestError.
+
+        UZO's own refusals (an internal endpoint, a redirect or link to one, a config
+        mistake) propagate as they are: they are not a failed connection but an input
+        error, which the API answers with 422.
+        """
         sources = [r for r in self.config.resources if r.readable]
         try:
             if sources:  # one record of the first resource proves URL, auth and parsing
@@ -105,14 +112,14 @@ class HttpConnector(BaseConnector[HttpConfig]):
                 response = self.client.request("GET", self.config.base_url)
                 if response.status_code in {401, 403} or response.status_code >= 500:
                     self.client.raise_for_status(response, f"GET {self.config.base_url}")
+        except (BlockedEndpointError, ConfigError, MissingDependencyError):
+            raise
         except HttpStatusError as exc:
             if exc.status in {401, 403}:
                 raise ConnectionTestError(
                     f"{self.config.base_url} refused the credentials (HTTP {exc.status}): "
                     "check the auth settings"
                 ) from None
-            raise ConnectionTestError(str(exc)) from None
-        except BlockedEndpointError as exc:
             raise ConnectionTestError(str(exc)) from None
         except ConnectorError as exc:
             raise ConnectionTestError(f"{self.config.base_url}: {exc}") from None

@@ -12,6 +12,8 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
 from uzo_connectors.errors import ConnectorError
 from uzo_connectors.http.config import (
     CursorPagination,
@@ -23,13 +25,11 @@ from uzo_connectors.http.config import (
 from uzo_connectors.http.jsonpath import extract_one, records_at
 
 if TYPE_CHECKING:
-    import httpx
-
     from uzo_connectors.http.config import Resource
 
 log = logging.getLogger(__name__)
 
-Fetch = Callable[[str | None, dict[str, Any]], "httpx.Response"]
+Fetch = Callable[[str | None, dict[str, Any]], httpx.Response]
 Records = list[dict[str, Any]]
 
 
@@ -137,7 +137,12 @@ def _links(resource: Resource, p: LinkHeaderPagination, fetch: Fetch) -> Iterato
         link = response.links.get(p.rel, {}).get("url")
         if not link:
             return
-        url = str(response.request.url.join(link))
+        try:
+            url = str(response.request.url.join(link))
+        except httpx.InvalidURL:
+            raise ConnectorError(
+                f"resource {resource.name!r}: the Link header's {p.rel!r} URL is invalid"
+            ) from None
         if url in seen:
             return
         seen.add(url)

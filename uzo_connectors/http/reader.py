@@ -13,18 +13,20 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+import httpx
+
 from uzo_connectors.errors import ConfigError
 from uzo_connectors.http.auth import build_authenticator
 from uzo_connectors.http.config import ApiKeyAuth
+from uzo_connectors.http.guards import same_origin
 from uzo_connectors.http.pagination import iter_pages
 from uzo_connectors.http.records import shape, to_batch
 from uzo_connectors.http.templates import render, render_json
-from uzo_connectors.http.transport import RetryPolicy, SafeClient
+from uzo_connectors.http.transport import RetryPolicy, SafeClient, scrub_url
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
-    import httpx
     import pyarrow as pa
 
     from uzo_connectors.http.config import HttpConfig, Resource
@@ -79,9 +81,25 @@ def _render(resource: Resource, template: str, values: Mapping[str, Any], *, pat
 def resource_url(
     config: HttpConfig, resource: Resource, values: Mapping[str, Any], template: str | None = None
 ) -> str:
-    """The resource's absolute URL (or ``template``'s), path parameters URL-quoted."""
+    """The resource's absolute URL (or ``template``'s), path parameters URL-quoted.
+
+    The result always stays on ``base_url``'s origin (scheme, host, port): values are
+    quoted and paths validated, and this is checked again on the final URL, so nothing
+    like ``@evil.example/`` or ``//evil.example`` can move a request (and its credentials)
+    to another host.
+    """
     path = _render(resource, (template or resource.path).lstrip("/"), values, path=True)
-    return f"{config.base_url}/{path}" if path else config.base_url
+    url = f"{config.base_url}/{path}" if path else config.base_url
+    try:
+        same = same_origin(url, config.base_url)
+    except httpx.InvalidURL:
+        same = False
+    if not same:
+        raise ConfigError(
+            f"resource {resource.name!r}: its path leaves base_url's host "
+            f"({scrub_url(url, config.secrets())}); paths must be relative to base_url"
+        )
+    return url
 
 
 def make_fetch(

@@ -3,11 +3,14 @@
 ``"/repos/{owner}/{repo}"`` and ``"Summarise: {text}"`` work; attribute and index
 access (``{row.__class__}``, ``{x[0]}``), positional fields (``{}``, ``{0}``),
 conversions (``{x!r}``) and nested specs (``{x:{width}}``) are refused, so a
-template cannot reach into Python objects (template injection).
+template cannot reach into Python objects (template injection). A format spec
+may pad or round to at most 999 characters (``{x:>999999999}`` would make one
+field a gigabyte).
 """
 
 from __future__ import annotations
 
+import re
 import string
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -16,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
 _FORMATTER = string.Formatter()
+_BIG_NUMBER = re.compile(r"\d{4,}")  # a width or precision of 1000 or more
 
 Part = tuple[str, str | None, str]  # literal text, field name (None: none), format spec
 
@@ -41,6 +45,11 @@ def parse_template(template: str) -> tuple[Part, ...]:
             raise ValueError(f"template field {{{name}!{conversion}}}: conversions are not allowed")
         if spec and ("{" in spec or "}" in spec):
             raise ValueError(f"template field {{{name}}}: nested format specs are not allowed")
+        if spec and (len(spec) > 32 or _BIG_NUMBER.search(spec)):
+            raise ValueError(
+                f"template field {{{name}:{spec}}}: format spec not allowed (width and "
+                "precision are limited to 3 digits)"
+            )
         parts.append((literal, name, spec or ""))
     return tuple(parts)
 

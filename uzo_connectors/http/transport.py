@@ -7,6 +7,13 @@ it checks every URL it is about to reach against the caller's
 backoff honouring ``Retry-After`` (429/503), spaces requests by a client-side
 rate limit, refreshes credentials once on a 401, and scrubs secrets (API keys in
 query strings included) from every message it raises or logs.
+
+Every connection goes to an address the check approved (pinned resolution, see
+:mod:`uzo_connectors.http.pinning`): a DNS answer that changes between the check
+and the connection (DNS rebinding) cannot redirect a request to an internal
+address. The client ignores the server's environment (``trust_env=False``: no
+proxy variables, no ``.netrc``), and credentials never follow a redirect to
+another origin.
 """
 
 from __future__ import annotations
@@ -24,8 +31,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 
 from uzo_connectors.errors import BlockedEndpointError, ConnectorError
+from uzo_connectors.http.guards import is_credential_header
+from uzo_connectors.http.pinning import PinnedAddresses, pinned_transport
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import Callable, Iterable, Mapping
 
     from uzo_connectors.ssrf import EndpointPolicy
@@ -149,7 +159,7 @@ class SafeClient:
         policy: EndpointPolicy,
         *,
         timeout: float = 30.0,
-        verify: bool = True,
+        verify: bool | ssl.SSLContext = True,
         headers: Mapping[str, str] | None = None,
         retry: RetryPolicy | None = None,
         rate_limit: float | None = None,
@@ -170,8 +180,13 @@ class SafeClient:
         self._trusted = _origin(httpx.URL(trusted_origin)) if trusted_origin else None
         self._sleep = sleep
         self._limiter = RateLimiter(rate_limit, sleep=sleep)
+        self.pins = PinnedAddresses(policy)
         self._client = httpx.Client(
-            timeout=timeout, verify=verify, headers=dict(headers or {}), follow_redirects=False
+            transport=pinned_transport(self.pins, verify),
+            timeout=timeout,
+            headers=dict(headers or {}),
+            follow_redirects=False,
+            trust_env=False,
         )
 
     def close(self) -> None:
@@ -190,9 +205,23 @@ class SafeClient:
         return redact(text, self.secrets)
 
     def check(self, url: str | httpx.URL) -> None:
-        """Refuse a URL whose host is internal (BlockedEndpointError, scrubbed)."""
+        """Refuse a URL whose host is internal (BlockedEndpointError, scrubbed).
+
+        The URL is read by httpx's own parser (the one that will connect), and the
+        addresses the policy approves are pinned for the connection.
+        """
         try:
-            self.policy.check_url(str(url))
+            parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
+            if parsed.scheme not in {"http", "https"}:
+                raise BlockedEndpointError(
+                    f"URL scheme {parsed.scheme!r} is not allowed (use http, https)"
+                )
+            if not parsed.host:
+                raise BlockedEndpointError(f"a {parsed.scheme or 'schemeless'} URL with no host")
+            # the host exactly as httpcore will connect to it (IDNA-encoded), so the pin matches
+            self.pins.check(parsed.raw_host.decode("ascii"))
+        except httpx.InvalidURL as exc:
+            raise BlockedEndpointError(f"invalid URL {self.scrub(str(url))}: {exc}") from None
         except BlockedEndpointError as exc:
             message = self.redact(str(exc)).replace(str(url), self.scrub(url))
             raise BlockedEndpointError(message) from None
@@ -208,10 +237,13 @@ class SafeClient:
         data: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         authenticate: bool = True,
+        follow_redirects: bool = True,
     ) -> httpx.Response:
         """Send a request (following checked redirects), retrying what may be retried.
 
         Returns the final response whatever its status; see :meth:`raise_for_status`.
+        With ``follow_redirects=False`` a redirect is returned as it is (a token request
+        sends its client secret: it must not be replayed to wherever a 307 points).
         """
         idempotent = method.upper() in {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
         auth = self.auth if authenticate else None
@@ -220,7 +252,9 @@ class SafeClient:
         while True:
             self._limiter.acquire()
             try:
-                response = self._send(method, url, params, json, content, data, headers, auth)
+                response = self._send(
+                    method, url, params, json, content, data, headers, auth, follow_redirects
+                )
             except httpx.TransportError as exc:
                 retryable = idempotent or isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
                 if retryable and attempt + 1 < self.retry.max_attempts:
@@ -274,24 +308,42 @@ class SafeClient:
         data: Mapping[str, str] | None,
         headers: Mapping[str, str] | None,
         auth: Authenticator | None,
+        follow_redirects: bool = True,
     ) -> httpx.Response:
-        origin = self._trusted or _origin(httpx.URL(url))
+        try:
+            first = _origin(httpx.URL(url))
+        except httpx.InvalidURL as exc:
+            raise ConnectorError(f"invalid URL {self.scrub(url)}: {exc}") from None
+        origin = self._trusted or first
         for _hop in range(self.max_redirects + 1):
             request = self._client.build_request(
                 method, url, params=params, json=json, content=content, data=data, headers=headers
             )
+            self.check(request.url)  # before authorize: no token is fetched for a refused URL
             if auth is not None and _origin(request.url) == origin:
                 request = auth.authorize(request)  # never send credentials to another origin
-            self.check(request.url)
             response = self._client.send(request)
-            if response.status_code not in _REDIRECTS or "location" not in response.headers:
+            if (
+                not follow_redirects
+                or response.status_code not in _REDIRECTS
+                or "location" not in response.headers
+            ):
                 return response
-            target = request.url.join(response.headers["location"])
+            try:
+                target = request.url.join(response.headers["location"])
+            except httpx.InvalidURL:
+                response.close()
+                raise ConnectorError(
+                    f"{self.scrub(request.url)} redirects to an invalid URL"
+                ) from None
             response.close()
             if response.status_code == 303 or (
                 response.status_code in {301, 302} and method.upper() == "POST"
             ):
                 method, json, content, data = "GET", None, None, None
+            if headers and _origin(target) != first:
+                # like browsers: a request's own credentials stay with the origin it was for
+                headers = {k: v for k, v in headers.items() if not is_credential_header(k)}
             url, params = str(target), None
         raise ConnectorError(f"more than {self.max_redirects} redirects from {self.scrub(url)}")
 

@@ -98,8 +98,8 @@ def test_base_url_is_ssrf_checked() -> None:
     with pytest.raises(BlockedEndpointError, match="link-local"):
         OpenAIClient(config, EndpointPolicy())
     conn = OpenAIConnector(config, ConnectorContext(endpoint_policy=EndpointPolicy()))
-    with pytest.raises(ConnectionTestError, match=r"169\.254\.169\.254"):
-        conn.test_connection()
+    with pytest.raises(BlockedEndpointError, match=r"169\.254\.169\.254"):
+        conn.test_connection()  # UZO's refusal, not a failed connection (the API: 422)
 
 
 def test_azure_url_building_and_call(http_server: LocalServer, state: ServerState) -> None:

@@ -15,7 +15,6 @@ from uzo_connectors.base import ConnectorContext, WriteMode, WriteRequest
 from uzo_connectors.errors import (
     BlockedEndpointError,
     ConfigError,
-    ConnectionTestError,
     ConnectorError,
 )
 from uzo_connectors.ssrf import EndpointPolicy
@@ -123,8 +122,8 @@ def test_link_header_to_metadata_address_is_refused(
 def test_default_policy_refuses_the_loopback_server(http_server: LocalServer) -> None:
     strict = ConnectorContext(endpoint_policy=EndpointPolicy())
     conn = connector(strict, http_server.url, resources=[{"name": "r", "path": "/items/page"}])
-    with pytest.raises(ConnectionTestError, match="loopback"):
-        conn.test_connection()
+    with pytest.raises(BlockedEndpointError, match="loopback"):
+        conn.test_connection()  # UZO's refusal, not a failed connection (the API: 422)
 
 
 def test_oauth_token_url_is_checked(http_server: LocalServer, loopback: ConnectorContext) -> None:
@@ -137,7 +136,7 @@ def test_oauth_token_url_is_checked(http_server: LocalServer, loopback: Connecto
     conn = connector(
         loopback, http_server.url, auth=auth, resources=[{"name": "r", "path": "/auth/oauth"}]
     )
-    with pytest.raises(ConnectionTestError, match=r"169\.254\.169\.254"):
+    with pytest.raises(BlockedEndpointError, match=r"169\.254\.169\.254"):
         conn.test_connection()
 
 

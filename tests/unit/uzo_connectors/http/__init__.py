@@ -1,0 +1,1 @@
+"""Unit tests of the REST and GenAI connectors' configs (no network)."""
