@@ -83,6 +83,22 @@ class EngineSettings(BaseSettings):
         default=5.0, gt=0, description="How long a cancelled run waits for its actors to stop."
     )
 
+    # The sql node (DuckDB)
+    sql_memory_limit_mb: int = Field(
+        default=2048,
+        ge=64,
+        le=1_048_576,
+        description="DuckDB memory_limit of each sql node execution (it spills beyond it).",
+    )
+    sql_threads: int | None = Field(
+        default=None, ge=1, le=256, description="DuckDB threads per sql node. Unset: all cores."
+    )
+    sql_temp_root: Path | None = Field(
+        default=None,
+        description="Where each sql node execution gets its private spill directory. "
+        "Unset: the system temp directory.",
+    )
+
     @property
     def prefect_home(self) -> Path:
         return self.home / "prefect"

@@ -5,13 +5,21 @@ holds"): autoinstall/autoload of extensions off at connect, then
 ``allowed_directories`` empty, ``enable_external_access`` false and
 ``lock_configuration`` true, so user SQL cannot read or write files, attach
 databases, reach the network or install/load extensions, and cannot undo any
-of it. Inputs are registered as Arrow tables named by input port (the edge's
-target handle, else the upstream node's label as an identifier, else its id).
+of it. DuckDB still lets a query list and read its own temp directory (by
+default ``.tmp`` under the working directory, shared by every query): each
+connection gets a fresh private one (0700, removed when it closes), and its
+``memory_limit`` and ``threads`` come from the engine settings
+(``UZO_SQL_MEMORY_LIMIT_MB``, ``UZO_SQL_THREADS``). Inputs are registered as
+Arrow tables named by input port (the edge's target handle, else the upstream
+node's label as an identifier, else its id).
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+import shutil
+import tempfile
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -23,9 +31,10 @@ from sqlglot.errors import ParseError
 
 from uzo_engine.nodes.base import NodeType, Params, SchemaError
 from uzo_engine.nodes.types import polars_schema, to_arrow
+from uzo_engine.settings import get_engine_settings
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
 
     import pyarrow as pa
 
@@ -36,18 +45,48 @@ class SqlPermissionError(PermissionError):
     """User SQL tried something the locked-down connection forbids."""
 
 
-def locked_connection(threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB that cannot touch files, the network, or its own settings."""
+def locked_connection(
+    threads: int | None = None,
+    memory_limit_mb: int | None = None,
+    temp_directory: str | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that cannot touch files, the network, or its own settings.
+
+    ``temp_directory`` is where DuckDB spills (queries can read it): give each
+    connection its own, as :func:`sandboxed_connection` does.
+    """
     con = duckdb.connect(
         ":memory:",
         config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
     )
     if threads is not None:
         con.execute(f"SET threads={int(threads)}")
+    if memory_limit_mb is not None:
+        con.execute(f"SET memory_limit='{int(memory_limit_mb)}MB'")
+    if temp_directory is not None:
+        con.execute("SET temp_directory=$1", [temp_directory])
     con.execute("SET allowed_directories=[]")
     con.execute("SET enable_external_access=false")
     con.execute("SET lock_configuration=true")
     return con
+
+
+@contextlib.contextmanager
+def sandboxed_connection() -> Iterator[duckdb.DuckDBPyConnection]:
+    """A locked connection with the settings' limits and a private temp directory."""
+    settings = get_engine_settings()
+    root = settings.sql_temp_root
+    if root is not None:
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private = tempfile.mkdtemp(prefix="uzo-sql-", dir=root)  # 0700, unique per connection
+    try:
+        con = locked_connection(settings.sql_threads, settings.sql_memory_limit_mb, private)
+        try:
+            yield con
+        finally:
+            con.close()
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
 
 
 class SqlParams(Params):
@@ -72,8 +111,7 @@ _MISSING_COLUMN = re.compile(r'Referenced column "([^"]+)" not found')
 
 
 def run_sql(query: str, tables: Mapping[str, pa.Table]) -> pa.Table:
-    con = locked_connection()
-    try:
+    with sandboxed_connection() as con:
         for name, table in tables.items():
             con.register(name, table)
         try:
@@ -83,8 +121,11 @@ def run_sql(query: str, tables: Mapping[str, pa.Table]) -> pa.Table:
                 f"not allowed in UZO SQL (no file, network or extension access): "
                 f"{str(e).splitlines()[0]}"
             ) from None
-    finally:
-        con.close()
+        except duckdb.OutOfMemoryException as e:
+            raise MemoryError(
+                f"the SQL node needs more memory than its limit (UZO_SQL_MEMORY_LIMIT_MB="
+                f"{get_engine_settings().sql_memory_limit_mb}): {str(e).splitlines()[0]}"
+            ) from None
 
 
 class SqlNode(NodeType[SqlParams]):

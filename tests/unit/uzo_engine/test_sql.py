@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import pyarrow as pa
 import pytest
@@ -11,6 +13,7 @@ from tests.unit.uzo_engine.helpers import assert_same, duck, edge, node, run_nod
 from uzo_engine.local import run_workflow
 from uzo_engine.nodes.registry import get_node_type
 from uzo_engine.nodes.sql import SqlPermissionError, locked_connection, run_sql
+from uzo_engine.settings import get_engine_settings
 from uzo_engine.validation import validation_errors
 
 ORDERS = pa.table({"id": [1, 2, 3], "cust": [10, 20, 10], "amount": [5.0, None, 7.5]})
@@ -126,3 +129,53 @@ def test_blocked_read_fails_the_node_with_a_clear_error() -> None:
         doc | {"nodes": [values("t", ORDERS), node("q", "sql", query="SELECT * FROM t")]}
     )
     assert result.status == "succeeded"
+
+
+def test_queries_cannot_see_the_shared_temp_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DuckDB lets a locked query read its temp directory; by default that is `.tmp` under
+    # the working directory, shared by every query (another run's spill files, or anything
+    # else put there). Each sql execution gets a private one instead.
+    (tmp_path / ".tmp").mkdir()
+    (tmp_path / ".tmp" / "other_run.csv").write_text("secret\n42\n")
+    monkeypatch.chdir(tmp_path)
+    for query in ("SELECT * FROM glob('.tmp/*')", "SELECT * FROM read_csv('.tmp/other_run.csv')"):
+        with pytest.raises(SqlPermissionError, match="not allowed in UZO SQL"):
+            run_sql(query, {})
+
+
+def test_each_execution_has_its_own_temp_directory_and_memory_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("UZO_SQL_MEMORY_LIMIT_MB", "300")
+    monkeypatch.setenv("UZO_SQL_THREADS", "1")
+    monkeypatch.setenv("UZO_SQL_TEMP_ROOT", str(tmp_path / "spill"))
+    get_engine_settings.cache_clear()
+    try:
+        query = (
+            "SELECT current_setting('temp_directory') AS t, current_setting('memory_limit') AS m,"
+            " current_setting('threads') AS n"
+        )
+        first = run_sql(query, {}).to_pylist()[0]
+        second = run_sql(query, {}).to_pylist()[0]
+    finally:
+        get_engine_settings.cache_clear()
+    assert first["t"] != second["t"]
+    assert Path(first["t"]).parent == tmp_path / "spill"
+    assert not Path(first["t"]).exists()  # removed when the connection closed
+    assert first["m"].startswith(("286", "300"))  # DuckDB shows MiB ("286.1 MiB")
+    assert int(first["n"]) == 1
+
+
+def test_a_query_over_its_memory_limit_fails_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UZO_SQL_MEMORY_LIMIT_MB", "64")
+    get_engine_settings.cache_clear()
+    try:
+        with pytest.raises(MemoryError, match="UZO_SQL_MEMORY_LIMIT_MB=64"):
+            run_sql(
+                "SELECT list(repeat('x', 1000)) FROM range(400000)",  # ~400 MB, cannot spill
+                {},
+            )
+    finally:
+        get_engine_settings.cache_clear()
