@@ -37,6 +37,7 @@ def make_settings(home: Path, **auth: str) -> Settings:
         jwt_secret="test-secret-" + "x" * 40,
         login_limit_per_account=auth.get("login_limit_per_account", "1000/minute"),
         login_limit_per_ip=auth.get("login_limit_per_ip", "10000/minute"),
+        register_limit_per_ip=auth.get("register_limit_per_ip", "10000/minute"),
     )
     return Settings(home=home, env="test", log_json=True, auth=auth_settings)
 

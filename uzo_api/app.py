@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from pathlib import Path
+import os
 from typing import TYPE_CHECKING
 
 import structlog
@@ -15,6 +15,9 @@ from sqlalchemy import text
 from uzo_api import __version__
 from uzo_api.auth.mail import build_sender
 from uzo_api.auth.throttle import Throttle
+from uzo_api.background import BackgroundWork
+from uzo_api.body_limit import BodyLimitMiddleware
+from uzo_api.client_address import parse_networks
 from uzo_api.db.session import Database
 from uzo_api.db.urls import resolve_urls
 from uzo_api.errors import install_error_handlers, problem_responses
@@ -22,7 +25,7 @@ from uzo_api.observability import RequestIdMiddleware
 from uzo_api.routes import auth, connectors, health
 from uzo_api.services.auth import AuthService
 from uzo_api.services.connectors import ConnectorService
-from uzo_connectors.base import ConnectorContext
+from uzo_api.services.remote_calls import RemoteCalls
 from uzo_connectors.credentials import CredentialVault
 from uzo_connectors.settings import ConnectorSettings
 
@@ -58,22 +61,27 @@ def create_app(
 ) -> FastAPI:
     """Build the API. A given ``database`` is used as is (and not disposed)."""
     connector_settings = connector_settings or ConnectorSettings()
+    _refuse_retired_settings()
+    server = settings.server
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = database is None
         db = database if database is not None else await asyncio.to_thread(open_database, settings)
+        background = BackgroundWork()
+        calls = RemoteCalls(
+            max_total=server.connector_calls_max,
+            per_tenant=server.connector_calls_per_tenant,
+            timeout=server.connector_call_timeout_seconds,
+        )
+        files_root = settings.home / "files"
+        files_root.mkdir(parents=True, exist_ok=True, mode=0o700)
         app.state.database = db
-        app.state.auth_service = AuthService(db, settings, throttle, mailer)
-        local_roots = tuple(connector_settings.local_roots) or (str(settings.home / "files"),)
-        for root in local_roots:
-            Path(root).mkdir(parents=True, exist_ok=True)
+        app.state.background = background
+        app.state.remote_calls = calls
+        app.state.auth_service = AuthService(db, settings, throttle, mailer, background)
         app.state.connector_service = ConnectorService(
-            db,
-            CredentialVault(settings.credential_keys()),
-            ConnectorContext(
-                endpoint_policy=connector_settings.endpoint_policy(), local_roots=local_roots
-            ),
+            db, CredentialVault(settings.credential_keys()), connector_settings, files_root
         )
         upkeep = asyncio.create_task(_partition_upkeep(db, settings))
         try:
@@ -82,6 +90,8 @@ def create_app(
             upkeep.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await upkeep
+            calls.shutdown()
+            await asyncio.to_thread(background.shutdown)
             if owned:
                 db.dispose()
 
@@ -98,6 +108,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.throttle = throttle
+    app.state.trusted_proxies = parse_networks(server.trusted_proxies)
     install_error_handlers(app)
     if settings.server.cors_origins:
         app.add_middleware(
@@ -106,11 +117,24 @@ def create_app(
             allow_methods=["*"],
             allow_headers=["*"],
         )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=server.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(connectors.router)
     return app
+
+
+def _refuse_retired_settings() -> None:
+    """Settings whose meaning changed for safety: refuse to start rather than ignore them."""
+    if os.environ.get("UZO_CONNECTORS_LOCAL_ROOTS"):
+        raise ValueError(
+            "UZO_CONNECTORS_LOCAL_ROOTS gave every tenant the same directories and is no longer "
+            "read: each subscription now has its own root (UZO_HOME/files/<subscription id>, "
+            "or UZO_CONNECTORS_FILES_ROOT/<subscription id>); give a subscription operator "
+            "directories with UZO_CONNECTORS_SHARED_ROOTS, e.g. "
+            '\'{"<subscription id>": ["/srv/shared"]}\''
+        )
 
 
 def limits_storage_uri(redis_url: str | None) -> str:

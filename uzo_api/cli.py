@@ -50,6 +50,7 @@ def serve(
     from uzo_api.app import create_app
     from uzo_api.db import migrate
     from uzo_api.db.embedded import stop_embedded
+    from uzo_api.serving import uvicorn_config
 
     started = time.perf_counter()
     settings, db = _bootstrap()
@@ -68,7 +69,7 @@ def serve(
     # the embedded PostgreSQL is stopped below instead of the process dying on the spot
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        uvicorn.run(create_app(settings, db), host=host, port=port, log_config=None)
+        uvicorn.Server(uvicorn_config(create_app(settings, db), host, port)).run()
     finally:
         db.dispose()
         if db.urls.embedded:

@@ -8,10 +8,12 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from uzo_api.auth.principal import Principal
+from uzo_api.client_address import client_address
 from uzo_api.db.session import Database
 from uzo_api.errors import Unauthorized
 from uzo_api.services.auth import AuthService
 from uzo_api.services.connectors import ConnectorService
+from uzo_api.services.remote_calls import RemoteCalls
 from uzo_api.settings import Settings
 
 _bearer = HTTPBearer(
@@ -40,8 +42,18 @@ def get_connector_service(request: Request) -> ConnectorService:
     return service
 
 
+def get_remote_calls(request: Request) -> RemoteCalls:
+    calls: RemoteCalls = request.app.state.remote_calls
+    return calls
+
+
 def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The peer's address, or the client's as told by a trusted proxy (see client_address)."""
+    return client_address(
+        request.client.host if request.client else None,
+        request.headers.get("x-forwarded-for"),
+        request.app.state.trusted_proxies,
+    )
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
@@ -49,6 +61,7 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
 ClientIp = Annotated[str, Depends(client_ip)]
 ConnectorServiceDep = Annotated[ConnectorService, Depends(get_connector_service)]
+RemoteCallsDep = Annotated[RemoteCalls, Depends(get_remote_calls)]
 
 
 def current_principal(

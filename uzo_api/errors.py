@@ -98,6 +98,16 @@ class ServiceUnavailable(Problem):
     status, slug, title = 503, "unavailable", "Service unavailable"
 
 
+class UpstreamError(Problem):
+    """A tenant's endpoint (database, store, API) failed in a way UZO cannot describe."""
+
+    status, slug, title = 502, "upstream-error", "Upstream failure"
+
+
+class UpstreamTimeout(Problem):
+    status, slug, title = 504, "upstream-timeout", "Upstream timeout"
+
+
 PROBLEM_TYPES: dict[str, str] = {
     cls.slug: cls.title
     for cls in (
@@ -110,6 +120,8 @@ PROBLEM_TYPES: dict[str, str] = {
         InvalidInput,
         TooManyRequests,
         ServiceUnavailable,
+        UpstreamError,
+        UpstreamTimeout,
     )
 }
 PROBLEM_TYPES.update(
@@ -117,6 +129,7 @@ PROBLEM_TYPES.update(
         "method-not-allowed": "Method not allowed",
         "internal-error": "Internal error",
         "unsupported-media-type": "Unsupported media type",
+        "payload-too-large": "Payload too large",
     }
 )
 
@@ -176,6 +189,7 @@ _HTTP_SLUGS = {
     404: "not-found",
     405: "method-not-allowed",
     409: "conflict",
+    413: "payload-too-large",
     415: "unsupported-media-type",
     429: "rate-limited",
 }

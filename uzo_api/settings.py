@@ -8,13 +8,15 @@ on. Nothing is read at import time: call :func:`get_settings`.
 from __future__ import annotations
 
 import functools
+import ipaddress
+import json
 import os
 import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -63,6 +65,9 @@ class AuthSettings(BaseSettings):
     reset_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
     login_limit_per_account: str = Field(default="5/minute")
     login_limit_per_ip: str = Field(default="20/minute")
+    register_limit_per_ip: str = Field(
+        default="10/hour", description="New subscriptions per client address."
+    )
     mail_sender: Literal["outbox"] = Field(
         default="outbox", description="'outbox' writes each mail as a file in UZO_HOME/outbox."
     )
@@ -87,6 +92,53 @@ class ServerSettings(BaseSettings):
     public_url: str | None = Field(
         default=None, description="Base URL used in links sent by mail (reset password)."
     )
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        le=1 << 30,
+        description="Largest request body accepted (413 beyond it, before parsing).",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed. "
+        "Empty (the default): the client address is the peer's.",
+    )
+    connector_call_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="Longest a connector test or discovery may take before it is answered as "
+        "timed out.",
+    )
+    connector_calls_max: int = Field(
+        default=16, ge=1, le=1024, description="Connector tests/discoveries running at once."
+    )
+    connector_calls_per_tenant: int = Field(
+        default=4,
+        ge=1,
+        le=1024,
+        description="Connector tests/discoveries one subscription may run at once.",
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [p.strip() for p in text.split(",") if p.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR") from None
+        return value
 
 
 class Settings(BaseSettings):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import TYPE_CHECKING
 
 from sqlalchemy import text
@@ -19,13 +20,18 @@ if TYPE_CHECKING:
 PROBLEM = "application/problem+json"
 
 
-def _outbox_token(home: Path, email: str) -> str:
-    mails = sorted((home / "outbox").glob("*.json"))
-    for path in reversed(mails):
-        mail = json.loads(path.read_text())
-        if mail["to"] == email:
-            return str(mail["body"].split("token: ", 1)[1].split()[0])
-    raise AssertionError(f"no mail to {email}")
+def _outbox_token(home: Path, email: str, timeout: float = 10.0) -> str:
+    """The reset token of the newest mail to ``email`` (mails are sent off the request path)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        mails = sorted((home / "outbox").glob("*.json"))
+        for path in reversed(mails):
+            mail = json.loads(path.read_text())
+            if mail["to"] == email:
+                return str(mail["body"].split("token: ", 1)[1].split()[0])
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no mail to {email}")
+        time.sleep(0.02)
 
 
 def test_register_login_me_api_key_flow(client: TestClient) -> None:

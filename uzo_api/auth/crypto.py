@@ -123,6 +123,11 @@ def decode_access_token(token: str, *, secret: str, issuer: str) -> AccessClaims
         )
         if payload["typ"] != "access":
             raise InvalidToken("not an access token")
+        for claim in ("sub", "sid", "fam"):
+            if not isinstance(payload[claim], str):  # a list or object is no id
+                raise InvalidToken(f"claim {claim!r} is not a string")
+        if not isinstance(payload["iat"], int | float) or isinstance(payload["iat"], bool):
+            raise InvalidToken("claim 'iat' is not a number")
         return AccessClaims(
             user_id=uuid.UUID(payload["sub"]),
             subscription_id=uuid.UUID(payload["sid"]),
@@ -131,5 +136,5 @@ def decode_access_token(token: str, *, secret: str, issuer: str) -> AccessClaims
         )
     except jwt.PyJWTError as exc:
         raise InvalidToken(str(exc)) from exc
-    except (KeyError, ValueError, TypeError) as exc:
+    except (KeyError, ValueError, TypeError, AttributeError, OverflowError) as exc:
         raise InvalidToken("malformed claims") from exc

@@ -57,11 +57,11 @@ def _subscription(account: Account) -> SubscriptionOut:
 @router.post(
     "/register",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(409, 422),
+    responses=problem_responses(409, 422, 429),
     summary="Create a subscription (Standard plan) and its owner",
 )
-def register(body: RegisterRequest, service: AuthServiceDep) -> RegisterResponse:
-    account = service.register(body)
+def register(body: RegisterRequest, service: AuthServiceDep, ip: ClientIp) -> RegisterResponse:
+    account = service.register(body, ip)
     return RegisterResponse(
         user=UserOut.model_validate(account.user), subscription=_subscription(account)
     )
@@ -116,9 +116,11 @@ def forgot_password(body: ForgotPasswordRequest, service: AuthServiceDep, ip: Cl
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(422),
     summary="Set a new password with a reset token (ends every session)",
+    description="Every session ends and every reset token of the account is spent. API keys "
+    "keep working unless `revoke_api_keys` is true (list them with GET /api/auth/api-keys).",
 )
 def reset_password(body: ResetPasswordRequest, service: AuthServiceDep) -> Response:
-    service.reset_password(body.token, body.new_password)
+    service.reset_password(body.token, body.new_password, revoke_api_keys=body.revoke_api_keys)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

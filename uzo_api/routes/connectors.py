@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from uzo_api.deps import ConnectorServiceDep, CurrentPrincipal
-from uzo_api.errors import problem_responses
+from uzo_api.deps import ConnectorServiceDep, CurrentPrincipal, RemoteCallsDep
+from uzo_api.errors import UpstreamTimeout, problem_responses
 from uzo_api.schemas.connectors import (
     ColumnOut,
     ConnectionTestOut,
@@ -20,6 +20,7 @@ from uzo_api.schemas.connectors import (
     DatasetOut,
     DiscoverOut,
 )
+from uzo_api.services.remote_calls import RemoteCallTimeout
 
 if TYPE_CHECKING:
     from uzo_api.services.connectors import ConnectorView
@@ -121,6 +122,7 @@ def update_connector(
         name=body.connector_name,
         description=body.description,
         config=body.config,
+        keep_secrets=body.keep_secrets,
     )
     return _out(view)
 
@@ -140,13 +142,26 @@ def delete_connector(
 
 @router.post(
     "/api/connectors/{connector_id}/test",
-    responses=problem_responses(401, 404, 422),
+    responses=problem_responses(401, 404, 422, 429),
     summary="Try to connect; the outcome is recorded on the connector",
+    description="`status: failed` means the endpoint was tried and failed (or did not answer "
+    "in time); an endpoint or option UZO refuses to try is a 422 problem.",
 )
 async def test_connector(
-    connector_id: uuid.UUID, principal: CurrentPrincipal, service: ConnectorServiceDep
+    connector_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    service: ConnectorServiceDep,
+    calls: RemoteCallsDep,
 ) -> ConnectionTestOut:
-    outcome = await run_in_threadpool(service.test, principal, connector_id)
+    try:
+        outcome = await calls.run(principal.subscription_id, service.test, principal, connector_id)
+    except RemoteCallTimeout as exc:
+        await run_in_threadpool(service.record_test, principal, connector_id, ok=False)
+        return ConnectionTestOut(
+            status="failed",
+            detail=f"the endpoint did not answer within {exc.seconds:g} s",
+            duration_ms=round(exc.seconds * 1000, 1),
+        )
     return ConnectionTestOut(
         status="ok" if outcome.ok else "failed",
         detail=outcome.detail,
@@ -156,13 +171,21 @@ async def test_connector(
 
 @router.get(
     "/api/connectors/{connector_id}/discover",
-    responses=problem_responses(401, 404, 422),
+    responses=problem_responses(401, 404, 422, 429, 502, 504),
     summary="Tables, files or collections the connector can read, with their schemas",
 )
 async def discover_connector(
-    connector_id: uuid.UUID, principal: CurrentPrincipal, service: ConnectorServiceDep
+    connector_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    service: ConnectorServiceDep,
+    calls: RemoteCallsDep,
 ) -> DiscoverOut:
-    datasets = await run_in_threadpool(service.discover, principal, connector_id)
+    try:
+        datasets = await calls.run(
+            principal.subscription_id, service.discover, principal, connector_id
+        )
+    except RemoteCallTimeout as exc:
+        raise UpstreamTimeout(f"discovery did not finish: {exc}") from None
     return DiscoverOut(
         connector_id=connector_id,
         datasets=[

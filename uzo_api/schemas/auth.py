@@ -42,6 +42,9 @@ class ForgotPasswordRequest(RequestModel):
 class ResetPasswordRequest(RequestModel):
     token: OpaqueToken
     new_password: Password
+    revoke_api_keys: bool = Field(
+        default=False, description="Also revoke every API key of the account."
+    )
 
 
 class TokenPair(ResponseModel):

@@ -39,7 +39,13 @@ class ConnectorUpdate(RequestModel):
     description: Annotated[str, StringConstraints(max_length=2000)] | None = None
     config: dict[str, Any] | None = Field(
         default=None,
-        description="Merged into the stored config; secret fields left out keep their value.",
+        description="Merged into the stored config; secret fields left out keep their value, "
+        "except when an endpoint field (host, URL, account...) changes: then the secrets must "
+        "be given again, or `keep_secrets` set.",
+    )
+    keep_secrets: bool = Field(
+        default=False,
+        description="Keep the stored secrets although an endpoint field changes (audited).",
     )
 
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from uzo_api.auth.throttle import Throttle
+    from uzo_api.background import BackgroundWork
     from uzo_api.db.session import Database
     from uzo_api.schemas.auth import RegisterRequest
     from uzo_api.settings import Settings
@@ -63,17 +64,28 @@ class Account:
 
 class AuthService:
     def __init__(
-        self, db: Database, settings: Settings, throttle: Throttle, mailer: MailSender
+        self,
+        db: Database,
+        settings: Settings,
+        throttle: Throttle,
+        mailer: MailSender,
+        background: BackgroundWork,
     ) -> None:
         self.db = db
         self.settings = settings
         self.throttle = throttle
         self.mailer = mailer
+        self.background = background
 
     # -- registration -------------------------------------------------------------------------
 
-    def register(self, req: RegisterRequest) -> Account:
-        """A new subscription on the default plan, with its owner."""
+    def register(self, req: RegisterRequest, ip: str) -> Account:
+        """A new subscription on the default plan, with its owner.
+
+        Throttled per client address: the answer says whether an email is taken, so an
+        unthrottled register would let anyone test a list of addresses.
+        """
+        self._throttle_ip("register", self.settings.auth.register_limit_per_ip, ip)
         subscription_id = uuid.uuid4()
         email = str(req.email)
         username = req.username or email.split("@", 1)[0][:100]
@@ -200,8 +212,16 @@ class AuthService:
     # -- password reset -----------------------------------------------------------------------
 
     def forgot_password(self, email: str, ip: str) -> None:
-        """Mail a single-use reset link. Says nothing about whether the email exists."""
+        """Queue a single-use reset link. Says nothing about whether the email exists.
+
+        The request only checks the throttle and queues the work: the lookup, the token and
+        the mail happen off the request path, so known and unknown addresses take the same
+        time to answer.
+        """
         self._throttle("forgot", email.lower(), ip)
+        self.background.submit("password-reset mail", self._send_reset_link, email)
+
+    def _send_reset_link(self, email: str) -> None:
         with self.db.session() as s:
             found = lookups.user_by_email(s, email)
         if found is None:
@@ -236,7 +256,9 @@ class AuthService:
             )
         )
 
-    def reset_password(self, token: str, new_password: str) -> None:
+    def reset_password(self, token: str, new_password: str, revoke_api_keys: bool = False) -> None:
+        """Set a new password. Every session ends and every outstanding reset token of the
+        user is spent; API keys keep working unless ``revoke_api_keys``."""
         token_hash = crypto.digest(token)
         with self.db.session() as s:
             found = lookups.reset_token_by_hash(s, token_hash)
@@ -252,15 +274,25 @@ class AuthService:
             if user is None or not user.is_active:
                 raise invalid
             now = _now()
-            row.used_at = now
             user.password_hash = crypto.hash_password(new_password)
             user.password_changed_at = now
+            s.execute(  # this token and any older one mailed before it
+                update(PasswordResetToken)
+                .where(PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))
+                .values(used_at=now)
+            )
             s.execute(
                 update(RefreshToken)
                 .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
                 .values(revoked_at=now)
             )
-        log.info("password reset", user_id=str(user.id))
+            if revoke_api_keys:
+                s.execute(
+                    update(ApiKey)
+                    .where(ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))
+                    .values(revoked_at=now)
+                )
+        log.info("password reset", user_id=str(user.id), api_keys_revoked=revoke_api_keys)
 
     # -- authenticating requests --------------------------------------------------------------
 
@@ -279,15 +311,18 @@ class AuthService:
                 raise Unauthorized("access token is invalid or expired")
             if claims.issued_at < user.password_changed_at.replace(microsecond=0):
                 raise Unauthorized("password changed since this token was issued")
-            revoked = s.scalar(
+            # the session lives while its family holds a token that is not revoked: a logout
+            # or a reset revokes them all, and a family whose rows are gone has ended too
+            alive = s.scalar(
                 select(
                     exists().where(
                         RefreshToken.family_id == claims.family_id,
-                        RefreshToken.revoked_at.is_not(None),
+                        RefreshToken.user_id == claims.user_id,
+                        RefreshToken.revoked_at.is_(None),
                     )
                 )
             )
-            if revoked:
+            if not alive:
                 raise Unauthorized("this session has ended")
         return Principal(
             user_id=claims.user_id,
@@ -376,6 +411,14 @@ class AuthService:
                 key.revoked_at = _now()
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _throttle_ip(self, action: str, limit: str, ip: str) -> None:
+        retry_after = self.throttle.hit(limit, f"{action}:ip:{ip}")
+        if retry_after is not None:
+            raise TooManyRequests(
+                f"too many attempts; retry in {retry_after} s",
+                headers={"Retry-After": str(retry_after)},
+            )
 
     def _throttle(self, action: str, account: str, ip: str) -> None:
         auth = self.settings.auth

@@ -16,14 +16,34 @@ import structlog
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from uzo_api.db.models import Connector, Subscription, SubscriptionPlan, Workspace
-from uzo_api.errors import Conflict, InvalidInput, NotFound, PlanLimitReached
+from uzo_api.db.models import AuditLog, Connector, Subscription, SubscriptionPlan, Workspace
+from uzo_api.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PlanLimitReached,
+    ServiceUnavailable,
+    UpstreamError,
+)
 from uzo_connectors import registry
-from uzo_connectors.credentials import MASK, merge_secrets, redact, split_secrets
-from uzo_connectors.errors import ConfigError, ConnectorError, MissingDependencyError
+from uzo_connectors.credentials import (
+    MASK,
+    CredentialError,
+    merge_secrets,
+    redact,
+    split_secrets,
+)
+from uzo_connectors.errors import (
+    BlockedEndpointError,
+    ConfigError,
+    ConnectorError,
+    HostNotFoundError,
+    MissingDependencyError,
+)
 
 if TYPE_CHECKING:
     import uuid
+    from pathlib import Path
 
     from sqlalchemy.orm import Session
 
@@ -32,6 +52,10 @@ if TYPE_CHECKING:
     from uzo_connectors.base import BaseConnector, ConnectorContext, DatasetInfo
     from uzo_connectors.credentials import CredentialVault
     from uzo_connectors.registry import ConnectorTypeInfo
+    from uzo_connectors.settings import ConnectorSettings
+
+# UZO's own refusals (422), as opposed to the remote side failing (a failed test result)
+REFUSALS = (BlockedEndpointError, ConfigError, MissingDependencyError)
 
 log = structlog.get_logger("uzo.connectors")
 
@@ -51,10 +75,25 @@ class TestOutcome:
 
 
 class ConnectorService:
-    def __init__(self, db: Database, vault: CredentialVault, context: ConnectorContext) -> None:
+    def __init__(
+        self,
+        db: Database,
+        vault: CredentialVault,
+        connector_settings: ConnectorSettings,
+        files_root: Path,
+    ) -> None:
         self.db = db
         self.vault = vault
-        self.context = context
+        self.connector_settings = connector_settings
+        self.files_root = files_root
+
+    def context_for(self, principal: Principal) -> ConnectorContext:
+        """The subscription's connector context: its own file root (created 0700 on first
+        use) plus the shared roots the operator opted it into, the endpoint policy, and the
+        connector types allowed ambient credentials."""
+        return self.connector_settings.tenant_context(
+            str(principal.subscription_id), self.files_root
+        )
 
     # -- catalogue ------------------------------------------------------------------------------
 
@@ -130,19 +169,55 @@ class ConnectorService:
         name: str | None,
         description: str | None,
         config: dict[str, Any] | None,
+        keep_secrets: bool = False,
     ) -> ConnectorView:
         with self.db.tenant(principal.subscription_id) as s:
             row = self._row(s, connector_id, lock=True)
             if config is not None:
                 model = self._config_model(row.connector_type)
-                # a secret left out (or sent back masked) keeps its stored value
+                stored_secrets = self._secrets(row)
+                old = {**row.connection_config, **stored_secrets}
+                # a secret left out (or sent back masked) keeps its stored value...
                 changes = {k: v for k, v in config.items() if v != MASK}
-                merged = {**self._secrets(row), **row.connection_config, **changes}
+                # ...unless the connector is pointed somewhere else: then it must be given
+                # again, or kept on purpose (audited), so no stored password follows a
+                # changed host to a server its owner never chose for it
+                moved = sorted(
+                    f for f in model.endpoint_fields if f in changes and changes[f] != old.get(f)
+                )
+                kept = sorted(n for n in stored_secrets if n not in changes)
+                if moved and kept and not keep_secrets:
+                    raise InvalidInput(
+                        f"changing {', '.join(moved)} would send the stored "
+                        f"{', '.join(kept)} to a different endpoint: enter "
+                        f"{'it' if len(kept) == 1 else 'them'} again, or set "
+                        "keep_secrets: true to keep the stored value",
+                        field=f"config.{kept[0]}",
+                    )
+                merged = {**old, **changes}
                 self._validate(row.connector_type, merged)
                 public, secret = split_secrets(model, merged)
                 row.connection_config = public
                 row.encrypted_credentials = self.vault.encrypt(secret) if secret else None
                 row.secret_fields = sorted(secret)
+                if moved and kept:
+                    s.add(
+                        AuditLog(
+                            subscription_id=principal.subscription_id,
+                            user_id=principal.user_id,
+                            api_key_id=principal.api_key_id,
+                            action="connector.keep_secrets",
+                            resource_type="connector",
+                            resource_id=row.id,
+                            changes={"endpoint_fields": moved, "kept_secrets": kept},
+                            request_id=_request_id(),
+                        )
+                    )
+                    log.warning(
+                        "connector endpoint changed with its stored secrets kept",
+                        connector_id=str(row.id),
+                        fields=moved,
+                    )
             if name is not None:
                 row.connector_name = name
             if description is not None:
@@ -163,42 +238,73 @@ class ConnectorService:
     # -- using a connector ----------------------------------------------------------------------
 
     def test(self, principal: Principal, connector_id: uuid.UUID) -> TestOutcome:
+        """Try the connection. UZO's own refusals (an internal endpoint, an option that is
+        not allowed, a missing driver) raise InvalidInput; the remote side's failures are
+        a failed outcome."""
         started = time.perf_counter()
+        connector, type_key = self._build(principal, connector_id)
         try:
-            connector = self._build(principal, connector_id)
-            try:
-                connector.test_connection()
-            finally:
-                connector.close()
+            connector.test_connection()
             outcome = TestOutcome(True, "connection succeeded", _ms(started))
-        except NotFound:
-            raise
+        except HostNotFoundError as exc:  # the name does not resolve: the remote side failed
+            outcome = TestOutcome(False, str(exc), _ms(started))
+        except REFUSALS as exc:
+            raise InvalidInput(str(exc), field="config") from exc
         except ConnectorError as exc:
             outcome = TestOutcome(False, str(exc), _ms(started))
-        with self.db.tenant(principal.subscription_id) as s:
-            row = self._row(s, connector_id)
-            row.last_tested_at = dt.datetime.now(dt.UTC)
-            row.last_test_status = "ok" if outcome.ok else "failed"
+        except Exception as exc:  # a driver's own exception type: name it, not its text
+            log.warning("connector test failed unexpectedly", connector_type=type_key,
+                        error=type(exc).__name__)  # fmt: skip
+            outcome = TestOutcome(False, _unexpected(type_key, exc), _ms(started))
+        finally:
+            connector.close()
+        self.record_test(principal, connector_id, ok=outcome.ok)
         return outcome
 
+    def record_test(self, principal: Principal, connector_id: uuid.UUID, *, ok: bool) -> None:
+        with self.db.tenant(principal.subscription_id) as s:
+            row = s.get(Connector, connector_id)
+            if row is not None:
+                row.last_tested_at = dt.datetime.now(dt.UTC)
+                row.last_test_status = "ok" if ok else "failed"
+
     def discover(self, principal: Principal, connector_id: uuid.UUID) -> list[DatasetInfo]:
-        connector = self._build(principal, connector_id)
+        connector, type_key = self._build(principal, connector_id)
         try:
             return connector.discover()
+        except REFUSALS as exc:
+            raise InvalidInput(str(exc), field="config") from exc
         except ConnectorError as exc:
             raise InvalidInput(f"discovery failed: {exc}") from exc
+        except Exception as exc:
+            log.warning("connector discovery failed unexpectedly", connector_type=type_key,
+                        error=type(exc).__name__)  # fmt: skip
+            raise UpstreamError(f"discovery failed: {_unexpected(type_key, exc)}") from exc
         finally:
             connector.close()
 
-    def _build(self, principal: Principal, connector_id: uuid.UUID) -> BaseConnector[Any]:
+    def _build(
+        self, principal: Principal, connector_id: uuid.UUID
+    ) -> tuple[BaseConnector[Any], str]:
         with self.db.tenant(principal.subscription_id) as s:
             row = self._row(s, connector_id)
-            config = merge_secrets(row.connection_config, self._secrets(row))
+            try:
+                config = merge_secrets(row.connection_config, self._secrets(row))
+            except CredentialError as exc:
+                log.error("stored credentials cannot be decrypted", connector_id=str(row.id))
+                raise ServiceUnavailable(
+                    "this connector's stored credentials cannot be decrypted on this server; "
+                    "an administrator must restore the key (UZO_SECRET_KEYS)"
+                ) from exc
             type_key = row.connector_type
         try:
-            return registry.create_connector(type_key, config, self.context)
+            return registry.create_connector(
+                type_key, config, self.context_for(principal)
+            ), type_key
         except ConfigError as exc:
-            raise InvalidInput(str(exc)) from exc
+            raise InvalidInput(str(exc), field="config") from exc
+        except ConnectorError as exc:  # its plugin is gone or broken
+            raise InvalidInput(str(exc), field="connector_type") from exc
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -259,3 +365,14 @@ class ConnectorService:
 
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 1)
+
+
+def _unexpected(type_key: str, exc: BaseException) -> str:
+    # the text of a driver's own exception may quote the config (a DSN, a URL with a key):
+    # only its type is shown; the request id finds the log line
+    return f"the {type_key!r} connector failed unexpectedly ({type(exc).__name__})"
+
+
+def _request_id() -> str | None:
+    value = structlog.contextvars.get_contextvars().get("request_id")
+    return str(value)[:64] if value else None
