@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from uzo_connectors.errors import ConfigError
 
@@ -32,6 +33,8 @@ CREDENTIAL_SOURCE = "it makes the client use credentials of the UZO server"
 PROXY = "it sends traffic through a proxy the endpoint check never sees"
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 _HOST = re.compile(r"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_\-]{0,61}[A-Za-z0-9_])?\.?)+$")
 
 
@@ -145,3 +148,43 @@ def host_name(value: Any) -> str:
     if len(text) > 253 or not _HOST.match(text):
         raise ValueError("must be a host name or an IP address")
     return text
+
+
+def http_url(value: str, *, field: str, allow_query: bool = False) -> str:
+    """A plain absolute http(s) URL that ``urllib`` and ``httpx`` read the same way.
+
+    No spaces, backslashes or control characters, no user info (it would be stored in
+    clear), no fragment, no query unless ``allow_query``, a valid port, and one host
+    whichever parser reads it (a URL two parsers disagree on can pass a check on one
+    host and connect to another). ConfigError naming ``field`` otherwise.
+    """
+    import httpx
+
+    if _CONTROL_OR_SPACE.search(value) or "\\" in value:
+        raise ConfigError(f"{field}: must not contain spaces, backslashes or control characters")
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.hostname:
+        raise ConfigError(f"{field}: must be an absolute http(s) URL")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise ConfigError(
+            f"{field}: must not carry a user name or password (they would be stored in clear):"
+            " use the connector's credential fields"
+        )
+    if parts.fragment or "#" in value:
+        raise ConfigError(f"{field}: must not carry a fragment")
+    if not allow_query and (parts.query or "?" in value):
+        raise ConfigError(f"{field}: must not carry a query string")
+    try:
+        parsed = httpx.URL(value)
+        port = parts.port
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise ConfigError(f"{field}: invalid URL: {exc}") from None
+    if port == _DEFAULT_PORTS[parts.scheme.lower()]:
+        port = None
+    if parsed.host != parts.hostname or parsed.port != port:
+        raise ConfigError(f"{field}: the host is ambiguous ({parts.hostname!r}/{parsed.host!r})")
+    try:
+        host_name(parts.hostname)
+    except ValueError as exc:
+        raise ConfigError(f"{field}: {exc}") from None
+    return value

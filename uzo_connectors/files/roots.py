@@ -31,7 +31,7 @@ from uzo_connectors.options import (
     PROXY,
     boolean,
     check_options,
-    host_name,
+    http_url,
     integer,
     plain_text,
 )
@@ -150,20 +150,13 @@ def check_root(value: str) -> str:
 
 
 def _check_http_root(value: str) -> None:
-    parts = urlsplit(value)
-    if not parts.hostname:
-        raise ValueError("an http(s) root needs a host")
-    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
-        raise ValueError(
-            "credentials in the root URL are not allowed (use the 'http' connector's auth)"
-        )
-    if parts.query or parts.fragment:
-        raise ValueError("an http(s) root must not have a query string or fragment")
     try:
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        raise ValueError("the root URL has an invalid port") from None
-    host_name(parts.hostname)
+        http_url(value, field="root")
+    except ConfigError as exc:
+        message = str(exc).removeprefix("root: ")
+        raise ValueError(
+            message.replace("the connector's credential fields", "the http connector's auth")
+        ) from None
 
 
 def root_kind(root: str) -> RootKind:

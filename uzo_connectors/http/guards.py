@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 
 from uzo_connectors.errors import ConfigError
-from uzo_connectors.options import plain_text
+from uzo_connectors.options import http_url, plain_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -146,38 +146,18 @@ def check_query_names(names: Iterable[str], *, field: str, template_values: bool
 
 
 def absolute_url(value: str, *, field: str, allow_query: bool = False) -> str:
-    """A plain absolute http(s) URL both URL parsers agree on; returned without trailing '/'.
-
-    With ``allow_query`` it may have a query (a token URL's), whose parameter names must
-    not carry credentials.
-    """
-    if _CONTROL_OR_SPACE.search(value) or "\\" in value:
-        raise ConfigError(f"{field}: must not contain spaces, backslashes or control characters")
-    parts = urlsplit(value)
-    if parts.scheme.lower() not in {"http", "https"} or not parts.hostname:
-        raise ConfigError(f"{field}: must be an absolute http(s) URL")
-    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
-        raise ConfigError(
-            f"{field}: must not carry a user name or password (they would be stored in "
-            "clear): use auth"
-        )
-    if parts.fragment or "#" in value:
-        raise ConfigError(f"{field}: must not carry a fragment")
-    if allow_query:
-        names = (k for k, _ in parse_qsl(parts.query, keep_blank_values=True))
-        check_query_names(names, field=field)
-    elif parts.query or "?" in value:
-        raise ConfigError(f"{field}: must not carry a query (use headers or auth)")
+    """A plain absolute http(s) URL (see :func:`uzo_connectors.options.http_url`), returned
+    without a trailing '/'. With ``allow_query`` it may have a query (a token URL's), whose
+    parameter names must not carry credentials."""
     try:
-        parsed = httpx.URL(value)
-        port = parts.port
-    except (httpx.InvalidURL, ValueError) as exc:
-        raise ConfigError(f"{field}: invalid URL: {exc}") from None
-    if port == _DEFAULT_PORTS[parts.scheme.lower()]:
-        port = None
-    if parsed.host != parts.hostname or parsed.port != port:
-        raise ConfigError(f"{field}: the host is ambiguous ({parts.hostname!r}/{parsed.host!r})")
-    return value if allow_query else value.rstrip("/")
+        http_url(value, field=field, allow_query=allow_query)
+    except ConfigError as exc:
+        raise ConfigError(str(exc).replace("the connector's credential fields", "auth")) from None
+    if allow_query:
+        names = (k for k, _ in parse_qsl(urlsplit(value).query, keep_blank_values=True))
+        check_query_names(names, field=field)
+        return value
+    return value.rstrip("/")
 
 
 def relative_path(path: str, *, field: str) -> str:

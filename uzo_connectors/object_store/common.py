@@ -27,7 +27,7 @@ from pydantic import Field, SecretStr, field_validator
 from uzo_connectors.base import Category, ConfigT
 from uzo_connectors.errors import ConfigError, ConnectionTestError
 from uzo_connectors.files.connector import FilesystemConnector, FormatOptions
-from uzo_connectors.options import host_name, plain_text
+from uzo_connectors.options import host_name, http_url, plain_text
 
 if TYPE_CHECKING:
     import ipaddress
@@ -40,25 +40,14 @@ _text = plain_text(1024, forbidden="")
 
 
 def check_endpoint_url(value: str | None) -> str | None:
-    """A config's endpoint URL: http(s), a host, no userinfo, query or fragment."""
+    """A config's endpoint URL (:func:`uzo_connectors.options.http_url`), as a ValueError
+    for pydantic; returned without a trailing '/'."""
     if value is None:
         return None
-    value = str(plain_text(2048, forbidden=" ;")(value)).strip()
-    parts = urlsplit(value)
-    if parts.scheme.lower() not in ("http", "https"):
-        raise ValueError("must be an http:// or https:// URL")
-    if not parts.hostname:
-        raise ValueError("must name a host")
-    if "@" in parts.netloc:
-        raise ValueError("must not contain credentials (use the credential fields)")
-    if parts.query or parts.fragment:
-        raise ValueError("must not have a query string or fragment")
     try:
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        raise ValueError("has an invalid port") from None
-    host_name(parts.hostname)
-    return value.rstrip("/")
+        return http_url(value.strip(), field="endpoint_url").rstrip("/")
+    except ConfigError as exc:
+        raise ValueError(str(exc).removeprefix("endpoint_url: ")) from None
 
 
 def check_endpoint(policy: EndpointPolicy, endpoint: str) -> None:

@@ -257,7 +257,7 @@ def test_discover_lists_files_and_directories(tmp_path: Path) -> None:
         ("ftp://127.0.0.1/x", "'ftp' connector"),
         ("zip::file:///etc/passwd", "chained"),
         ("simplecache::http://example.com/x", "chained"),
-        ("http://user:pw@example.com/x", "credentials in the root URL"),
+        ("http://user:pw@example.com/x", "user name or password"),
         ("http://example.com/x?token=1", "query string"),
     ],
 )
