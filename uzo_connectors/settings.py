@@ -76,6 +76,14 @@ class ConnectorSettings(BaseSettings):
             allowed=tuple(self.allowed_hosts),
         )
 
+    def operator_context(self) -> ConnectorContext:
+        """The context of the operator's own runs (the CLI): no local-root limit, this
+        process's endpoint policy and ambient-credential types."""
+        return ConnectorContext(
+            endpoint_policy=self.endpoint_policy(),
+            ambient_credentials=frozenset(self.ambient_credentials),
+        )
+
     def tenant_context(self, subscription_id: str, files_root: Path) -> ConnectorContext:
         """The connector context of one subscription: its own file root (created 0700 on
         first use), the shared roots it opted into, the endpoint policy, ambient types."""

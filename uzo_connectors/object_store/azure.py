@@ -262,12 +262,12 @@ class AzureBlobConnector(ObjectStoreConnector[AzureBlobConfig]):
     def _make_store(self) -> FileStore:
         c = self.config
         parts = c.parts()
-        endpoint = pinned_endpoint(self.context.endpoint_policy, parts.endpoint)
-        adlfs = import_optional("adlfs", self.type_key)
         has_credentials = bool(parts.key or parts.sas) or c.anonymous
-        require_credentials(
+        require_credentials(  # before anything resolves or connects
             self, has_credentials, "give account_key or sas_token, or set anonymous: true"
         )
+        endpoint = pinned_endpoint(self.context.endpoint_policy, parts.endpoint)
+        adlfs = import_optional("adlfs", self.type_key)
         options: dict[str, Any] = {
             "skip_instance_cache": True,
             "connection_timeout": CONNECT_TIMEOUT,

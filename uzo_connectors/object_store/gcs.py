@@ -239,11 +239,12 @@ class GCSConnector(ObjectStoreConnector[GCSConfig]):
             raise ConfigError("service_account_json: the private key cannot be read") from None
 
     def _make_store(self) -> FileStore:
+        token = self._token()  # refuses a config without credentials before any connection
         endpoint = None
         if self.config.endpoint_url:
             endpoint = pinned_endpoint(self.context.endpoint_policy, self.config.endpoint_url)
         core = import_optional("gcsfs.core", self.type_key)
-        options: dict[str, Any] = {"token": self._token(), "skip_instance_cache": True}
+        options: dict[str, Any] = {"token": token, "skip_instance_cache": True}
         if self.config.project:
             options["project"] = self.config.project
         if endpoint:

@@ -162,9 +162,9 @@ class S3Connector(ObjectStoreConnector[S3Config]):
         return options
 
     def _make_store(self) -> FileStore:
+        self._check_credentials()  # before anything resolves or connects
         endpoint = self._endpoint()
         s3fs = import_optional("s3fs", self.type_key)
-        self._check_credentials()
         fs = s3fs.S3FileSystem(**self._filesystem_options(endpoint))
         root = join_root(self.config.bucket, self.config.prefix)
         return FileStore(fs, root, label=self.describe(), arrow_fs=self._arrow_filesystem(endpoint))

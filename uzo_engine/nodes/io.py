@@ -182,7 +182,6 @@ class SinkParams(ConnectorRef):
 def open_connector(params: ConnectorRef, ctx: StepContext) -> Any:
     """Instantiate the connector (imported lazily: connectors are optional plugins)."""
     registry = importlib.import_module("uzo_connectors.registry")
-    base = importlib.import_module("uzo_connectors.base")
     cls = registry.get_connector_class(params.connector)
     raw: dict[str, Any] = dict(params.config)
     if params.connector_id is not None:
@@ -190,8 +189,10 @@ def open_connector(params: ConnectorRef, ctx: StepContext) -> Any:
             raise KeyError(f"no resolved config for connector {params.connector_id!r}")
         raw = {**ctx.connector_configs[params.connector_id], **raw}
     config = cls.config_model.model_validate(raw)
-    ssrf = importlib.import_module("uzo_connectors.ssrf")
-    return cls(config, base.ConnectorContext(endpoint_policy=ssrf.EndpointPolicy()))
+    # the operator's settings (endpoint policy, ambient-credential types) until the caller
+    # passes each run's own connector context
+    settings = importlib.import_module("uzo_connectors.settings").ConnectorSettings()
+    return cls(config, settings.operator_context())
 
 
 class ConnectorSourceNode(NodeType[SourceParams]):

@@ -126,6 +126,29 @@ def test_connector_source_and_sink_through_uzo_connectors(tmp_path: Path) -> Non
     assert "unknown connector type 'nope'" in (unknown.error or "")
 
 
+def test_connector_nodes_use_the_operators_connector_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Source nodes build their connector with the process's settings: no ambient
+    credentials unless UZO_CONNECTORS_AMBIENT_CREDENTIALS allows the type, and the
+    endpoint policy of UZO_CONNECTORS_* (nothing here reaches the network)."""
+    doc = chain(
+        node(
+            "s",
+            "source",
+            connector="s3",
+            config={"bucket": "lake", "endpoint_url": "http://127.0.0.1:9"},
+            dataset="x.parquet",
+        )
+    )
+    monkeypatch.delenv("UZO_CONNECTORS_AMBIENT_CREDENTIALS", raising=False)
+    refused = run_workflow(doc)
+    assert "access_key_id" in (refused.error or ""), refused.error
+    monkeypatch.setenv("UZO_CONNECTORS_AMBIENT_CREDENTIALS", "s3")
+    allowed = run_workflow(doc)  # past the credentials check, stopped by the endpoint policy
+    assert "loopback" in (allowed.error or ""), allowed.error
+
+
 def test_lineage_follows_expressions_renames_joins_and_aggregates() -> None:
     doc = {
         "nodes": [
