@@ -66,7 +66,7 @@ def test_unknown_type_suggests_close_matches() -> None:
 
 def test_missing_optional_dependency_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "s3fs", None)  # `import s3fs` now raises ImportError
-    connector = registry.create_connector("s3", {"bucket": "bucket"}, context())
+    connector = registry.create_connector("s3", {"bucket": "bucket", "anonymous": True}, context())
     with pytest.raises(MissingDependencyError) as info:
         connector.test_connection()
     assert info.value.extra == "s3"
