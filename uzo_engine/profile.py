@@ -23,7 +23,10 @@ _SLICES = 8
 
 
 def _scalar(value: pa.Scalar) -> Any:
-    py = value.as_py()
+    try:
+        py = value.as_py()
+    except (OverflowError, ValueError):  # a date before year 1 or after 9999 (Python's range)
+        return str(value.cast(pa.string()).as_py()) if value.is_valid else None
     if isinstance(py, (int, float, str, bool)) or py is None:
         return py
     return str(py)

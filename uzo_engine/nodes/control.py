@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 from pydantic import Field, field_validator, model_validator
 
+from uzo_engine.expressions import ExpressionError, check, compile_expression, sql_name
 from uzo_engine.nodes.base import NodeType, Params, SchemaError, SchemaUnknownError, require_columns
-from uzo_engine.nodes.expressions import compile_expression
 from uzo_engine.nodes.types import UnknownTypeError, dtype_text, to_arrow, to_polars
 
 if TYPE_CHECKING:
@@ -23,19 +23,27 @@ if TYPE_CHECKING:
 
 
 def _check_expr(v: str) -> str:
-    compile_expression(v)
+    check(v)
     return v
 
 
-def _check_boolean(condition: str, schema: Mapping[str, pl.DataType]) -> None:
-    expr = compile_expression(condition)
-    require_columns(schema, expr.columns)
+def _condition(condition: str, schema: Mapping[str, pl.DataType]) -> pl.Expr:
+    """The compiled boolean condition over ``schema`` (SchemaError if it is not one)."""
+    require_columns(schema, check(condition))
     try:
-        dtype = pl.LazyFrame(schema=dict(schema)).select(expr.expr.alias("c")).collect_schema()
-    except pl.exceptions.PolarsError as e:
-        raise SchemaError(str(e).splitlines()[0]) from None
-    if not isinstance(dtype["c"], (pl.Boolean, pl.Null)):
-        raise SchemaError(f"condition {condition!r} is {dtype['c']}, not boolean")
+        compiled = compile_expression(condition, schema)
+    except ExpressionError as e:
+        raise SchemaError(str(e), code="expression_error") from None
+    if not isinstance(compiled.dtype, (pl.Boolean, pl.Null)):
+        raise SchemaError(
+            f"condition {condition!r} is {sql_name(compiled.dtype)}, not BOOLEAN",
+            code="type_mismatch",
+        )
+    return compiled.expr
+
+
+def _check_boolean(condition: str, schema: Mapping[str, pl.DataType]) -> None:
+    _condition(condition, schema)
 
 
 # ---------------------------------------------------------------- router
@@ -54,7 +62,7 @@ class RouterNode(NodeType[RouterParams]):
     description = "Send rows where a condition holds to `true`, the others (incl. NULL) to `false`."
 
     def referenced_columns(self, params: RouterParams) -> dict[str, tuple[str, ...]]:
-        return {"in": compile_expression(params.condition).columns}
+        return {"in": check(params.condition)}
 
     def infer_schema(
         self, params: RouterParams, inputs: Mapping[str, pl.Schema]
@@ -66,7 +74,8 @@ class RouterNode(NodeType[RouterParams]):
         self, params: RouterParams, inputs: Mapping[str, pa.Table], ctx: StepContext
     ) -> dict[str, pa.Table]:
         df = to_polars(inputs["in"])
-        mask = df.select(compile_expression(params.condition).expr.fill_null(False).alias("m"))
+        condition = _condition(params.condition, df.schema)
+        mask = df.select(condition.fill_null(False).alias("m"))
         keep = mask["m"]
         return {"true": to_arrow(df.filter(keep)), "false": to_arrow(df.filter(~keep))}
 
@@ -85,7 +94,7 @@ class BranchParams(Params):
     @field_validator("condition")
     @classmethod
     def _vars(cls, v: str) -> str:
-        unknown = [c for c in compile_expression(v).columns if c not in BRANCH_VARIABLES]
+        unknown = [c for c in check(v) if c not in BRANCH_VARIABLES]
         if unknown:
             raise ValueError(f"unknown variable {unknown[0]!r}; use {', '.join(BRANCH_VARIABLES)}")
         return v
@@ -104,7 +113,7 @@ class BranchNode(NodeType[BranchParams]):
 
     def holds(self, params: BranchParams, table: pa.Table) -> bool:
         facts = pl.DataFrame({"row_count": [table.num_rows], "column_count": [table.num_columns]})
-        value = facts.select(compile_expression(params.condition).expr.alias("c"))["c"][0]
+        value = facts.select(_condition(params.condition, facts.schema).alias("c"))["c"][0]
         return bool(value)
 
     def run(

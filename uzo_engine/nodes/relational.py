@@ -55,22 +55,52 @@ class AggregateParams(Params):
     )
 
 
-def aggregate_expr(agg: Aggregation) -> pl.Expr:
-    """One aggregation with SQL semantics (nulls ignored; SUM of no values is NULL)."""
+def sum_input(c: pl.Expr, dtype: pl.DataType | None) -> pl.Expr:
+    """What SUM adds up, as DuckDB types the sum: integers (and booleans) as HUGEINT (UZO:
+    DECIMAL(38,0), which holds it and is what DuckDB exports), a decimal at scale 38,
+    floats as DOUBLE. Polars would sum an INTEGER column in 32 bits and wrap."""
+    if dtype is None:
+        return c
+    if dtype.is_integer() or isinstance(dtype, pl.Boolean):
+        return c.cast(pl.Decimal(38, 0))
+    if isinstance(dtype, pl.Decimal):
+        return c.cast(pl.Decimal(38, dtype.scale or 0))
+    if dtype.is_float():
+        return c.cast(pl.Float64)
+    return c
+
+
+def as_double(c: pl.Expr, dtype: pl.DataType | None) -> pl.Expr:
+    """The input of AVG, STDDEV, VARIANCE and MEDIAN of a number: DOUBLE, as DuckDB's result."""
+    if dtype is not None and (dtype.is_numeric() or isinstance(dtype, pl.Boolean)):
+        return c.cast(pl.Float64)
+    return c
+
+
+def aggregate_expr(agg: Aggregation, schema: Mapping[str, pl.DataType] | None = None) -> pl.Expr:
+    """One aggregation with SQL semantics (nulls ignored; SUM of no values is NULL) and
+    DuckDB's result types (see :func:`sum_input`; AVG/STDDEV/VARIANCE are DOUBLE, MEDIAN of
+    a decimal keeps its type)."""
     if agg.column is None:
         return pl.len().cast(pl.Int64).alias(agg.output_name)
     c = pl.col(agg.column)
+    dtype = schema.get(agg.column) if schema is not None else None
+    median = c.median()
+    if isinstance(dtype, pl.Decimal):  # DuckDB interpolates, then rounds to the scale
+        median = median.round(dtype.scale or 0, mode="half_away_from_zero").cast(dtype)
+    elif dtype is not None and dtype.is_numeric():
+        median = as_double(c, dtype).median()
     exprs: dict[str, pl.Expr] = {
-        "sum": pl.when(c.count() > 0).then(c.sum()),
+        "sum": pl.when(c.count() > 0).then(sum_input(c, dtype).sum()),
         "count": c.count().cast(pl.Int64),
         "count_distinct": c.drop_nulls().n_unique().cast(pl.Int64),
-        "avg": c.mean(),
-        "mean": c.mean(),
+        "avg": as_double(c, dtype).mean(),
+        "mean": as_double(c, dtype).mean(),
         "min": c.min(),
         "max": c.max(),
-        "median": c.median(),
-        "std": c.std(ddof=1),
-        "var": c.var(ddof=1),
+        "median": median,
+        "std": as_double(c, dtype).std(ddof=1),
+        "var": as_double(c, dtype).var(ddof=1),
         "first": c.first(),
         "last": c.last(),
     }
@@ -105,8 +135,9 @@ class AggregateNode(LazyNodeType[AggregateParams]):
     def build(
         self, params: AggregateParams, inputs: Mapping[str, pl.LazyFrame]
     ) -> dict[str, pl.LazyFrame]:
-        aggs = [aggregate_expr(a) for a in params.aggregations]
         lf = inputs["in"]
+        schema = lf.collect_schema()
+        aggs = [aggregate_expr(a, schema) for a in params.aggregations]
         if not params.group_by:
             return {"out": lf.select(aggs)}
         grouped = lf.group_by(params.group_by, maintain_order=params.maintain_order)

@@ -16,7 +16,7 @@ from uzo_engine.nodes.base import (
     SchemaUnknownError,
     require_columns,
 )
-from uzo_engine.nodes.relational import Aggregation, aggregate_expr
+from uzo_engine.nodes.relational import Aggregation, aggregate_expr, as_double, sum_input
 from uzo_engine.nodes.transforms import SortKey
 from uzo_engine.nodes.types import to_arrow, to_polars
 
@@ -64,7 +64,7 @@ class PivotNode(NodeType[PivotParams]):
             raise SchemaUnknownError("pivot output columns depend on the data (set `columns`)")
         agg_type = (
             pl.LazyFrame(schema=schema)
-            .select(aggregate_expr(self._agg(params)))
+            .select(aggregate_expr(self._agg(params), schema))
             .collect_schema()
             .dtypes()[0]
         )
@@ -85,7 +85,7 @@ class PivotNode(NodeType[PivotParams]):
         grouped = (
             df.with_columns(on.alias(params.on))
             .group_by([*params.index, params.on], maintain_order=True)
-            .agg(aggregate_expr(self._agg(params)).alias(params.values))
+            .agg(aggregate_expr(self._agg(params), df.schema).alias(params.values))
         )
         keys = params.columns
         if keys is None:
@@ -216,6 +216,8 @@ class WindowParams(Params):
 _ROW = "__uzo_row"
 _POS = "__uzo_pos"
 _PEER = "__uzo_peer"
+_PART = "__uzo_part"
+_FRAME = "__uzo_frame"
 
 
 class WindowNode(LazyNodeType[WindowParams]):
@@ -243,11 +245,12 @@ class WindowNode(LazyNodeType[WindowParams]):
                 raise SchemaError(f"window function {f.func!r} needs `order_by`", column=f.alias)
         return super().infer_schema(params, inputs)
 
-    def _expr(self, f: WindowFunc, over: list[str]) -> pl.Expr:
+    def _expr(self, f: WindowFunc, over: list[str], schema: Mapping[str, pl.DataType]) -> pl.Expr:
         def w(e: pl.Expr) -> pl.Expr:
             return e.over(over) if over else e
 
         c = pl.col(f.column) if f.column else pl.lit(None)
+        dtype = schema.get(f.column) if f.column else None
         pos = w(pl.int_range(pl.len(), dtype=pl.Int64)) + 1
         if f.func == "row_number":
             return pos
@@ -260,33 +263,39 @@ class WindowNode(LazyNodeType[WindowParams]):
             fill = pl.lit(f.default) if f.default is not None else None
             return w(c.shift(shift, fill_value=fill))
         nonnull = w(c.cum_count())
-        running = w(c.fill_null(0).cum_sum())
+        running = w(sum_input(c, dtype).fill_null(0).cum_sum())
         cumulative = {
             "cum_sum": pl.when(nonnull > 0).then(running),
             "cum_count": nonnull.cast(pl.Int64),
             "cum_min": w(c.cum_min().forward_fill()),
             "cum_max": w(c.cum_max().forward_fill()),
-            "cum_avg": pl.when(nonnull > 0).then(running / nonnull),
+            # DuckDB's AVG is DOUBLE: the running sum is divided as a double, not at the scale
+            "cum_avg": pl.when(nonnull > 0).then(running.cast(pl.Float64) / nonnull),
         }
         if f.func in cumulative:
             return cumulative[f.func]
         if f.func.startswith("moving_"):
-            size = f.size or 1
-            rolling = {
-                "moving_sum": c.rolling_sum(size, min_samples=1),
-                "moving_avg": c.rolling_mean(size, min_samples=1),
-                "moving_min": c.rolling_min(size, min_samples=1),
-                "moving_max": c.rolling_max(size, min_samples=1),
+            # a ROWS frame of `size` rows over the synthetic index _FRAME, which leaves a gap
+            # between partitions, so a frame never reaches into the previous partition; each
+            # frame is aggregated afresh (no running float error), for any type
+            frames = {
+                "moving_sum": pl.when(c.count() > 0).then(sum_input(c, dtype).sum()),
+                "moving_avg": as_double(c, dtype).mean(),
+                "moving_min": c.min(),
+                "moving_max": c.max(),
             }
-            return w(rolling[f.func])
-        agg = aggregate_expr(Aggregation.model_validate({"func": f.func, "column": f.column}))
+            return frames[f.func].rolling(index_column=_FRAME, period=f"{f.size or 1}i")
+        agg = aggregate_expr(
+            Aggregation.model_validate({"func": f.func, "column": f.column}), schema
+        )
         return w(agg)
 
     def build(
         self, params: WindowParams, inputs: Mapping[str, pl.LazyFrame]
     ) -> dict[str, pl.LazyFrame]:
         lf = inputs["in"]
-        names = lf.collect_schema().names()
+        schema = lf.collect_schema()
+        names = schema.names()
         keys = params.sort_keys()
         over = list(params.partition_by)
         lf = lf.with_row_index(_ROW)
@@ -299,6 +308,7 @@ class WindowNode(LazyNodeType[WindowParams]):
             )
         peer_cols = [*over, *(k.column for k in keys)]  # peers: same partition and order key
         peer = pl.struct(peer_cols).rle_id() if peer_cols else pl.lit(0, dtype=pl.UInt32)
+        partition = pl.struct(over).rle_id() if over else pl.lit(0, dtype=pl.UInt32)
         lf = lf.with_columns(
             (
                 pl.int_range(pl.len(), dtype=pl.Int64).over(over) + 1
@@ -306,8 +316,12 @@ class WindowNode(LazyNodeType[WindowParams]):
                 else pl.int_range(pl.len(), dtype=pl.Int64) + 1
             ).alias(_POS),
             peer.cast(pl.Int64).alias(_PEER),
+            partition.cast(pl.Int64).alias(_PART),
         )
-        lf = lf.with_columns([self._expr(f, over).alias(f.alias) for f in params.functions])
+        if any(f.func.startswith("moving_") for f in params.functions):
+            stride = pl.len().cast(pl.Int64) + 1
+            lf = lf.with_columns((pl.col(_PART) * stride + pl.col(_POS)).alias(_FRAME))
+        lf = lf.with_columns([self._expr(f, over, schema).alias(f.alias) for f in params.functions])
         out_cols = [*(n for n in names if n not in {f.alias for f in params.functions})]
         out_cols += [f.alias for f in params.functions]
         return {"out": lf.sort(_ROW).select(out_cols)}

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import polars as pl
 from pydantic import Field, field_validator, model_validator
 
+from uzo_engine.expressions import ExpressionError, check, compile_expression, explain, sql_name
 from uzo_engine.nodes.base import (
     ColumnSources,
     LazyNodeType,
@@ -16,7 +17,6 @@ from uzo_engine.nodes.base import (
     SchemaError,
     require_columns,
 )
-from uzo_engine.nodes.expressions import compile_expression
 from uzo_engine.nodes.types import cast_expr, parse_dtype, to_arrow, to_polars
 
 if TYPE_CHECKING:
@@ -28,8 +28,34 @@ if TYPE_CHECKING:
 
 
 def _expr_check(sql: str) -> str:
-    compile_expression(sql)  # raises ExpressionError (a ValueError) -> pydantic error
+    check(sql)  # raises ExpressionError (a ValueError) -> pydantic error
     return sql
+
+
+def _compile(sql: str, schema: Mapping[str, pl.DataType]) -> Any:
+    """The typed expression over ``schema``; a SchemaError naming what is wrong."""
+    try:
+        return compile_expression(sql, schema)
+    except ExpressionError as e:
+        column = getattr(e, "column", None)
+        code = "missing_column" if column else "expression_error"
+        raise SchemaError(str(e), code=code, column=column) from None
+
+
+def explain_expressions(
+    expressions: Mapping[str, str], df: pl.DataFrame, error: Exception
+) -> str | None:
+    """Which expression failed on this data, in DuckDB's words (an overflow, a bad cast)."""
+    schema = dict(df.schema)
+    for name, sql in expressions.items():
+        try:
+            compiled = compile_expression(sql, schema)
+            df.select(compiled.expr.alias(name))
+        except Exception as e:
+            why = explain(e) or str(e).strip().splitlines()[0]
+            return f"{name!r} = {sql}: {why}"
+        schema[name] = compiled.dtype
+    return explain(error)
 
 
 # ---------------------------------------------------------------- filter
@@ -48,23 +74,31 @@ class FilterNode(LazyNodeType[FilterParams]):
     description = "Keep the rows where a SQL condition holds."
 
     def referenced_columns(self, params: FilterParams) -> dict[str, tuple[str, ...]]:
-        return {"in": compile_expression(params.condition).columns}
+        return {"in": check(params.condition)}
 
     def infer_schema(
         self, params: FilterParams, inputs: Mapping[str, pl.Schema]
     ) -> dict[str, pl.Schema]:
-        compiled = compile_expression(params.condition)
-        require_columns(inputs["in"], compiled.columns)
-        frame = pl.LazyFrame(schema=inputs["in"]).select(compiled.expr.alias("c"))
-        dtype = frame.collect_schema()["c"]
-        if not isinstance(dtype, (pl.Boolean, pl.Null)):
-            raise SchemaError(f"filter condition {params.condition!r} is {dtype}, not boolean")
-        return super().infer_schema(params, inputs)
+        require_columns(inputs["in"], check(params.condition))
+        compiled = _compile(params.condition, inputs["in"])
+        if not isinstance(compiled.dtype, (pl.Boolean, pl.Null)):
+            raise SchemaError(
+                f"filter condition {params.condition!r} is {sql_name(compiled.dtype)}, not BOOLEAN",
+                code="type_mismatch",
+            )
+        return {"out": inputs["in"]}
 
     def build(
         self, params: FilterParams, inputs: Mapping[str, pl.LazyFrame]
     ) -> dict[str, pl.LazyFrame]:
-        return {"out": inputs["in"].filter(compile_expression(params.condition).expr)}
+        lf = inputs["in"]
+        compiled = _compile(params.condition, lf.collect_schema())
+        return {"out": lf.filter(compiled.expr)}
+
+    def explain_error(
+        self, params: FilterParams, inputs: Mapping[str, pl.DataFrame], error: Exception
+    ) -> str | None:
+        return explain_expressions({"condition": params.condition}, inputs["in"], error)
 
 
 # ---------------------------------------------------------------- select / rename
@@ -120,7 +154,7 @@ class DeriveParams(Params):
     @classmethod
     def _check_exprs(cls, v: dict[str, str]) -> dict[str, str]:
         for sql in v.values():
-            compile_expression(sql)
+            check(sql)
         return v
 
 
@@ -134,26 +168,42 @@ class DeriveNode(LazyNodeType[DeriveParams]):
         defined: set[str] = set()
         needed: list[str] = []
         for name, sql in params.columns.items():
-            for col in compile_expression(sql).columns:
+            for col in check(sql):
                 if col not in defined and col not in needed:
                     needed.append(col)
             defined.add(name)
         return {"in": tuple(needed)}
 
+    def infer_schema(
+        self, params: DeriveParams, inputs: Mapping[str, pl.Schema]
+    ) -> dict[str, pl.Schema]:
+        require_columns(inputs["in"], self.referenced_columns(params)["in"])
+        schema = dict(inputs["in"])
+        for name, sql in params.columns.items():
+            schema[name] = _compile(sql, schema).dtype
+        return {"out": pl.Schema(schema)}
+
     def build(
         self, params: DeriveParams, inputs: Mapping[str, pl.LazyFrame]
     ) -> dict[str, pl.LazyFrame]:
         lf = inputs["in"]
+        schema = dict(lf.collect_schema())
         batch: list[pl.Expr] = []
         batch_names: set[str] = set()
         for name, sql in params.columns.items():
-            compiled = compile_expression(sql)
+            compiled = _compile(sql, schema)
             if batch_names.intersection(compiled.columns):  # depends on this batch: new stage
                 lf = lf.with_columns(batch)
                 batch, batch_names = [], set()
             batch.append(compiled.expr.alias(name))
             batch_names.add(name)
+            schema[name] = compiled.dtype
         return {"out": lf.with_columns(batch)}
+
+    def explain_error(
+        self, params: DeriveParams, inputs: Mapping[str, pl.DataFrame], error: Exception
+    ) -> str | None:
+        return explain_expressions(params.columns, inputs["in"], error)
 
     def column_lineage(
         self,
@@ -164,7 +214,7 @@ class DeriveNode(LazyNodeType[DeriveParams]):
         sources: dict[str, ColumnSources] = {c: (("in", c),) for c in inputs["in"]}
         for name, sql in params.columns.items():
             refs: list[tuple[str, str]] = []
-            for col in compile_expression(sql).columns:
+            for col in check(sql):
                 for src in sources.get(col, ()):
                     if src not in refs:
                         refs.append(src)

@@ -116,7 +116,7 @@ class NoopRunner:
     def run(self, inputs: Mapping[str, pa.Table], ctx: StepContext) -> StepOutput:
         import polars as pl
 
-        from uzo_engine.nodes.expressions import compile_expression
+        from uzo_engine.expressions import compile_expression
         from uzo_engine.nodes.registry import available_node_types, get_node_type
         from uzo_engine.plan import StepOutput
 
@@ -124,7 +124,7 @@ class NoopRunner:
         for name in available_node_types():
             with contextlib.suppress(Exception):  # a broken plugin fails its own nodes, later
                 get_node_type(name)
-        condition = compile_expression("ok AND 1 = 1")
+        condition = compile_expression("ok AND 1 = 1", {"ok": pl.Boolean()})
         frame = pl.LazyFrame({"ok": [True, False]}).filter(condition.expr)
         # and Polars' Parquet reader, whose first scan in a process costs ~0.4 s
         with tempfile.TemporaryDirectory(prefix="uzo-warm-up-") as tmp:

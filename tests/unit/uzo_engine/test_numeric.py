@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from tests.unit.uzo_engine.helpers import duck
-from uzo_engine.nodes.expressions import compile_expression
+from uzo_engine.expressions import compile_expression
 from uzo_engine.nodes.types import to_arrow, to_polars
 
 D = decimal.Decimal
@@ -28,7 +28,8 @@ T = pa.table(
 
 
 def uzo(sql: str) -> pa.Table:
-    return to_arrow(to_polars(T).select(compile_expression(sql).expr.alias("r")))
+    frame = to_polars(T)
+    return to_arrow(frame.select(compile_expression(sql, frame.schema).expr.alias("r")))
 
 
 def exact(table: pa.Table) -> list[object]:
@@ -99,14 +100,15 @@ def test_numbers_match_duckdb_exactly(sql: str) -> None:
 def test_decimal_literal_repro_from_the_bug_report() -> None:
     table = pa.table({"x": pa.array([D("0.07")], MONEY)})
     frame = to_polars(table)
-    cond = compile_expression("x BETWEEN 0.06 - 0.01 AND 0.06 + 0.01").expr
+    cond = compile_expression("x BETWEEN 0.06 - 0.01 AND 0.06 + 0.01", frame.schema).expr
     assert frame.select(cond).item() is True
-    assert frame.select(compile_expression("0.06 + 0.01").expr).item() == D("0.07")
+    assert frame.select(compile_expression("0.06 + 0.01", frame.schema).expr).item() == D("0.07")
 
 
 def test_decimal_product_keeps_the_scale_of_sql() -> None:
     table = pa.table({"p": pa.array([D("24386.67")], MONEY), "d": pa.array([D("0.04")], MONEY)})
-    out = to_arrow(to_polars(table).select(compile_expression("p * d").expr.alias("r")))
+    frame = to_polars(table)
+    out = to_arrow(frame.select(compile_expression("p * d", frame.schema).expr.alias("r")))
     assert out.schema.field("r").type == pa.decimal128(38, 4)
     assert out.column("r").to_pylist() == [D("975.4668")]
 
@@ -117,7 +119,8 @@ def test_round_halfway_double_like_duckdb() -> None:
     table = pa.table({"a": pa.array(halves, pa.float64())})
     for places in (-2, -1, 0, 1, 2, 3, 7):
         sql = f"round(a, {places})"
-        got = to_polars(table).select(compile_expression(sql).expr).to_series().to_list()
+        frame = to_polars(table)
+        got = frame.select(compile_expression(sql, frame.schema).expr).to_series().to_list()
         want = duck(f"SELECT {sql} FROM t", t=table).column(0).to_pylist()
         assert [str(v) for v in got] == [str(v) for v in want], sql  # str: nan == nan
 
@@ -131,8 +134,10 @@ def test_tpch_q6_standard_text_matches_duckdb() -> None:
         }
     )
     cond = "l_discount BETWEEN 0.06 - 0.01 AND 0.06 + 0.01 AND l_quantity < 24"
-    frame = to_polars(lineitem).filter(compile_expression(cond).expr)
-    revenue = frame.select(compile_expression("l_extendedprice * l_discount").expr).sum().item()
+    schema = to_polars(lineitem).schema
+    frame = to_polars(lineitem).filter(compile_expression(cond, schema).expr)
+    product = compile_expression("l_extendedprice * l_discount", schema).expr
+    revenue = frame.select(product).sum().item()
     expected = duck(
         f"SELECT sum(l_extendedprice * l_discount) FROM t WHERE {cond}", t=lineitem
     ).column(0)[0]

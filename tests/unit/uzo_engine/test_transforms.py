@@ -50,9 +50,9 @@ def test_filter_rejects_missing_column_and_non_boolean() -> None:
     with pytest.raises(SchemaError, match="'nope' does not exist") as e:
         nt.infer_schema(nt.parse_params({"condition": "nope > 1"}), schema)
     assert e.value.column == "nope"
-    with pytest.raises(SchemaError, match="not boolean"):
+    with pytest.raises(SchemaError, match="not BOOLEAN"):
         nt.infer_schema(nt.parse_params({"condition": "amount + 1"}), schema)
-    with pytest.raises(ValidationError, match="unsupported SQL construct"):
+    with pytest.raises(ValidationError, match="aggregate function sum"):
         nt.parse_params({"condition": "sum(amount) > 1"})
 
 
