@@ -142,7 +142,5 @@ def test_a_moving_sum_is_computed_per_frame() -> None:
         "functions": [{"func": "moving_sum", "column": "f", "alias": "r", "size": 2}],
     }
     got = run1("window", config, table).column("r").to_pylist()
-    want = duck(
-        "SELECT sum(f) OVER (ORDER BY o ROWS 1 PRECEDING) AS r FROM t ORDER BY o", t=table
-    )
+    want = duck("SELECT sum(f) OVER (ORDER BY o ROWS 1 PRECEDING) AS r FROM t ORDER BY o", t=table)
     assert got == want.column("r").to_pylist()

@@ -146,14 +146,19 @@ def test_referenced_columns_in_first_use_order() -> None:
         ("d + INTERVAL 1 FORTNIGHT", "INTERVAL unit"),
         ("frobnicate(a)", "unsupported function frobnicate()"),
         ("lowr(b)", "did you mean lower"),
-        ("b + 1", "cannot convert|could not convert|no \+"),
+        ("b + 1", r"cannot convert|could not convert|no \+"),
         ("t.a > 1", "qualified name"),
     ],
 )
 def test_unsupported_constructs_are_named(sql: str, fragment: str) -> None:
-    with pytest.raises(ExpressionError, match="(?i)" + fragment.replace("(", r"\(").replace(")", r"\)")):
+    pattern = "(?i)" + fragment.replace("(", r"\(").replace(")", r"\)")
+
+    def compile_it() -> None:
         check(sql)
         compile_expression(sql, SCHEMA)
+
+    with pytest.raises(ExpressionError, match=pattern):
+        compile_it()
 
 
 def test_like_escapes_regex_metacharacters() -> None:
