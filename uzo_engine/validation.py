@@ -190,6 +190,7 @@ def _validate(
     # edges and ports
     resolved: list[ResolvedEdge] = []
     linked: set[str] = set()
+    fed_by_broken: set[str] = set()  # nodes with an input from a node already reported
     for edge in graph.edges:
         missing = [n for n in (edge.source, edge.target) if n not in nodes]
         for n in missing:
@@ -205,6 +206,8 @@ def _validate(
         linked.update((edge.source, edge.target))
         src, dst = validated.get(edge.source), validated.get(edge.target)
         if src is None or dst is None:  # already reported (unknown type / bad config)
+            if src is None:
+                fed_by_broken.add(edge.target)
             continue
         out_port = _output_port(edge.sourceHandle, src, edge.id, errors)
         in_port = _input_port(edge, dst, nodes.get(edge.source), errors)
@@ -236,7 +239,7 @@ def _validate(
                         node_id=node_id,
                     )
                 )
-        else:
+        elif node_id not in fed_by_broken:  # one error per mistake: no follow-on ones
             for port in nt.inputs:
                 if port not in vn.inputs:
                     errors.append(
@@ -269,7 +272,7 @@ def _validate(
     order = topological_order(list(nodes), adjacency)
 
     if check_schemas and len(order) == len(nodes):
-        errors.extend(_infer_schemas(validated, order))
+        errors.extend(_infer_schemas(validated, order, skip=fed_by_broken))
     if errors:
         return None, errors
     return ValidatedWorkflow(graph=graph, nodes=validated, order=order, edges=resolved), []
@@ -409,11 +412,15 @@ def topological_order(nodes: list[str], adjacency: Mapping[str, list[str]]) -> l
     return order
 
 
-def _infer_schemas(validated: dict[str, ValidatedNode], order: list[str]) -> list[ValidationIssue]:
+def _infer_schemas(
+    validated: dict[str, ValidatedNode], order: list[str], skip: set[str] | None = None
+) -> list[ValidationIssue]:
+    """Schemas in topological order; a node downstream of a failed one is not checked (its
+    input is unknown), so one mistake gives one error."""
     errors: list[ValidationIssue] = []
     for node_id in order:
         vn = validated.get(node_id)
-        if vn is None:
+        if vn is None or (skip is not None and node_id in skip):
             continue
         inputs: dict[str, pl.Schema] = {}
         known = True
