@@ -79,11 +79,20 @@ def schema(
     node_types: Annotated[
         bool, typer.Option("--node-types", help="The config schema of every node type instead.")
     ] = False,
+    expressions: Annotated[
+        bool,
+        typer.Option("--expressions", help="The SQL expression dialect reference (Markdown)."),
+    ] = False,
 ) -> None:
     """Print the JSON Schema of the workflow format."""
     from uzo_engine.graph import workflow_json_schema
     from uzo_engine.nodes.registry import node_types_json_schema
 
+    if expressions:
+        from uzo_engine.expressions.reference import render
+
+        print(render(), end="")
+        return
     doc = node_types_json_schema() if node_types else workflow_json_schema()
     print(json.dumps(doc, indent=2, sort_keys=True))
 

@@ -15,13 +15,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
-from uzo_engine.expressions.runtime import fail_if
+from uzo_engine.expressions.runtime import fail_if, quiet_ufunc
 from uzo_engine.expressions.sqltypes import (
+    HUGEINT,
     MAX_PRECISION,
     WIDER,
     family,
@@ -54,6 +55,9 @@ class Interval:
         if self.micros:
             parts.append(f"{sign * self.micros}us")
         return "".join(parts) or "0us"
+
+
+_DAY_COUNTS = (pl.Int8(), pl.Int16(), pl.Int32(), pl.UInt8(), pl.UInt16())  # become INTEGER
 
 
 def _checked_int(
@@ -89,6 +93,26 @@ def _zero_checked(a: Typed, b: Typed, guard: pl.Expr | None, what: str) -> pl.Ex
     return pl.when(zero).then(None).otherwise(checked)
 
 
+def _hugeint(op: str, a: Typed, b: Typed, guard: pl.Expr | None, what: str) -> Typed:
+    """Integers that meet in HUGEINT (UBIGINT with a signed type): integer arithmetic in 128
+    bits, held as DECIMAL(38,0)."""
+    x, y = a.expr.cast(pl.Int128), b.expr.cast(pl.Int128)
+    if op in ("//", "%"):
+        y = _zero_checked(Typed(x, pl.Int128()), Typed(y, pl.Int128()), guard, what)
+    result = {
+        "+": lambda: x + y,
+        "-": lambda: x - y,
+        "*": lambda: x * y,
+        "//": lambda: x.truncdiv(y),
+        "%": lambda: (
+            pl.when(x < 0)
+            .then(pl.lit(0, dtype=pl.Int128) - (x.abs() % y.abs()))
+            .otherwise(x.abs() % y.abs())
+        ),
+    }[op]()
+    return Typed(result.cast(HUGEINT, strict=True), HUGEINT)
+
+
 def numeric(op: str, a: Typed, b: Typed, guard: pl.Expr | None, what: str) -> Typed:
     """``a op b`` for numbers (``op`` one of ``+ - * / // %``)."""
     if a.is_null and b.is_null:
@@ -104,6 +128,8 @@ def numeric(op: str, a: Typed, b: Typed, guard: pl.Expr | None, what: str) -> Ty
         x, y = coerce(a, dtype), coerce(b, dtype)
         return Typed(x.expr / y.expr, dtype)
     dtype = common_type([a, b], what)
+    if dtype == HUGEINT and a.family == b.family == "integer":
+        return _hugeint(op, a, b, guard, what)
     x, y = coerce(a, dtype), coerce(b, dtype)
     fam = family(dtype)
     if op == "*" and fam == "decimal":
@@ -131,8 +157,8 @@ def numeric(op: str, a: Typed, b: Typed, guard: pl.Expr | None, what: str) -> Ty
         return Typed(x.expr / divisor, dtype)
     if op == "%":
         if fam == "float":
-            fmod: Any = np.fmod  # a NumPy ufunc applied to expressions (exact, as C's fmod)
-            return Typed(fmod(x.expr, y.expr), dtype)
+            # C's fmod (exact), NaN for a zero divisor as DuckDB
+            return Typed(quiet_ufunc(np.fmod, dtype, x.expr, y.expr), dtype)
         divisor = _zero_checked(x, y, guard, what)
         left, right = x.expr, divisor
         zero: pl.Expr = pl.lit(0)
@@ -173,10 +199,14 @@ def temporal(op: str, a: Typed, b: Typed, interval: Interval | None, what: str) 
         return Typed(base.dt.offset_by(interval.offset(sign)), dtype)
     if interval is not None and fb in ("date", "timestamp") and op == "+":
         return temporal("+", b, a, interval, what)
-    if fa == "date" and fb == "integer":
-        return Typed(a.expr + pl.duration(days=b.expr) * sign, pl.Date())
-    if fb == "date" and fa == "integer" and op == "+":
-        return Typed(b.expr + pl.duration(days=a.expr), pl.Date())
+    if (fa == "date" and fb == "integer") or (fb == "date" and fa == "integer" and op == "+"):
+        day, days = (a, b) if fa == "date" else (b, a)
+        if days.dtype not in _DAY_COUNTS:  # DuckDB adds INTEGER days only
+            raise ExpressionError(
+                f"{what}: a date {op} {sql_name(days.dtype)}: the days must be an INTEGER"
+                " (CAST them)"
+            )
+        return Typed(day.expr + pl.duration(days=days.expr) * sign, pl.Date())
     if op == "-" and fa == fb == "date":
         return Typed((a.expr - b.expr).dt.total_days().cast(pl.Int64), pl.Int64())
     if op == "-" and {fa, fb} <= {"date", "timestamp"}:

@@ -30,7 +30,7 @@ import polars as pl
 
 from uzo_engine.expressions.rounding import decimal_rescale
 from uzo_engine.expressions.runtime import fail_if
-from uzo_engine.expressions.sqltypes import family, int_bits, sql_name
+from uzo_engine.expressions.sqltypes import HUGEINT, family, int_bits, sql_name
 from uzo_engine.expressions.typed import ExpressionError, Typed, constant, null_of
 
 if TYPE_CHECKING:
@@ -97,6 +97,8 @@ def parse_constant(text: str, target: pl.DataType) -> Any:
         return text
     if fam == "integer":
         value = _parse_int(text)
+        if not int_bits(target)[0] and text.strip().startswith("-") and value == 0:
+            int(text.strip().replace("_", ""))  # '-0' is 0, '-0.4' an error (as DuckDB)
         _check_range(value, target)
         return value
     if fam == "decimal":
@@ -168,9 +170,9 @@ def _string_to(e: pl.Expr, target: pl.DataType, strict: bool, guard: pl.Expr | N
     fam = family(target)
     trimmed = e.str.strip_chars()
     what = f"could not convert string to {sql_name(target)}"
-    if fam == "integer":
+    if fam == "integer" or target == HUGEINT:
         plain = trimmed.str.replace_all("_", "", literal=True)
-        exact = plain.cast(pl.Int64, strict=False)
+        exact = plain.cast(pl.Int128, strict=False)
         hexadecimal = (
             plain.str.strip_prefix("0x")
             .str.strip_prefix("0X")
@@ -179,7 +181,12 @@ def _string_to(e: pl.Expr, target: pl.DataType, strict: bool, guard: pl.Expr | N
         hexadecimal = pl.when(plain.str.to_lowercase().str.starts_with("0x")).then(hexadecimal)
         approx = plain.cast(pl.Float64, strict=False)
         rounded = approx.abs().add(0.5).floor().mul(approx.sign())
-        wide = pl.coalesce(exact, hexadecimal, rounded.cast(pl.Int64, strict=False))
+        if target in (pl.UInt8(), pl.UInt16(), pl.UInt32(), pl.UInt64()):
+            # DuckDB reads '-0' as 0 but refuses a negative sign before a fraction or exponent
+            rounded = pl.when(plain.str.starts_with("-")).then(None).otherwise(rounded)
+        wide = pl.coalesce(
+            exact, hexadecimal.cast(pl.Int128), rounded.cast(pl.Int128, strict=False)
+        )
     elif fam == "decimal":
         assert isinstance(target, pl.Decimal)
         scale = target.scale or 0
@@ -220,8 +227,8 @@ def _string_to(e: pl.Expr, target: pl.DataType, strict: bool, guard: pl.Expr | N
 
 def _wide_dtype(_: pl.Expr, target: pl.DataType) -> pl.DataType:
     fam = family(target)
-    if fam == "integer":
-        return pl.Int64()
+    if fam == "integer" or target == HUGEINT:
+        return pl.Int128()
     if fam == "decimal":
         assert isinstance(target, pl.Decimal)
         return pl.Decimal(38, target.scale or 0)

@@ -162,7 +162,7 @@ class Translator:
     def boolean(self, t: Typed, what: str) -> Typed:
         if t.family == "bool":
             return t
-        if t.is_null:
+        if t.null_constant:  # a NULL of any type converts to BOOLEAN
             return NULL_BOOL
         if is_numeric(t.dtype) or (t.constant and isinstance(t.value, str)):
             return coerce(t, BOOL)
@@ -251,10 +251,10 @@ class Translator:
         return self.compare_typed(op, a, b, self.text(node))
 
     def compare_typed(self, op: str, a: Typed, b: Typed, what: str) -> Typed:
-        if a.is_null or b.is_null:
+        if a.null_constant or b.null_constant:  # NULL, whatever the other side (not evaluated)
             return NULL_BOOL
         a, b = _prune_friendly(a, b)
-        (x, y), _ = unify([a, b], f"comparison {what}")
+        (x, y), _ = unify([a, b], f"comparison {what}", equality=op in ("=", "<>"))
         fns: dict[str, Callable[[pl.Expr, pl.Expr], pl.Expr]] = {
             "=": lambda p, q: p == q,
             "<>": lambda p, q: p != q,
@@ -295,6 +295,14 @@ class Translator:
         temporal = {"date", "timestamp", "interval"}
         if a.family in temporal or b.family in temporal:
             if a.null_constant or b.null_constant:
+                if op == "-" and {a.family, b.family} <= {"date", "null"}:
+                    return null_of(pl.Int64())  # date - date: days
+                if (
+                    op == "-"
+                    and a.family in ("date", "timestamp")
+                    and b.family in ("date", "timestamp")
+                ):
+                    return null_of(pl.Duration("us"))
                 return null_of(a.dtype if a.family in temporal else b.dtype)
             return arithmetic.temporal(op, a, b, None, what)
         for t in (a, b):
@@ -307,9 +315,13 @@ class Translator:
             a = coerce(a, b.dtype if not b.is_null else pl.Float64())
         if b.constant and isinstance(b.value, str):
             b = coerce(b, a.dtype if not a.is_null else pl.Float64())
-        if a.is_null or b.is_null:
-            other = b if a.is_null else a
-            return null_of(pl.Float64() if op == "/" else other.dtype)
+        if a.is_null and b.is_null:
+            return null_of(pl.Float64() if op == "/" else pl.Null())
+        if a.null_constant or b.null_constant:  # NULL, of the type the operation would have
+            x = null_of(b.dtype) if a.is_null else a  # an untyped NULL takes the other's type
+            y = null_of(a.dtype) if b.is_null else b
+            shape = arithmetic.numeric(op, null_of(x.dtype), null_of(y.dtype), None, what)
+            return null_of(shape.dtype)
         return arithmetic.numeric(op, a, b, self.guard, what)
 
     def interval(self, node: exp.Interval) -> tuple[Interval | None, pl.Expr | None, str]:

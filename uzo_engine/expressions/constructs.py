@@ -45,8 +45,11 @@ def _branches(
 ) -> Typed:
     conditions: list[pl.Expr] = []
     values: list[Typed] = []
+    unchosen: list[Typed] = []  # branches a constant condition rules out: typed, never run
+    never = pl.lit(False)
     earlier_false: pl.Expr | None = None  # no earlier condition held
-    for test, result in zip(tests, results, strict=True):
+    pairs = list(zip(tests, results, strict=True))
+    for i, (test, result) in enumerate(pairs):
         with tr.scope(earlier_false):
             if subject is not None:
                 held = tr.compare_typed(
@@ -54,6 +57,17 @@ def _branches(
                 )
             else:
                 held = tr.boolean(tr.translate(test), "a CASE condition")
+        if held.constant and not held.value:  # WHEN FALSE / NULL: never chosen
+            with tr.scope(never):
+                unchosen.append(tr.translate(result))
+            continue
+        if held.constant and held.value:  # WHEN TRUE: chosen, and nothing after it is
+            with tr.scope(never):
+                unchosen.extend(tr.translate(r) for _, r in pairs[i + 1 :])
+                if default is not None:
+                    unchosen.append(tr.translate(default))
+            default = result
+            break
         condition = held.expr.fill_null(False)
         with tr.scope(_and(earlier_false, condition)):
             values.append(tr.translate(result))
@@ -61,9 +75,15 @@ def _branches(
         earlier_false = _and(earlier_false, ~condition)
     with tr.scope(earlier_false):
         values.append(tr.translate(default) if default is not None else null_of(pl.Null()))
-    unified, dtype = unify(values, "CASE")
+    # the result type is that of every branch, chosen or not (as DuckDB binds them all);
+    # a string literal in a branch never chosen is not converted (DuckDB drops it first)
+    unchosen = [t for t in unchosen if not (t.constant and isinstance(t.value, str))]
+    unified, dtype = unify([*values, *unchosen], "CASE")
+    unified = unified[: len(values)]
     if isinstance(dtype, pl.Null):
         return Typed(pl.lit(None), pl.Null(), None)
+    if not conditions:  # every WHEN was constant: the chosen value itself
+        return unified[-1]
     return _choose(conditions, unified, dtype)
 
 
@@ -105,12 +125,11 @@ def _coalesce(tr: Translator, node: exp.Expr) -> Typed:
 @handles(exp.Nullif)
 def _nullif(tr: Translator, node: exp.Expr) -> Typed:
     a, b = tr.translate(node.this), tr.translate(node.expression)
-    if a.is_null:
+    if a.null_constant or b.null_constant:
         return a
-    if b.is_null:
-        return a
-    (x, y), dtype = unify([a, b], "NULLIF")
-    return Typed(pl.when(x.expr == y.expr).then(None).otherwise(x.expr).cast(dtype), dtype)
+    (x, y), _ = unify([a, b], "NULLIF", equality=True)
+    # compared in the common type, returned in the first argument's (as DuckDB)
+    return Typed(pl.when(x.expr == y.expr).then(None).otherwise(a.expr).cast(a.dtype), a.dtype)
 
 
 @handles(exp.Greatest, exp.Least)
@@ -140,14 +159,14 @@ def _in(tr: Translator, node: exp.Expr) -> Typed:
             " a join node (how: semi, or anti for NOT IN)"
         )
     subject = tr.translate(node.this)
-    items = [tr.translate(e) for e in node.expressions]
-    if subject.is_null:
+    if subject.null_constant:
         return NULL_BOOL
+    items = [tr.translate(e) for e in node.expressions]
     has_null = any(i.null_constant for i in items)
     present = [i for i in items if not i.null_constant]
     if not present:
         return NULL_BOOL
-    unified, _ = unify([subject, *present], "IN list")
+    unified, _ = unify([subject, *present], "IN list", equality=True)
     x, values = unified[0], unified[1:]
     if all(v.constant for v in values):
         found = x.expr.is_in(pl.Series([v.value for v in values], dtype=x.dtype).implode())
@@ -207,7 +226,7 @@ def _like(tr: Translator, node: exp.Expr, escape: str | None) -> Typed:
             return NULL_BOOL
 
         def matches(value: str, text: str) -> bool:
-            return re.match(like_regex(text, escape, insensitive), value) is not None
+            return re.fullmatch(like_regex(text, escape, insensitive), value) is not None
 
         found = _rowwise(matches, [subject.expr, pattern.expr], ["s", "p"], BOOL)
     return Typed(~found if node.args.get("negate") else found, BOOL)
@@ -250,7 +269,7 @@ def _distinct(tr: Translator, node: exp.Expr) -> Typed:
     elif a.is_null or b.is_null:
         same = (b if a.is_null else a).expr.is_null()
     else:
-        (x, y), _ = unify([a, b], "IS [NOT] DISTINCT FROM")
+        (x, y), _ = unify([a, b], "IS [NOT] DISTINCT FROM", equality=True)
         same = x.expr.eq_missing(y.expr)
     return Typed(same if isinstance(node, exp.NullSafeEQ) else ~same, BOOL)
 

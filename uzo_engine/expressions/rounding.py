@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import decimal as _decimal
+
 import polars as pl
+
+from uzo_engine.expressions.runtime import fail_if
 
 _EXACT_POWERS = 22  # 10**n is an exact double up to n = 22
 _SPLIT = 134217729.0  # 2**27 + 1: Veltkamp splitting of a double into two halves
@@ -48,20 +52,33 @@ def round_double(x: pl.Expr, places: int) -> pl.Expr:
     return pl.when(done.is_finite()).then(done).otherwise(x)
 
 
-def decimal_rescale(e: pl.Expr, scale: int, places: int, mode: str = "half_away") -> pl.Expr:
+def decimal_rescale(
+    e: pl.Expr, scale: int, places: int, mode: str = "half_away", guard: pl.Expr | None = None
+) -> pl.Expr:
     """A DECIMAL at ``scale`` rounded to ``places`` decimals, exactly and without overflow.
 
     Polars' rescaling cast rounds half to even and its ``round`` overflows next to 38
     digits, so the digits to drop are taken apart: ``rest = |e| mod 10**-places`` (small),
     ``|e| - rest`` is exact at ``places``, and the mode decides whether to add one step:
     ``half_away`` (DuckDB's ROUND and CAST), ``floor``, ``ceil`` or ``trunc``.
-    Returns DECIMAL(38, places).
+    Negative ``places`` round to tens, hundreds...: the result is DECIMAL(38, 0).
+    Returns DECIMAL(38, max(places, 0)).
     """
-    target = pl.Decimal(38, places)
+    target = pl.Decimal(38, max(places, 0))
     source = pl.Decimal(38, scale)
-    step_text = "1" if places == 0 else "0." + "0" * (places - 1) + "1"
-    import decimal as _decimal
-
+    if places < 0 and scale - places >= 38:  # the step does not fit in 38 digits
+        zero = pl.when(e.is_not_null()).then(pl.lit(0, dtype=pl.Int64)).cast(target)
+        if scale - places > 38:  # nothing reaches half of it
+            return zero
+        half = pl.lit(_decimal.Decimal(5).scaleb(37 - scale), dtype=source)
+        bad = e.abs() >= half  # rounds to 10**38: more than 38 digits
+        if guard is not None:
+            bad = bad & guard
+        return fail_if(zero, bad, target, "Overflow in ROUND of DECIMAL", e)
+    if places < 0:
+        step_text = "1" + "0" * (-places)
+    else:
+        step_text = "1" if places == 0 else "0." + "0" * (places - 1) + "1"
     step = pl.lit(_decimal.Decimal(step_text), dtype=source)
     magnitude = e.abs()
     rest = magnitude % step

@@ -17,7 +17,9 @@ are masked before either check, so ``IF(q = 0, NULL, a // q)`` does not fail.
 from __future__ import annotations
 
 import re
+from typing import Any
 
+import numpy as np
 import polars as pl
 
 from uzo_engine.expressions.sqltypes import sql_name
@@ -47,6 +49,20 @@ def fail_if(
         fields["sample"] = sample
     combined: pl.Expr = pl.struct(*(e.alias(n) for n, e in fields.items()))
     return combined.map_batches(check, return_dtype=dtype)
+
+
+def quiet_ufunc(ufunc: Any, dtype: pl.DataType, *args: pl.Expr) -> pl.Expr:
+    """A NumPy ufunc over expressions (nulls kept), without the RuntimeWarnings NumPy
+    prints for log10(0) or fmod(x, 0): their -inf and NaN are the SQL answers."""
+
+    def apply(batch: pl.Series) -> pl.Series:
+        columns = [batch.struct.field(f"a{i}") for i in range(len(args))]
+        with np.errstate(all="ignore"):
+            result: pl.Series = ufunc(*columns)
+        return result
+
+    packed = pl.struct(*(a.alias(f"a{i}") for i, a in enumerate(args)))
+    return packed.map_batches(apply, return_dtype=dtype)
 
 
 _POLARS_NAMES = {

@@ -6,6 +6,7 @@ import polars as pl
 
 from uzo_engine.expressions.casts import cast, convert_literal
 from uzo_engine.expressions.sqltypes import (
+    HUGEINT,
     _dtype,
     family,
     is_numeric,
@@ -36,8 +37,9 @@ def coerce(t: Typed, target: pl.DataType) -> Typed:
     return cast(t, target, strict=False, guard=None)
 
 
-def common_type(items: list[Typed], what: str) -> pl.DataType:
-    """The type a list of operands meets in (comparison, CASE branches, IN lists, ...)."""
+def common_type(items: list[Typed], what: str, *, equality: bool = False) -> pl.DataType:
+    """The type a list of operands meets in (comparison, CASE branches, IN lists, ...);
+    ``equality``: compared for (in)equality, where DuckDB lets a BOOLEAN meet any number."""
     typed = [t for t in items if not t.is_null]
     if not typed:
         return pl.Null()
@@ -45,9 +47,23 @@ def common_type(items: list[Typed], what: str) -> pl.DataType:
     anchors = [t for t in typed if not (t.constant and isinstance(t.value, str))] or typed
     families = {t.family for t in anchors}
     if families == {"bool", "integer"} and all(
-        t.literal_int is not None for t in anchors if t.family == "integer"
-    ):  # b = 1: the integer literal is read as a boolean
+        t.literal_int in (0, 1) for t in anchors if t.family == "integer"
+    ):  # b = 1: the integer literal 0 or 1 is read as a boolean
         return pl.Boolean()
+    if (
+        "bool" in families
+        and len(families) > 1
+        and all(t.family == "bool" or is_numeric(t.dtype) for t in anchors)
+    ):  # otherwise a boolean meeting integers counts as 0 or 1 (not decimals or floats)
+        numbers = [t for t in anchors if t.family != "bool"]
+        inexact = [t for t in numbers if t.family != "integer" and t.dtype != HUGEINT]
+        if inexact and not equality:
+            names = f"BOOLEAN and {sql_name(inexact[0].dtype)}"
+            raise ExpressionError(f"{what}: cannot combine values of type {names} without a CAST")
+        result = numbers[0].dtype
+        for t in numbers[1:]:
+            result = numeric_supertype(result, t.dtype)
+        return result
     result = anchors[0].dtype
     if len(families) == 1 and families <= {"string", "bool", "time", "list", "struct", "binary"}:
         if families == {"list"}:
@@ -86,8 +102,10 @@ def _list_common(items: list[Typed], what: str) -> pl.DataType:
     return pl.List(first)
 
 
-def unify(items: list[Typed], what: str) -> tuple[list[Typed], pl.DataType]:
-    target = common_type(items, what)
+def unify(
+    items: list[Typed], what: str, *, equality: bool = False
+) -> tuple[list[Typed], pl.DataType]:
+    target = common_type(items, what, equality=equality)
     if isinstance(target, pl.Null):
         return items, target
     return [coerce(t, target) for t in items], target

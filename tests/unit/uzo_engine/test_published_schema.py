@@ -23,3 +23,10 @@ def test_node_type_schemas_are_current() -> None:
     assert published == json.loads(json.dumps(node_types_json_schema())), (
         "regenerate: uzo schema --node-types > docs/schema/node-types.schema.json"
     )
+
+
+def test_expression_reference_is_current() -> None:
+    from uzo_engine.expressions.reference import render
+
+    published = (DOCS.parent / "expressions.md").read_text()
+    assert published == render(), "regenerate: uzo schema --expressions > docs/expressions.md"

@@ -103,20 +103,30 @@ def _list_extract(tr: Translator, node: exp.Expr) -> Typed:
 @function(
     "list_contains", signature="list_contains(list, value)", returns="BOOLEAN",
     category="list", nodes=(exp.ArrayContains,), aliases=("list_has", "array_contains"),
-    doc="`value` is an element of the list (NULL for a NULL value).",
+    doc="`value` is an element of the list (a NULL value: FALSE in an empty list, else NULL).",
 )  # fmt: skip
 def _list_contains(tr: Translator, node: exp.Expr) -> Typed:
     values = tr.arg(node)
     item = tr.arg(node, "expression")
-    if values.is_null or item.is_null:
+    if values.null_constant:
         return Typed(pl.lit(None, dtype=BOOL), BOOL, None)
     if not isinstance(values.dtype, pl.List):
         raise tr.error("list_contains needs a list")
+    # a NULL value: FALSE in an empty list, else NULL (as DuckDB, NULL elements or not)
+    empty = values.expr.list.len() == 0
+    if item.null_constant:
+        return Typed(pl.when(empty).then(False).otherwise(None).cast(BOOL), BOOL)
     inner = _dtype(values.dtype.inner)
     numbers = inner.is_numeric() and item.dtype.is_numeric()
     common = numeric_supertype(inner, item.dtype) if numbers else inner
     found = values.expr.cast(pl.List(common)).list.contains(item.expr.cast(common))
-    return Typed(pl.when(item.expr.is_null()).then(None).otherwise(found), BOOL)
+    answer = (
+        pl.when(values.expr.is_null()).then(None)
+        .when(empty).then(False)
+        .when(item.expr.is_null()).then(None)
+        .otherwise(found)
+    )  # fmt: skip
+    return Typed(answer.cast(BOOL), BOOL)
 
 
 @function(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 import polars as pl
@@ -12,7 +11,8 @@ from sqlglot import exp
 from uzo_engine.expressions.compiler import BOOL, Translator
 from uzo_engine.expressions.registry import function
 from uzo_engine.expressions.rounding import decimal_rescale, round_double
-from uzo_engine.expressions.sqltypes import WIDER
+from uzo_engine.expressions.runtime import quiet_ufunc
+from uzo_engine.expressions.sqltypes import HUGEINT, WIDER
 from uzo_engine.expressions.typed import Typed, constant, null_of
 from uzo_engine.expressions.unify import coerce
 
@@ -60,30 +60,44 @@ def _abs(tr: Translator, node: exp.Expr) -> Typed:
 def _sign(tr: Translator, node: exp.Expr) -> Typed:
     x = _num(tr, node)
     value = x.expr.cast(DOUBLE) if x.family == "decimal" else x.expr
-    result = pl.when(value > 0).then(1).when(value < 0).then(-1).when(value == 0).then(0)
+    result: pl.Expr = (
+        pl.when(value > 0).then(1).when(value < 0).then(-1).when(value.is_not_null()).then(0)
+    )
+    if x.family == "float":  # sign(NaN) is 0
+        result = pl.when(value.is_nan()).then(0).otherwise(result)
     return Typed(result.cast(pl.Int8), pl.Int8())
 
 
-def sql_round(x: Typed, places: int) -> Typed:
-    """ROUND with DuckDB's result types: a decimal's scale becomes ``min(scale, places)``."""
+def sql_round(x: Typed, places: int, guard: pl.Expr | None = None) -> Typed:
+    """ROUND with DuckDB's result types: a decimal's scale becomes ``min(scale, places)``;
+    an integer keeps its type (UTINYINT to UINTEGER become BIGINT, UBIGINT HUGEINT, as
+    DuckDB has no unsigned ROUND) and rounds to tens or hundreds exactly, an overflow
+    being an error."""
     dtype = x.dtype
+    if x.family == "integer":
+        result_type: pl.DataType = dtype
+        if dtype in (pl.UInt8(), pl.UInt16(), pl.UInt32()):
+            result_type = pl.Int64()
+        elif dtype == pl.UInt64():
+            result_type = HUGEINT
+        if places >= 0:
+            return Typed(x.expr.cast(result_type), result_type)
+        rounded = decimal_rescale(x.expr.cast(HUGEINT), 0, places, guard=guard)
+        if guard is not None:
+            rounded = pl.when(guard).then(rounded)
+        return Typed(rounded.cast(result_type, strict=True), result_type)
     if isinstance(dtype, pl.Decimal):
         scale = max(0, min(dtype.scale or 0, places))
         target = pl.Decimal(dtype.precision, scale)
-        if places < 0:
-            rounded = round_double(x.expr.cast(DOUBLE), places)
-            return Typed(
-                rounded.cast(pl.Decimal(dtype.precision, 0)), pl.Decimal(dtype.precision, 0)
-            )
         if places >= (dtype.scale or 0):
             return x
-        rounded = decimal_rescale(x.expr, dtype.scale or 0, places)
-        return Typed(rounded.cast(target), target)
+        rounded = decimal_rescale(x.expr, dtype.scale or 0, places, guard=guard)
+        if guard is not None:
+            rounded = pl.when(guard).then(rounded)
+        return Typed(rounded.cast(target, strict=True), target)
     if dtype.is_float():
         return Typed(round_double(x.expr.cast(DOUBLE), places).cast(dtype), dtype)
-    if places >= 0:
-        return x
-    return Typed(round_double(x.expr.cast(DOUBLE), places).cast(dtype), dtype)
+    return x
 
 
 @function(
@@ -96,7 +110,7 @@ def _round(tr: Translator, node: exp.Expr) -> Typed:
     x = _num(tr, node)
     if x.is_null:
         return x
-    return sql_round(x, _places(tr, node, "decimals"))
+    return sql_round(x, _places(tr, node, "decimals"), tr.guard)
 
 
 def _floor_ceil(tr: Translator, node: exp.Expr, up: bool) -> Typed:
@@ -178,14 +192,13 @@ _unary_double("ln", exp.Ln, "log", "Natural logarithm (-inf at 0, NaN below).")
 )  # fmt: skip
 def _log(tr: Translator, node: exp.Expr) -> Typed:
     # C's log10 and log2 (NumPy's, exact at powers), not ln(x) / ln(base)
-    log10: Any = np.log10
-    log2: Any = np.log2
     if node.args.get("expression") is None:
-        return Typed(log10(_double(tr, node).expr), DOUBLE)
+        return Typed(quiet_ufunc(np.log10, DOUBLE, _double(tr, node).expr), DOUBLE)
     base = _double(tr, node, "this")
     x = _double(tr, node, "expression")
     if base.constant and base.value in (2.0, 10.0):
-        return Typed((log2 if base.value == 2.0 else log10)(x.expr), DOUBLE)
+        ufunc = np.log2 if base.value == 2.0 else np.log10
+        return Typed(quiet_ufunc(ufunc, DOUBLE, x.expr), DOUBLE)
     return Typed(x.expr.log() / base.expr.log(), DOUBLE)
 
 
@@ -195,6 +208,8 @@ def _log(tr: Translator, node: exp.Expr) -> Typed:
 )  # fmt: skip
 def _power(tr: Translator, node: exp.Expr) -> Typed:
     x, y = _double(tr, node, "this"), _double(tr, node, "expression")
+    if x.null_constant or y.null_constant:
+        return null_of(DOUBLE)
     return Typed(x.expr.pow(y.expr), DOUBLE)
 
 

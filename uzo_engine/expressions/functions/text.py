@@ -236,8 +236,12 @@ def _strpos(tr: Translator, node: exp.Expr) -> Typed:
     sub = _s(tr, node, "substr", "strpos's search")
     if _nulls(s, sub):
         return null_of(BIGINT)
-    before = s.expr.str.splitn(sub.expr, 2).struct.field("field_0").str.len_chars().cast(BIGINT)
-    found = s.expr.str.contains(sub.expr, literal=True)
+    haystack = s.expr
+    if s.constant and not sub.constant:  # a literal split by a column: one row per row
+        haystack = pl.repeat(s.expr, pl.len())
+    before = haystack.str.splitn(sub.expr, 2).struct.field("field_0").str.len_chars()
+    before = before.cast(BIGINT)
+    found = haystack.str.contains(sub.expr, literal=True)
     position = pl.when(sub.expr == "").then(1).when(found).then(before + 1).otherwise(0)
     return Typed(propagate(position.cast(BIGINT), s, sub), BIGINT)
 

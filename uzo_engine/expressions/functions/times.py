@@ -117,7 +117,15 @@ def date_part(tr: Translator, part: str, value: Typed) -> Typed:
     " hour, minute, second, millisecond, microsecond, epoch, isoyear, decade, century.",
 )  # fmt: skip
 def _extract(tr: Translator, node: exp.Expr) -> Typed:
-    return date_part(tr, tr.literal_text(node.this, "a date part"), tr.arg(node, "expression"))
+    part = tr.literal_text(node.this, "a date part")
+    return _part_by_name(tr, part, node.expression, tr.arg(node, "expression"))
+
+
+def _part_by_name(tr: Translator, part: str, value_node: exp.Expr, value: Typed) -> Typed:
+    result = date_part(tr, part, value)
+    if value.null_constant and not value.is_null and value_node.find(exp.Column) is None:
+        return null_of(DOUBLE)  # DuckDB folds EXTRACT(part FROM <a NULL constant>) to a DOUBLE
+    return result
 
 
 @function(
@@ -128,7 +136,8 @@ def _date_part(tr: Translator, node: exp.Expr) -> Typed:
     args = node.expressions
     if len(args) != 2:
         raise tr.error("date_part(part, value) takes two arguments")
-    return date_part(tr, tr.literal_text(args[0], "a date part"), tr.translate(args[1]))
+    part = tr.literal_text(args[0], "a date part")
+    return _part_by_name(tr, part, args[1], tr.translate(args[1]))
 
 
 def _part_function(name: str, node_type: type[exp.Expr] | None, part: str, doc: str,
@@ -287,6 +296,9 @@ def _last_day(tr: Translator, node: exp.Expr) -> Typed:
                  else t.expr.dt.month_end(), pl.Date())  # fmt: skip
 
 
+_MAX_YEAR = 262_000  # Polars builds dates within about ±262,143 years
+
+
 @function(
     "make_date", signature="make_date(year, month, day)", returns="DATE", category="date",
     nodes=(exp.DateFromParts,), doc="The date of those parts (an error if it does not exist).",
@@ -297,9 +309,12 @@ def _make_date(tr: Translator, node: exp.Expr) -> Typed:
     if any(p.is_null for p in parts):
         return null_of(pl.Date())
     y, m, d = (p.expr for p in parts)
-    valid = pl.date(y, m, 1)
-    day = valid.dt.offset_by(pl.concat_str([(d - 1).cast(pl.String), pl.lit("d")]))
-    ok = (day.dt.month() == m) & (d >= 1)
+    # parts are clipped to what Polars can build (it raises for month 13 even in a row
+    # a CASE never chooses), then checked
+    in_range = m.is_between(1, 12) & y.is_between(-_MAX_YEAR, _MAX_YEAR) & d.is_between(1, 31)
+    first = pl.date(y.clip(-_MAX_YEAR, _MAX_YEAR), m.clip(1, 12), 1)
+    day = first.dt.offset_by(pl.concat_str([(d.clip(1, 31) - 1).cast(pl.String), pl.lit("d")]))
+    ok = in_range & (day.dt.month() == m)
     from uzo_engine.expressions.casts import _strict
 
     result = pl.when(ok).then(day)
@@ -338,7 +353,12 @@ def _to_timestamp(tr: Translator, node: exp.Expr) -> Typed:
         t = _temporal(tr, value, "epoch_ms's value")
         micros = _as_timestamp(t).dt.epoch("us")
         return Typed((micros.cast(DOUBLE) / 1000).round(0).cast(BIGINT), BIGINT)
-    seconds = tr.expect(value, ("integer", "decimal", "float"), "to_timestamp's seconds")
+    if scale == 3:  # epoch_ms(n): DuckDB takes integers up to BIGINT, not fractions
+        seconds = tr.expect(value, ("integer",), "epoch_ms's milliseconds")
+        if seconds.dtype == pl.UInt64():
+            raise tr.error("epoch_ms's milliseconds must be at most a BIGINT, not UBIGINT")
+    else:
+        seconds = tr.expect(value, ("integer", "decimal", "float"), "to_timestamp's seconds")
     if scale:
         micros = (seconds.expr.cast(DOUBLE) * 10 ** (6 - scale)).round(0).cast(BIGINT)
         dtype = TIMESTAMP  # epoch_ms(n): a TIMESTAMP, as DuckDB
@@ -375,8 +395,15 @@ def _at_time_zone(tr: Translator, node: exp.Expr) -> Typed:
     if value.dtype.time_zone:
         local = value.expr.dt.convert_time_zone(zone).dt.replace_time_zone(None)
         return Typed(local, pl.Datetime(value.dtype.time_unit))
-    # a local time that occurs twice (clocks going back) is read as the earlier instant
-    aware = value.expr.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
+    # a local time that occurs twice (clocks going back) is read as the later instant
+    local = value.expr
+    aware = local.dt.replace_time_zone(zone, ambiguous="latest", non_existent="null")
+    # a local time the clocks skip (02:30 when they go forward) is read with the offset
+    # before the gap, as DuckDB reads it
+    skipped = (local - pl.duration(hours=1)).dt.replace_time_zone(
+        zone, ambiguous="latest", non_existent="null"
+    ) + pl.duration(hours=1)
+    aware = pl.coalesce(aware, pl.when(local.is_not_null()).then(skipped))
     aware = aware.dt.convert_time_zone("UTC")
     return Typed(aware, pl.Datetime(value.dtype.time_unit, "UTC"))
 
