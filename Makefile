@@ -17,7 +17,12 @@ export UV_NO_PROGRESS := 1
 # PYTHONDONTWRITEBYTECODE is set (every new process would compile sqlglot, Prefect...)
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: help venv serve test test-deps lint format typecheck migrate bench test-debian-pg clean
+# the newest Python UZO supports; its suite runs against Debian's PostgreSQL
+PY_HIGH := 3.13
+VENV_HIGH := .venv-py$(subst .,,$(PY_HIGH))
+
+.PHONY: help venv serve test test-deps lint format typecheck migrate bench test-debian-pg \
+	test-high-python test-wheel clean
 
 help: ## List the targets
 	@echo "usage: make TARGET"
@@ -63,6 +68,15 @@ bench: venv ## Run the benchmarks (results in benchmarks/results/)
 test-debian-pg: venv ## Run the `db` tests against a throwaway Debian PostgreSQL
 	bash .ci/debian-postgres.sh
 
+test-high-python: venv test-deps ## Run the whole suite on Python $(PY_HIGH) (Debian PostgreSQL)
+	UV_PROJECT_ENVIRONMENT=$(VENV_HIGH) $(BIN)/uv sync --frozen --all-extras \
+		--python "$$(bash .ci/find-python.sh $(PY_HIGH))"
+	UZO_TEST_VENV=$(VENV_HIGH) bash .ci/debian-postgres.sh tests
+
+test-wheel: venv ## Build the wheel, install it in fresh venvs (3.11, $(PY_HIGH)), run it
+	bash .ci/test-wheel.sh 3.11 $(PY_HIGH)
+
 clean: ## Remove caches and build output (keeps .venv)
-	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache build dist
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache build dist \
+		$(VENV_HIGH)
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

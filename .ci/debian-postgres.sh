@@ -9,7 +9,10 @@
 # created with initdb in a temporary directory, started on a free port on
 # 127.0.0.1, and always stopped and deleted on exit.
 #
-# Usage: bash .ci/debian-postgres.sh [extra pytest args]
+# Usage: bash .ci/debian-postgres.sh [pytest args]   (default: -m db)
+# UZO_TEST_VENV names the virtualenv whose pytest runs (default: .venv); the run on
+# the highest supported Python uses it to run the whole suite here, since the
+# embedded pgserver has no wheel for that Python.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -116,10 +119,16 @@ psql_super() { "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$WORK" -p "$PORT" -U p
 psql_super -d postgres \
     -c "CREATE ROLE uzo_owner LOGIN CREATEROLE PASSWORD 'owner-pw'" \
     -c "CREATE DATABASE uzo OWNER uzo_owner" \
-    -c "CREATE DATABASE prefect OWNER uzo_owner"
+    -c "CREATE DATABASE prefect OWNER uzo_owner" \
+    -c "CREATE DATABASE uzo_spare OWNER uzo_owner"
 
 export UZO_DATABASE_URL="postgresql://uzo_owner:owner-pw@127.0.0.1:$PORT/uzo"
 export UZO_DATABASE_APP_PASSWORD="app-pw"
+# for tests that migrate, downgrade or serve a database of their own (the CLI tests),
+# and for the connector tests' target server where pgserver is not installed
+export UZO_TEST_SPARE_DATABASE_URL="postgresql://uzo_owner:owner-pw@127.0.0.1:$PORT/uzo_spare"
+export UZO_TEST_POSTGRES_SOCKET_DIR="$WORK"
+export UZO_TEST_POSTGRES_PORT="$PORT"
 
 # The owner logs in over TCP with its password (scram), as the tests will.
 WHO=$(PGPASSWORD=owner-pw "$PGBIN/psql" -X -tA -h 127.0.0.1 -p "$PORT" -U uzo_owner -d uzo \
@@ -127,5 +136,7 @@ WHO=$(PGPASSWORD=owner-pw "$PGBIN/psql" -X -tA -h 127.0.0.1 -p "$PORT" -U uzo_ow
 log "connected over TCP as $WHO (setup $(elapsed "$START") in total)"
 
 # --- 4. The database tests ----------------------------------------------------------
-log "running: pytest -m db"
-.venv/bin/pytest -m db -p no:cacheprovider "$@"
+VENV=${UZO_TEST_VENV:-.venv}
+if [[ $# -eq 0 ]]; then set -- -m db; fi
+log "running: $VENV/bin/pytest $* ($("$VENV/bin/python" -V))"
+"$VENV/bin/pytest" -p no:cacheprovider "$@"

@@ -8,6 +8,7 @@ application role is created by the migrations.
 
 from __future__ import annotations
 
+import sys
 import threading
 import warnings
 from typing import TYPE_CHECKING, Any
@@ -66,11 +67,8 @@ def _start(pgdata: Path) -> Any:
         warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
         try:
             import pgserver
-        except ImportError as exc:  # pragma: no cover - a base dependency
-            raise EmbeddedPostgresError(
-                "the embedded PostgreSQL needs the 'pgserver' package; "
-                "install UZO's dependencies or set UZO_DATABASE_URL"
-            ) from exc
+        except ImportError as exc:
+            raise EmbeddedPostgresError(missing_pgserver_message()) from exc
         pgdata.parent.mkdir(parents=True, exist_ok=True)
         try:
             return pgserver.get_server(pgdata, cleanup_mode="stop")
@@ -78,6 +76,21 @@ def _start(pgdata: Path) -> Any:
             raise EmbeddedPostgresError(
                 f"could not start the embedded PostgreSQL in {pgdata}: {exc}"
             ) from exc
+
+
+def missing_pgserver_message() -> str:
+    if sys.version_info >= (3, 13):
+        return (
+            "UZO_DATABASE_URL is not set and the embedded PostgreSQL is not available on "
+            f"Python {sys.version_info.major}.{sys.version_info.minor} (the 'pgserver' package "
+            "publishes wheels up to 3.12): point UZO_DATABASE_URL at a PostgreSQL server, e.g. "
+            "postgresql://uzo_owner:secret@localhost:5432/uzo, or run UZO on Python 3.11 or 3.12"
+        )
+    return (
+        "UZO_DATABASE_URL is not set and the embedded PostgreSQL needs the 'pgserver' package: "
+        "install it with `pip install 'uzo[embedded]'` (`make serve` does), or point "
+        "UZO_DATABASE_URL at a PostgreSQL server"
+    )
 
 
 def _prepare(superuser_uri: str, database: str) -> None:

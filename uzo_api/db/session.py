@@ -43,10 +43,20 @@ def make_engine(
 class Database:
     """The metadata store: an app-role engine for requests, an owner engine for upkeep."""
 
-    def __init__(self, urls: DatabaseUrls, *, pool_size: int = 10, statement_timeout_ms: int = 0):
+    def __init__(
+        self,
+        urls: DatabaseUrls,
+        *,
+        pool_size: int = 10,
+        statement_timeout_ms: int = 0,
+        pool_timeout_seconds: float = 10.0,
+    ):
         self.urls = urls
         self.engine = make_engine(
-            urls.app, pool_size=pool_size, statement_timeout_ms=statement_timeout_ms
+            urls.app,
+            pool_size=pool_size,
+            statement_timeout_ms=statement_timeout_ms,
+            pool_timeout=pool_timeout_seconds,
         )
         self._owner_engine: Engine | None = None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)

@@ -84,6 +84,9 @@ def key_server(planted_home: Any) -> Iterator[KeyServer]:
     state = KeyServer(port=0, agent_connections=agent_connections)
 
     class Server(asyncssh.SSHServer):  # type: ignore[misc]
+        def connection_made(self, conn: Any) -> None:
+            connections.append(conn)
+
         def begin_auth(self, username: str) -> bool:
             return True
 
@@ -100,6 +103,7 @@ def key_server(planted_home: Any) -> Iterator[KeyServer]:
         def validate_password(self, username: str, password: str) -> bool:
             return username == USER and password == PASSWORD
 
+    connections: list[Any] = []
     loop = asyncio.new_event_loop()
     holder: dict[str, Any] = {}
 
@@ -124,12 +128,16 @@ def key_server(planted_home: Any) -> Iterator[KeyServer]:
 
         async def close() -> None:
             server.close()
-            await server.wait_closed()
+            # since Python 3.12 wait_closed() also waits for every open connection, and a
+            # refused client's may linger: end them all first
+            for conn in connections:
+                conn.abort()
             pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             for task in pending:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=5)
+            await asyncio.wait_for(server.wait_closed(), timeout=10)
 
         asyncio.run_coroutine_threadsafe(close(), loop).result(30)
         loop.call_soon_threadsafe(loop.stop)

@@ -59,12 +59,32 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 class PgServer:
     socket_dir: str
     uri: str
+    port: int = 5432
 
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
-    import pgserver
+    """A PostgreSQL the connector tests may do anything to, reached by its unix socket.
+
+    The embedded pgserver where it is installed; where it has no wheel (Python 3.13),
+    the throwaway Debian cluster that .ci/debian-postgres.sh started (its superuser on
+    the socket, trust auth), named by UZO_TEST_POSTGRES_SOCKET_DIR and _PORT.
+    """
     from sqlalchemy.engine import make_url
+
+    try:
+        import pgserver
+    except ImportError:
+        socket_dir = os.environ.get("UZO_TEST_POSTGRES_SOCKET_DIR")
+        port = int(os.environ.get("UZO_TEST_POSTGRES_PORT", "5432"))
+        if not socket_dir:
+            pytest.fail(
+                "no PostgreSQL for the connector tests: pgserver is not installed and "
+                "UZO_TEST_POSTGRES_SOCKET_DIR is unset (run them through .ci/debian-postgres.sh)"
+            )
+        uri = f"postgresql://postgres@/postgres?host={socket_dir}&port={port}"
+        yield PgServer(socket_dir=socket_dir, uri=uri, port=port)
+        return
 
     # not under pytest's 0700 tmp root: pgserver runs as the `pgserver` user under root
     data = Path(tempfile.mkdtemp(prefix="uzo-conn-pg-"))

@@ -37,7 +37,7 @@ LOOPBACK = ConnectorContext(endpoint_policy=EndpointPolicy.permissive_for_tests(
 
 
 def make(pg: PgServer, context: ConnectorContext = LOOPBACK, **over: object) -> PostgresConnector:
-    config = PostgresConfig.model_validate({"host": pg.socket_dir, **over})
+    config = PostgresConfig.model_validate({"host": pg.socket_dir, "port": pg.port, **over})
     return PostgresConnector(config, context)
 
 

@@ -195,14 +195,18 @@ def test_database_name_is_never_expanded_as_a_connection_string(pg_server: PgSer
         "dbname=uzo_expand_target",
         f"host={pg_server.socket_dir} dbname=uzo_expand_target",
     ):
-        c = PostgresConnector(PostgresConfig(host=pg_server.socket_dir, database=name), context)
+        config = PostgresConfig(host=pg_server.socket_dir, port=pg_server.port, database=name)
+        c = PostgresConnector(config, context)
         with pytest.raises(ConnectionTestError, match="does not exist"):
             c.test_connection()
         c.close()
         with pytest.raises(ConnectorError, match="does not exist"):
             c.adbc_connect()
     ok = PostgresConnector(
-        PostgresConfig(host=pg_server.socket_dir, database="uzo_expand_target"), context
+        PostgresConfig(
+            host=pg_server.socket_dir, port=pg_server.port, database="uzo_expand_target"
+        ),
+        context,
     )
     ok.test_connection()
     ok.adbc_connect().close()
