@@ -4,7 +4,8 @@ Used by unit tests, by the loop node for its sub-workflows, and anywhere a
 small workflow should run without a cluster. Semantics match the runtime's:
 steps run in plan order; a step whose input port was skipped (branch/router)
 is *skipped*; a step downstream of a failure is *upstream_failed*; a failing
-step is retried ``retries`` times with exponential backoff; ``timeout_seconds``
+step is retried ``retries`` times, waiting as the runtime does
+(:func:`uzo_engine.runtime.actors.node_retry_policy`); ``timeout_seconds``
 bounds each attempt (the attempt's thread cannot be killed: it is abandoned);
 cancellation (``ctx.cancelled()``) is checked before each step.
 
@@ -26,6 +27,7 @@ from uzo_engine.compiler import CompileOptions, compile_workflow
 from uzo_engine.events import NodeEvent, RunEvent
 from uzo_engine.nodes.base import NodeExecutionError
 from uzo_engine.plan import NodeResult, StepContext, failed_step_results
+from uzo_engine.runtime.actors import node_retry_policy
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -133,7 +135,8 @@ class LocalExecutor:
         inputs = {inp.port: result.outputs[(inp.step_id, inp.output_port)] for inp in step.inputs}
         for n in step.node_ids:
             self._emit(ctx, n, "running")
-        attempts = step.retries + 1
+        retry = node_retry_policy(step.retries, step.retry_backoff_seconds)
+        attempts = retry.max_attempts
         error: BaseException | None = None
         for attempt in range(1, attempts + 1):
             try:
@@ -141,7 +144,7 @@ class LocalExecutor:
             except Exception as e:
                 error = e
                 if attempt < attempts:
-                    time.sleep(step.retry_backoff_seconds * 2 ** (attempt - 1))
+                    time.sleep(retry.backoff(attempt))
                 continue
             for r in out.results:
                 r.attempts = attempt

@@ -215,7 +215,7 @@ def test_on_error_null_gives_null_answers_and_carries_on(base_url: str, state: S
     doc = llm_workflow(
         base_url,
         rows=PEOPLE[:3],
-        config={"max_attempts": 1},  # no client-side retry
+        config={"max_attempts": 1},  # (the node sets the attempts: retries + 1)
         retries=0,
         batch_size=1,
         max_concurrency=1,

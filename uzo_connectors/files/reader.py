@@ -2,8 +2,11 @@
 
 Tasks are small picklable objects (the fsspec filesystem travels with them), so
 they can run in Ray workers. Each streams record batches of the plan's schema:
-projection, the predicate (as an Arrow filter when it translates) and the limit
-are applied inside the scan, so memory stays bounded by the batch size.
+projection, the predicate (the part of it Arrow answers as DuckDB does, see
+:mod:`uzo_connectors.files.predicate`) and the limit are applied inside the scan,
+so memory stays bounded by the batch size. A predicate that is not pushed down
+entirely is left to the caller, and so is the limit then (it counts the rows
+that pass the whole predicate).
 """
 
 from __future__ import annotations
@@ -57,14 +60,11 @@ class ScanSpec:
     partition_schema: pa.Schema
     out_schema: pa.Schema
     arrow_filter: pc.Expression | None
-    post_filter: str | None  # evaluated after the scan when Arrow cannot take it
     batch_size: int
     serial: bool = False  # the filesystem is not thread-safe (one SFTP/FTP connection)
     arrow_fs: Any = None  # native pyarrow filesystem for the scan, when there is one
 
-    def scan_columns(self) -> list[str] | None:
-        if self.post_filter is not None:
-            return None
+    def scan_columns(self) -> list[str]:
         return list(self.out_schema.names)
 
 
@@ -97,11 +97,7 @@ class FileReadTask:
             batches = ds.dataset(table).to_batches(
                 columns=spec.scan_columns(), filter=spec.arrow_filter, batch_size=spec.batch_size
             )
-        for batch in batches:
-            if spec.post_filter is not None:
-                batch = predicate.filter_after_scan(batch, spec.post_filter)
-                batch = batch.select(list(spec.out_schema.names))
-            yield batch
+        yield from batches
 
     def _scan_dataset(self, path: str) -> Iterator[pa.RecordBatch]:
         spec = self.spec
@@ -209,17 +205,15 @@ def dataset_schema(store: FileStore, dataset: str, settings: FormatSettings) -> 
     return _file_schema(store, entries, base, settings, fmt)[0]
 
 
-def _filters(request: ReadRequest, schema: pa.Schema) -> tuple[pc.Expression | None, str | None]:
+def _filters(request: ReadRequest, schema: pa.Schema) -> tuple[pc.Expression | None, bool]:
+    """The scan's Arrow filter, and whether it applies the whole predicate."""
     arrow_filter: pc.Expression | None = None
-    post: str | None = None
+    complete = True
     if request.predicate:
         unknown = predicate.columns_of(request.predicate) - set(schema.names)
         if unknown:
             raise ConfigError(f"predicate uses unknown column(s): {', '.join(sorted(unknown))}")
-        try:
-            arrow_filter = predicate.to_arrow(request.predicate)
-        except predicate.Untranslatable:
-            post = request.predicate
+        arrow_filter, complete = predicate.to_arrow(request.predicate, schema)
     inc = request.incremental
     if inc is not None and inc.after is not None:
         if inc.column not in schema.names:
@@ -227,7 +221,7 @@ def _filters(request: ReadRequest, schema: pa.Schema) -> tuple[pc.Expression | N
         after = pa.scalar(inc.after).cast(schema.field(inc.column).type)
         cond = pc.field(inc.column) > after
         arrow_filter = cond if arrow_filter is None else arrow_filter & cond
-    return arrow_filter, post
+    return arrow_filter, complete
 
 
 def _parquet_buckets(
@@ -253,9 +247,7 @@ def _parquet_buckets(
 
 def _high_water_mark(spec: ScanSpec, paths: tuple[str, ...], column: str) -> Any:
     """The greatest value of ``column`` among the rows the read will return (filters applied)."""
-    # only the watermark column is needed, unless a post-scan filter needs the others
-    wanted = pa.schema([spec.file_schema.field(column)]) if spec.post_filter is None else None
-    probe = dataclasses.replace(spec, out_schema=wanted or spec.file_schema)
+    probe = dataclasses.replace(spec, out_schema=pa.schema([spec.file_schema.field(column)]))
     best: Any = None
     for batch in FileReadTask(probe, paths)():
         value = pc.max(batch.column(column)).as_py()
@@ -276,7 +268,7 @@ def plan_read(store: FileStore, request: ReadRequest, settings: FormatSettings) 
         out_schema = pa.schema([file_schema.field(c) for c in request.columns])
     else:
         out_schema = file_schema
-    arrow_filter, post = _filters(request, file_schema)
+    arrow_filter, complete = _filters(request, file_schema)
     spec = ScanSpec(
         fs=store.fs,
         fmt=fmt,
@@ -286,7 +278,6 @@ def plan_read(store: FileStore, request: ReadRequest, settings: FormatSettings) 
         partition_schema=parts,
         out_schema=out_schema,
         arrow_filter=arrow_filter,
-        post_filter=post,
         batch_size=request.batch_size,
         serial=store.serial,
         arrow_fs=store.arrow_fs,
@@ -304,16 +295,18 @@ def plan_read(store: FileStore, request: ReadRequest, settings: FormatSettings) 
             spec = dataclasses.replace(
                 spec, arrow_filter=bound if arrow_filter is None else arrow_filter & bound
             )
-    pushed = {"limit"} if request.limit is not None else set()
+    # the limit counts rows that pass the predicate: the caller applies both, or neither
+    limit = request.limit if complete else None
+    pushed = {"limit"} if limit is not None else set()
     if request.columns is not None:
         pushed.add("projection")
-    if request.predicate and post is None:
+    if request.predicate and complete:
         pushed.add("predicate")
     paths = tuple(e.path for e in entries)
     total = sum(e.size or 0 for e in entries) or None
     if request.limit is not None:
-        # A preview: one task walks the files in order and stops at the limit.
-        task = FileReadTask(spec, paths, limit=request.limit)
+        # A preview: one task walks the files in order (and stops at a pushed limit).
+        task = FileReadTask(spec, paths, limit=limit)
         tasks = [ReadTask(task, out_schema, estimated_bytes=total, description=request.dataset)]
         return ReadPlan(out_schema, tuple(tasks), frozenset(pushed), high_water_mark=mark)
     split = int(request.options.get("split_bytes", SPLIT_BYTES))

@@ -1,9 +1,13 @@
 """An OpenAI-compatible HTTP client: chat completions, embeddings, models.
 
 Built on :class:`uzo_connectors.http.transport.SafeClient`, so the base URL (and
-any redirect) is checked against the SSRF policy, retries back off exponentially
-and honour ``Retry-After`` on 429/503, and the API key never appears in an error.
-Token usage is read from each response and summed in :attr:`OpenAIClient.usage`.
+any redirect) is checked against the SSRF policy, and the API key never appears in
+an error. The transport is the one layer that retries a model call: a transient
+failure (network, 408, 409, 429, 5xx: :attr:`ModelError.transient`) is retried up
+to ``max_attempts`` in all with UZO's backoff (:mod:`uzo_connectors.retry`),
+``Retry-After`` winning; chat completions and embeddings have no side effects, so
+their POSTs are retried like GETs. Token usage is read from each response and
+summed in :attr:`OpenAIClient.usage`.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from urllib.parse import quote
 
 from uzo_connectors.errors import BlockedEndpointError, ConnectorError
 from uzo_connectors.http.auth import HeaderAuth
-from uzo_connectors.http.transport import RetryPolicy, SafeClient
+from uzo_connectors.http.transport import HttpRetry, SafeClient
+from uzo_connectors.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -27,6 +32,9 @@ if TYPE_CHECKING:
 
 Message = dict[str, Any]  # {"role": "user", "content": "..."}
 
+# the statuses a model call is retried on (with network failures: ModelError.transient)
+TRANSIENT_STATUSES = frozenset({408, 409, 429, *range(500, 600)})
+
 
 class ModelError(ConnectorError):
     """The model endpoint answered with an error; ``transient`` if retrying may help."""
@@ -34,7 +42,7 @@ class ModelError(ConnectorError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
-        self.transient = status is None or status in {408, 409, 429} or status >= 500
+        self.transient = status is None or status in TRANSIENT_STATUSES
 
 
 @dataclass(frozen=True)
@@ -105,10 +113,9 @@ class OpenAIClient:
             timeout=config.timeout,
             verify=config.verify_tls,
             headers=headers,
-            retry=RetryPolicy(
-                max_attempts=config.max_attempts,
-                backoff_base=config.backoff_base,
-                backoff_max=config.backoff_max,
+            retry=HttpRetry(
+                RetryPolicy(config.max_attempts, config.backoff_base, config.backoff_max),
+                statuses=TRANSIENT_STATUSES,
                 max_retry_after=config.max_retry_after,
             ),
             rate_limit=config.rate_limit,
@@ -154,8 +161,8 @@ class OpenAIClient:
         return f"{cfg.base_url}/openai/deployments/{deployment}/{operation}?api-version={version}"
 
     def _send(self, method: str, url: str, payload: Any = None) -> httpx.Response:
-        try:
-            return self._http.request(method, url, json=payload)
+        try:  # a model call changes nothing on the server: safe to repeat
+            return self._http.request(method, url, json=payload, idempotent=True)
         except BlockedEndpointError:
             raise
         except ConnectorError as exc:  # the network failed even after retries

@@ -43,6 +43,8 @@ class OpenAIConfig(ConnectorConfig):
     default_model: str | None = Field(default=None, max_length=256)
     embedding_model: str | None = Field(default=None, max_length=256)
     timeout: float = Field(default=60.0, gt=0, le=MAX_TIMEOUT)
+    # attempts of one call in all: the transport retries transient failures (the llm node
+    # sets it from its own `retries`); backoff as in uzo_connectors.retry
     max_attempts: int = Field(default=4, ge=1, le=20)
     backoff_base: float = Field(default=0.5, ge=0, le=60)
     backoff_max: float = Field(default=30.0, ge=0, le=MAX_TIMEOUT)

@@ -15,7 +15,7 @@ Usage::
     )
     result.texts        # one answer per row, in row order (None for a failed row)
     result.usage        # Usage(prompt_tokens, completion_tokens, total_tokens) of real calls
-    result.results[i]   # RowResult: text, usage, cached, attempts, error
+    result.results[i]   # RowResult: text, usage, cached, attempts (client calls), error
 
 Templates use ``str.format`` syntax with plain row field names only (``{review}``);
 attribute/index access, positional fields and conversions are refused (no template
@@ -23,8 +23,9 @@ injection), and a row without a field the template names is a ConfigError.
 
 Each row's answer comes from the cache when (model, messages, params) was seen
 before, else from the model; identical prompts within a batch are sent once.
-Transient failures (429, 5xx, network) are retried ``retries`` times with
-exponential backoff, on top of the client's own Retry-After-aware retries.
+The mapper calls the client once per prompt and never retries: retrying is the
+client's job (``OpenAIClient``'s transport retries transient failures, honouring
+``Retry-After``, up to its config's ``max_attempts``), so attempts never multiply.
 ``on_error="raise"`` stops at the first failed row; ``"null"`` records the error in
 ``RowResult.error`` and carries on. :func:`iter_map_prompts` yields one
 :class:`MapResult` per batch so a caller can stream (the engine writes each batch
@@ -34,7 +35,6 @@ as it completes).
 from __future__ import annotations
 
 import itertools
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -42,10 +42,10 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from uzo_connectors.errors import ConfigError
 from uzo_connectors.genai.cache import CachedResponse, ResponseCache, cache_key
 from uzo_connectors.genai.client import ModelError, Usage
-from uzo_connectors.http.templates import parse_template, render
+from uzo_connectors.genai.prompts import parse_template, render
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
 
     from uzo_connectors.genai.client import ChatResponse, Message
 
@@ -63,7 +63,7 @@ class RowResult:
     text: str | None
     usage: Usage  # tokens this row spent now (zero for a cache hit or a shared prompt)
     cached: bool = False
-    attempts: int = 0
+    attempts: int = 0  # calls to the client for this row (0: cached or shared)
     error: str | None = None
 
 
@@ -123,10 +123,7 @@ def iter_map_prompts(
     cache: ResponseCache | None = None,
     system: str | None = None,
     params: Mapping[str, Any] | None = None,
-    retries: int = 2,
-    backoff: float = 0.5,
     on_error: Literal["raise", "null"] = "raise",
-    sleep: Callable[[float], None] = time.sleep,
 ) -> Iterator[MapResult]:
     """Like :func:`map_prompts`, one MapResult per batch of ``batch_size`` rows."""
     try:
@@ -138,16 +135,11 @@ def iter_map_prompts(
     call_params = dict(params or {})
 
     def call(messages: list[Message]) -> _Call:
-        for attempt in range(1, retries + 2):
-            try:
-                response = client.chat(messages, model=model, **call_params)
-            except ModelError as exc:
-                if not exc.transient or attempt > retries:
-                    return _Call(None, Usage(), attempt, exc)
-                sleep(backoff * 2 ** (attempt - 1))
-                continue
-            return _Call(response.text, response.usage, attempt, None)
-        raise AssertionError("unreachable")  # the loop always returns
+        try:
+            response = client.chat(messages, model=model, **call_params)
+        except ModelError as exc:  # the client's retries are spent, or it was not transient
+            return _Call(None, Usage(), 1, exc)
+        return _Call(response.text, response.usage, 1, None)
 
     rows_iter = iter(rows)
     offset = 0
@@ -222,10 +214,7 @@ def map_prompts(
     cache: ResponseCache | None = None,
     system: str | None = None,
     params: Mapping[str, Any] | None = None,
-    retries: int = 2,
-    backoff: float = 0.5,
     on_error: Literal["raise", "null"] = "raise",
-    sleep: Callable[[float], None] = time.sleep,
 ) -> MapResult:
     """Render ``template`` for every row, ask ``model``, return answers and token usage."""
     total = _EMPTY
@@ -239,10 +228,7 @@ def map_prompts(
         cache=cache,
         system=system,
         params=params,
-        retries=retries,
-        backoff=backoff,
         on_error=on_error,
-        sleep=sleep,
     ):
         total = total + part
     return total

@@ -25,12 +25,39 @@ from pydantic import (
 from uzo_connectors.base import ConnectorConfig
 from uzo_connectors.http import guards
 from uzo_connectors.http.guards import MAX_TIMEOUT, checked
-from uzo_connectors.http.jsonpath import parse_path
-from uzo_connectors.http.templates import template_fields
+from uzo_connectors.http.jsonpath import check_path
+from uzo_connectors.http.templates import (
+    TemplateProblem,
+    check_template,
+    literal_text,
+    template_fields,
+)
 
 USE_AUTH = "auth (type bearer, basic, api_key or oauth2_client_credentials)"
 MAX_PAGE_SIZE = 10_000
 MAX_INDEX = 1_000_000_000  # start page / offset
+
+
+def _path_template(value: str) -> str:
+    """A path template: allowed as a template, and its literal text only extends base_url."""
+    check_template(value)
+    checked(guards.relative_path, literal_text(value), field="path")
+    return value
+
+
+def _json_templates(value: Any, where: str) -> None:
+    """Every string leaf of a JSON body is an allowed template (the error names the leaf)."""
+    if isinstance(value, str):
+        try:
+            check_template(value)
+        except TemplateProblem as exc:
+            raise ValueError(f"{where}: {exc}" if where else str(exc)) from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _json_templates(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _json_templates(item, f"{where}[{i}]")
 
 
 def _plain_secret(value: SecretStr, field: str) -> SecretStr:
@@ -145,7 +172,12 @@ Auth = Annotated[
 
 
 class RetrySettings(_Model):
-    """Exponential backoff (``base * 2**attempt``, capped, with jitter); Retry-After wins."""
+    """UZO's retry policy (:mod:`uzo_connectors.retry`); Retry-After wins.
+
+    ``max_attempts`` counts every attempt. The wait before retry ``n`` is
+    ``backoff_base * 2**(n-1)`` plus up to ``backoff_base`` of jitter, at most
+    ``backoff_max``.
+    """
 
     max_attempts: int = Field(default=4, ge=1, le=20)
     backoff_base: float = Field(default=0.5, ge=0, le=60)
@@ -201,13 +233,15 @@ class CursorPagination(_Model):
     size_param: str | None = Field(default=None, min_length=1, max_length=128)
     page_size: int = Field(default=100, ge=1, le=MAX_PAGE_SIZE)
 
+    @field_validator("cursor_path", "has_more_path")
+    @classmethod
+    def _valid_path(cls, value: str | None) -> str | None:
+        return None if value is None else check_path(value)
+
     @model_validator(mode="after")
     def _one_cursor_source(self) -> CursorPagination:
         if (self.cursor_path is None) == (self.cursor_field is None):
             raise ValueError("set exactly one of cursor_path and cursor_field")
-        for path in (self.cursor_path, self.has_more_path):
-            if path is not None:
-                parse_path(path)
         return self
 
 
@@ -267,7 +301,7 @@ class WriteSettings(_Model):
     @field_validator("path")
     @classmethod
     def _relative(cls, value: str | None) -> str | None:
-        return None if value is None else checked(guards.relative_path, value, field="path")
+        return None if value is None else _path_template(value)
 
 
 class Resource(_Model):
@@ -276,12 +310,15 @@ class Resource(_Model):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
     description: str = ""
     method: _HTTP_METHODS = "GET"
-    path: str  # template relative to base_url, e.g. "/repos/{owner}/{repo}/issues"
+    # Jinja template relative to base_url, e.g. "/repos/{{ owner }}/{{ repo }}/issues"
+    # (uzo_connectors.http.templates; the older "/repos/{owner}" still works)
+    path: str
     params: dict[str, Scalar] = {}  # values for the path/query/body templates
     query: dict[str, Scalar] = {}  # string values are templates too
     headers: dict[str, str] = {}
     body: dict[str, Any] | None = None  # JSON body template (string leaves are templates)
-    records_path: str = ""  # "" = the body itself; e.g. "data", "results[*]", "$.items"
+    # RFC 9535 JSONPath of the records: "$" (or "") = the body itself; "$.data", "$.results[*]"
+    records_path: str = ""
     pagination: Pagination = NoPagination()
     max_pages: int = Field(default=1000, ge=1, le=100_000)
     columns: dict[str, str] | None = None  # declared schema: name -> Arrow type alias or "json"
@@ -295,13 +332,18 @@ class Resource(_Model):
     @field_validator("records_path")
     @classmethod
     def _valid_path(cls, value: str) -> str:
-        parse_path(value)
-        return value
+        return check_path(value)
 
     @field_validator("path")
     @classmethod
     def _relative(cls, value: str) -> str:
-        return checked(guards.relative_path, value, field="path")
+        return _path_template(value)
+
+    @field_validator("body")
+    @classmethod
+    def _body_templates(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        _json_templates(value, "")
+        return value
 
     @field_validator("headers")
     @classmethod
@@ -312,6 +354,12 @@ class Resource(_Model):
     @classmethod
     def _no_credential_params(cls, value: dict[str, Scalar]) -> dict[str, Scalar]:
         checked(guards.check_query_names, value, field="query")
+        for name, template in value.items():
+            if isinstance(template, str):
+                try:
+                    check_template(template)
+                except TemplateProblem as exc:
+                    raise ValueError(f"{name!r}: {exc}") from None
         return value
 
     @field_validator("params")
@@ -328,7 +376,7 @@ class Resource(_Model):
         used += _body_fields(self.body)
         for name in used:
             if name not in self.params:
-                raise ValueError(f"template field {{{name}}} has no default value in params")
+                raise ValueError(f"template value {name!r} has no default value in params")
         if not self.readable and self.write is None:
             raise ValueError("a resource that is not readable needs write settings")
         if self.columns is not None:
@@ -364,7 +412,8 @@ class HttpConfig(ConnectorConfig):
     headers: dict[str, str] = Field(default_factory=dict)
     timeout: float = Field(default=30.0, gt=0, le=MAX_TIMEOUT)
     retries: RetrySettings = RetrySettings()
-    rate_limit: float | None = Field(default=None, gt=0, le=1000)  # requests per second
+    # requests per second, over a moving window (2.5: at most 5 requests in any 2 s)
+    rate_limit: float | None = Field(default=None, gt=0, le=1000)
     verify_tls: bool = True
     max_redirects: int = Field(default=5, ge=0, le=20)
     sample_size: int = Field(default=100, ge=1, le=100_000)  # records used to infer a schema

@@ -11,7 +11,6 @@ import datetime as dt
 import itertools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 import httpx
 
@@ -21,8 +20,9 @@ from uzo_connectors.http.config import ApiKeyAuth
 from uzo_connectors.http.guards import same_origin
 from uzo_connectors.http.pagination import iter_pages
 from uzo_connectors.http.records import shape, to_batch
-from uzo_connectors.http.templates import render, render_json
-from uzo_connectors.http.transport import RetryPolicy, SafeClient, scrub_url
+from uzo_connectors.http.templates import TemplateProblem, render, render_json
+from uzo_connectors.http.transport import HttpRetry, SafeClient, scrub_url
+from uzo_connectors.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -43,11 +43,9 @@ def open_client(config: HttpConfig, policy: EndpointPolicy) -> SafeClient:
         timeout=config.timeout,
         verify=config.verify_tls,
         headers={"Accept": "application/json", **config.headers},
-        retry=RetryPolicy(
-            max_attempts=r.max_attempts,
-            backoff_base=r.backoff_base,
-            backoff_max=r.backoff_max,
-            retry_statuses=frozenset(r.retry_statuses),
+        retry=HttpRetry(
+            RetryPolicy(r.max_attempts, r.backoff_base, r.backoff_max),
+            statuses=frozenset(r.retry_statuses),
             max_retry_after=r.max_retry_after,
         ),
         rate_limit=config.rate_limit,
@@ -66,15 +64,13 @@ def _watermark_text(value: Any) -> str:
     return str(value)
 
 
-def _render(resource: Resource, template: str, values: Mapping[str, Any], *, path: bool) -> str:
+def _render(resource: Resource, template: str, values: Mapping[str, Any], *, field: str) -> str:
     try:
-        if path:
-            return render(template, values, escape=lambda s: quote(s, safe=""))
-        return render(template, values)
-    except KeyError as exc:
+        return render(template, values, url_path=field == "path")
+    except TemplateProblem as exc:
         raise ConfigError(
-            f"resource {resource.name!r}: template field {{{exc.args[0]}}} has no value "
-            "(set it in the resource's params or the read options' params)"
+            f"resource {resource.name!r}: {field} template: {exc} (template values come from"
+            " the resource's params and the read options' params)"
         ) from None
 
 
@@ -88,7 +84,7 @@ def resource_url(
     like ``@evil.example/`` or ``//evil.example`` can move a request (and its credentials)
     to another host.
     """
-    path = _render(resource, (template or resource.path).lstrip("/"), values, path=True)
+    path = _render(resource, (template or resource.path).lstrip("/"), values, field="path")
     url = f"{config.base_url}/{path}" if path else config.base_url
     try:
         same = same_origin(url, config.base_url)
@@ -112,17 +108,15 @@ def make_fetch(
     """A function sending one request of ``resource`` (see ``pagination.Fetch``)."""
     url = resource_url(config, resource, values)
     query: dict[str, Any] = {
-        k: _render(resource, v, values, path=False) if isinstance(v, str) else v
+        k: _render(resource, v, values, field=f"query {k!r}") if isinstance(v, str) else v
         for k, v in resource.query.items()
     }
     if resource.incremental is not None and watermark is not None:
         query[resource.incremental.param] = _watermark_text(watermark)
     try:
         body = render_json(resource.body, values) if resource.body is not None else None
-    except KeyError as exc:
-        raise ConfigError(
-            f"resource {resource.name!r}: body field {{{exc.args[0]}}} has no value"
-        ) from None
+    except TemplateProblem as exc:
+        raise ConfigError(f"resource {resource.name!r}: body template: {exc}") from None
 
     def fetch(next_url: str | None, params: dict[str, Any]) -> httpx.Response:
         if next_url is None:

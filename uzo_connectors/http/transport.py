@@ -3,10 +3,14 @@
 :class:`SafeClient` wraps ``httpx.Client`` with automatic redirects turned off:
 it checks every URL it is about to reach against the caller's
 :class:`~uzo_connectors.ssrf.EndpointPolicy` (the first URL, each redirect's
-``Location``, token URLs and pagination links alike), retries with exponential
-backoff honouring ``Retry-After`` (429/503), spaces requests by a client-side
-rate limit, refreshes credentials once on a 401, and scrubs secrets (API keys in
-query strings included) from every message it raises or logs.
+``Location``, token URLs and pagination links alike), retries with UZO's one
+:class:`~uzo_connectors.retry.RetryPolicy` (exponential backoff; ``Retry-After``
+wins on the statuses that send it), keeps to a client-side rate limit (``limits``,
+a moving window in memory), refreshes credentials once on a 401, and scrubs
+secrets (API keys in query strings included) from every message it raises or logs.
+
+This is the one layer that retries a request: callers above it (the GenAI
+mapper, pagination, sinks) do not retry again, so attempts never multiply.
 
 Every connection goes to an address the check approved (pinned resolution, see
 :mod:`uzo_connectors.http.pinning`): a DNS answer that changes between the check
@@ -19,28 +23,28 @@ another origin.
 from __future__ import annotations
 
 import email.utils
-import logging
-import random
-import threading
+import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
+from limits import RateLimitItemPerSecond
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 
 from uzo_connectors.errors import BlockedEndpointError, ConnectorError
 from uzo_connectors.http.guards import is_credential_header
 from uzo_connectors.http.pinning import PinnedAddresses, pinned_transport
+from uzo_connectors.retry import RetryDecision, RetryPolicy
 
 if TYPE_CHECKING:
     import ssl
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Iterable, Mapping
 
     from uzo_connectors.ssrf import EndpointPolicy
-
-log = logging.getLogger(__name__)
 
 SENSITIVE_PARAMS = frozenset(
     {
@@ -102,31 +106,42 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-class RateLimiter:
-    """At most ``rate`` request starts per second, across threads (None: unlimited)."""
+def rate_window(rate: float) -> tuple[int, int]:
+    """``rate`` requests per second as (requests, seconds): whole numbers, never faster.
 
-    def __init__(
-        self,
-        rate: float | None,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self._interval = 1.0 / rate if rate else 0.0
-        self._clock = clock
-        self._sleep = sleep
-        self._next = 0.0
-        self._lock = threading.Lock()
+    The window is the shortest whole number of seconds (up to 60) in which ``rate``
+    makes whole requests: 5/s is 5 per second, 0.5/s 1 per 2 s, 2.5/s 5 per 2 s.
+    """
+    for seconds in range(1, 61):
+        amount = rate * seconds
+        if amount >= 1 - 1e-9 and abs(amount - round(amount)) < 1e-9:
+            return round(amount), seconds
+    if rate * 60 >= 1:
+        return math.floor(rate * 60), 60
+    return 1, math.ceil(1 / rate)
+
+
+class RateLimiter:
+    """At most ``rate`` request starts per second, across threads (None: unlimited).
+
+    A moving window (``limits``) in this client's own memory: in any window of
+    :func:`rate_window` seconds, no more requests start than the rate allows.
+    """
+
+    def __init__(self, rate: float | None) -> None:
+        self._item: RateLimitItemPerSecond | None = None
+        if rate:
+            amount, seconds = rate_window(rate)
+            self._item = RateLimitItemPerSecond(amount, seconds)
+            self._limiter = MovingWindowRateLimiter(MemoryStorage())
 
     def acquire(self) -> None:
-        if not self._interval:
+        """Wait until a request may start, and count it."""
+        if self._item is None:
             return
-        with self._lock:
-            now = self._clock()
-            start = max(now, self._next)
-            self._next = start + self._interval
-        if start > now:
-            self._sleep(start - now)
+        while not self._limiter.hit(self._item):
+            reset = self._limiter.get_window_stats(self._item).reset_time
+            time.sleep(min(1.0, max(0.001, reset - time.time())))
 
 
 class Authenticator(Protocol):
@@ -137,18 +152,38 @@ class Authenticator(Protocol):
     def refresh(self) -> bool: ...
 
 
+DEFAULT_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
 @dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 4
-    backoff_base: float = 0.5
-    backoff_max: float = 30.0
-    retry_statuses: frozenset[int] = frozenset({429, 500, 502, 503, 504})
+class HttpRetry:
+    """The retry policy of a client plus what HTTP adds to it.
+
+    ``statuses`` are retried for requests that may be repeated (GET, HEAD, OPTIONS,
+    PUT, DELETE, or a request sent with ``idempotent=True``); a POST or PATCH only on
+    429 and 503, where the server says it did not process it. A ``Retry-After``
+    header sets the wait for its retry; one longer than ``max_retry_after`` fails
+    the request at once.
+    """
+
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    statuses: frozenset[int] = DEFAULT_RETRY_STATUSES
     max_retry_after: float = 120.0
 
-    def backoff(self, attempt: int) -> float:
-        """Delay before retry number ``attempt + 1``: exponential, capped, 50-100% jitter."""
-        delay: float = min(self.backoff_max, self.backoff_base * (2**attempt))
-        return delay * (0.5 + random.random() / 2)  # jitter, not security
+
+class _Retryable(Exception):
+    """A failed attempt that may be retried (the message is scrubbed: stamina logs it)."""
+
+    def __init__(self, message: str, response: httpx.Response | None = None) -> None:
+        super().__init__(message)
+        self.response = response  # the last answer, returned if no attempt is left
+        self.wait: float | None = None  # Retry-After, when the server sent one
+
+
+def _retry_decision(exc: Exception) -> RetryDecision:
+    if not isinstance(exc, _Retryable):
+        return False
+    return True if exc.wait is None else exc.wait
 
 
 class SafeClient:
@@ -161,25 +196,23 @@ class SafeClient:
         timeout: float = 30.0,
         verify: bool | ssl.SSLContext = True,
         headers: Mapping[str, str] | None = None,
-        retry: RetryPolicy | None = None,
+        retry: HttpRetry | None = None,
         rate_limit: float | None = None,
         max_redirects: int = 5,
         secrets: Iterable[str] = (),
         sensitive_params: Iterable[str] = (),
         auth: Authenticator | None = None,
         trusted_origin: str | None = None,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.policy = policy
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or HttpRetry()
         self.max_redirects = max_redirects
         self.secrets = tuple(secrets)
         self.sensitive_params = tuple(sensitive_params)
         self.auth = auth
         # credentials go only to this origin (default: the origin of each request's first URL)
         self._trusted = _origin(httpx.URL(trusted_origin)) if trusted_origin else None
-        self._sleep = sleep
-        self._limiter = RateLimiter(rate_limit, sleep=sleep)
+        self._limiter = RateLimiter(rate_limit)
         self.pins = PinnedAddresses(policy)
         self._client = httpx.Client(
             transport=pinned_transport(self.pins, verify),
@@ -238,59 +271,70 @@ class SafeClient:
         headers: Mapping[str, str] | None = None,
         authenticate: bool = True,
         follow_redirects: bool = True,
+        idempotent: bool | None = None,
     ) -> httpx.Response:
         """Send a request (following checked redirects), retrying what may be retried.
 
         Returns the final response whatever its status; see :meth:`raise_for_status`.
         With ``follow_redirects=False`` a redirect is returned as it is (a token request
         sends its client secret: it must not be replayed to wherever a 307 points).
+        ``idempotent`` says whether the request may be repeated (None: by its method;
+        True for a POST without side effects, such as a model call).
         """
-        idempotent = method.upper() in {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
+        repeatable = (
+            method.upper() in {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
+            if idempotent is None
+            else idempotent
+        )
         auth = self.auth if authenticate else None
-        attempt = 0
         refreshed = False
-        while True:
+        previous: httpx.Response | None = None
+
+        def send() -> httpx.Response:
+            return self._send(
+                method, url, params, json, content, data, headers, auth, follow_redirects
+            )
+
+        def attempt() -> httpx.Response:
+            nonlocal refreshed, previous
+            if previous is not None:
+                previous.close()
             self._limiter.acquire()
             try:
-                response = self._send(
-                    method, url, params, json, content, data, headers, auth, follow_redirects
-                )
+                response = send()
+                if response.status_code == 401 and auth is not None and not refreshed:
+                    refreshed = True  # once per request, not counted as an attempt
+                    if auth.refresh():
+                        response.close()
+                        self._limiter.acquire()
+                        response = send()
             except httpx.TransportError as exc:
-                retryable = idempotent or isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
-                if retryable and attempt + 1 < self.retry.max_attempts:
-                    delay = self.retry.backoff(attempt)
-                    log.info("retrying %s %s in %.2fs after %s", method, self.scrub(url), delay,
-                             type(exc).__name__)  # fmt: skip
-                    self._sleep(delay)
-                    attempt += 1
-                    continue
-                raise ConnectorError(
+                message = (
                     f"{method} {self.scrub(url)} failed: {type(exc).__name__}: "
                     f"{self.redact(str(exc)) or 'no detail'}"
-                ) from None
+                )
+                if repeatable or isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+                    raise _Retryable(message) from None
+                raise ConnectorError(message) from None
             status = response.status_code
-            if status == 401 and auth is not None and not refreshed and auth.refresh():
-                refreshed = True
-                response.close()
-                continue
-            if (
-                status in self.retry.retry_statuses
-                and (idempotent or status in _ALWAYS_RETRYABLE)
-                and attempt + 1 < self.retry.max_attempts
-            ):
-                delay = self._retry_delay(response, attempt)
-                log.info("HTTP %s from %s; retrying in %.2fs", status, self.scrub(url), delay)
-                response.close()
-                self._sleep(delay)
-                attempt += 1
-                continue
+            if status in self.retry.statuses and (repeatable or status in _ALWAYS_RETRYABLE):
+                previous = response
+                failed = _Retryable(f"HTTP {status} from {self.scrub(url)}", response)
+                failed.wait = self._retry_after(response)
+                raise failed
             return response
 
-    def _retry_delay(self, response: httpx.Response, attempt: int) -> float:
+        try:
+            return self.retry.policy.call(attempt, retry_on=_retry_decision)
+        except _Retryable as exc:  # no attempt left
+            if exc.response is None:
+                raise ConnectorError(str(exc)) from None
+            return exc.response
+
+    def _retry_after(self, response: httpx.Response) -> float | None:
         wait = parse_retry_after(response.headers.get("retry-after"))
-        if wait is None:
-            return self.retry.backoff(attempt)
-        if wait > self.retry.max_retry_after:
+        if wait is not None and wait > self.retry.max_retry_after:
+            response.close()
             raise HttpStatusError(
                 f"{self.scrub(response.request.url)} asks to retry after {wait:.0f}s, longer than "
                 f"the {self.retry.max_retry_after:.0f}s allowed (retries.max_retry_after)",

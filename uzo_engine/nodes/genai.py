@@ -1,12 +1,15 @@
 """``llm``: a prompt template mapped over the input rows through an OpenAI-compatible model.
 
 The work is :func:`uzo_connectors.genai.mapper.iter_map_prompts` (batches, a
-concurrency limit, retries, a response cache, token accounting); this module
-turns its answers into a column. The endpoint comes from a saved connector
-(``connector_id``: the caller resolves and decrypts its config into
-``StepContext.connector_configs``, as for ``source``/``sink``), from an inline
-``config`` (any :class:`~uzo_connectors.genai.config.OpenAIConfig` field), or
-from the ``base_url``/``api_key`` shortcuts; later ones override earlier ones.
+concurrency limit, a response cache, token accounting); this module turns its
+answers into a column. A transient failure is retried ``retries`` times by the
+client's transport, the one layer that retries (the mapper does not).
+
+The endpoint comes from a saved connector (``connector_id``: the caller resolves
+and decrypts its config into ``StepContext.connector_configs``, as for
+``source``/``sink``), from an inline ``config`` (any
+:class:`~uzo_connectors.genai.config.OpenAIConfig` field), or from the
+``base_url``/``api_key`` shortcuts; later ones override earlier ones.
 
 The SSRF policy is the connector settings' (``UZO_CONNECTORS_ALLOW_LOOPBACK``...,
 read when the node runs): a model on an internal address needs it allowed.
@@ -46,7 +49,7 @@ USAGE_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
 
 
 def _template_fields(template: str) -> list[str]:
-    templates = importlib.import_module("uzo_connectors.http.templates")
+    templates = importlib.import_module("uzo_connectors.genai.prompts")
     fields: list[str] = templates.template_fields(template)
     return fields
 
@@ -71,6 +74,7 @@ class LlmParams(Params):
     max_tokens: int | None = Field(None, ge=1)
     batch_size: int = Field(32, ge=1, le=10_000, description="rows rendered and sent together")
     max_concurrency: int = Field(4, ge=1, le=64, description="model calls in flight at once")
+    # the client's transport does these retries (the endpoint's max_attempts is not used here)
     retries: int = Field(2, ge=0, le=10, description="retries of a transient failure per row")
     cache: bool = Field(True, description="answer repeated prompts from a response cache")
     cache_dir: str | None = Field(None, description="also persist the cache in this directory")
@@ -188,6 +192,7 @@ class LlmNode(NodeType[LlmParams]):
         model = params.model or config.default_model
         if not model:
             raise ValueError("no model: set `model` or the endpoint's `default_model`")
+        config = config.model_copy(update={"max_attempts": params.retries + 1})
         fields = _template_fields(params.template)
         texts: list[str | None] = []
         usage: dict[str, list[int | None]] = {f: [] for f in USAGE_FIELDS}
@@ -202,7 +207,6 @@ class LlmNode(NodeType[LlmParams]):
                 cache=self.response_cache(params, config.base_url),
                 system=params.system,
                 params=params.model_params(),
-                retries=params.retries,
                 on_error="null" if params.on_error == "null" else "raise",
             ):
                 for row in part.results:

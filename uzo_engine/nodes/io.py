@@ -8,10 +8,17 @@
   key, with the connector config given inline or resolved by the caller into
   ``StepContext.connector_configs[connector_id]`` (secrets decrypted at the
   last moment, outside the engine).
+
+A source's ``predicate`` is a UZO expression (DuckDB's dialect and semantics,
+:mod:`uzo_engine.expressions`). It is offered to the connector, which pushes down
+what it answers exactly; whatever the plan does not report as pushed down, the
+node applies itself with the engine's compiler, so the rows are the same whichever
+connector reads them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -20,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field, field_validator, model_validator
 
+from uzo_engine.expressions import ExpressionError, check, compile_expression, sql_name
 from uzo_engine.nodes.base import (
     LazyNodeType,
     NodeType,
@@ -28,10 +36,10 @@ from uzo_engine.nodes.base import (
     SchemaUnknownError,
     require_columns,
 )
-from uzo_engine.nodes.types import cast_expr, parse_dtype
+from uzo_engine.nodes.types import cast_expr, parse_dtype, polars_schema, to_polars
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
 
     from uzo_engine.plan import StepContext
 
@@ -173,6 +181,41 @@ class SourceParams(ConnectorRef):
 
     _check = field_validator("schema_")(_check_schema)
 
+    @field_validator("predicate")
+    @classmethod
+    def _valid_predicate(cls, value: str | None) -> str | None:
+        if value is not None:
+            check(value)  # ExpressionError (a ValueError) names what is wrong
+        return value
+
+
+def compile_predicate(predicate: str, schema: Mapping[str, pl.DataType]) -> pl.Expr:
+    """The predicate as a Polars expression with DuckDB's semantics (SchemaError if not one)."""
+    try:
+        compiled = compile_expression(predicate, schema)
+    except ExpressionError as e:
+        column = getattr(e, "column", None)
+        code = "missing_column" if column else "expression_error"
+        raise SchemaError(f"predicate: {e}", code=code, column=column) from None
+    if not isinstance(compiled.dtype, (pl.Boolean, pl.Null)):
+        raise SchemaError(
+            f"predicate {predicate!r} is {sql_name(compiled.dtype)}, not BOOLEAN",
+            code="type_mismatch",
+        )
+    return compiled.expr
+
+
+def filtered(batches: Iterator[pa.RecordBatch], predicate: str) -> Iterator[pa.RecordBatch]:
+    """The rows of ``batches`` where ``predicate`` is true, in their own Arrow types."""
+    needed = list(check(predicate))
+    condition: pl.Expr | None = None
+    for batch in batches:
+        table = pa.Table.from_batches([batch])
+        frame = to_polars(table.select(needed) if needed else table)
+        if condition is None:
+            condition = compile_predicate(predicate, frame.schema).fill_null(False)
+        yield batch.filter(frame.select(condition).to_series().to_arrow())
+
 
 class SinkParams(ConnectorRef):
     mode: Literal["append", "overwrite", "upsert", "fail_if_exists"] = "append"
@@ -206,7 +249,10 @@ class ConnectorSourceNode(NodeType[SourceParams]):
     ) -> dict[str, pl.Schema]:
         if params.schema_ is None:
             raise SchemaUnknownError("source schema is known when it runs (declare `schema`)")
-        return {"out": declared_schema(params.schema_)}
+        schema = declared_schema(params.schema_)
+        if params.predicate and set(check(params.predicate)) <= set(schema):
+            compile_predicate(params.predicate, schema)  # the types are known: check them now
+        return {"out": schema}
 
     def run(
         self, params: SourceParams, inputs: Mapping[str, pa.Table], ctx: StepContext
@@ -215,19 +261,30 @@ class ConnectorSourceNode(NodeType[SourceParams]):
         limit = params.limit
         if ctx.preview_limit is not None:
             limit = min(limit, ctx.preview_limit) if limit is not None else ctx.preview_limit
+        columns = tuple(params.columns) if params.columns else None
         connector = open_connector(params, ctx)
         try:
             request = base.ReadRequest(
-                dataset=params.dataset,
-                columns=tuple(params.columns) if params.columns else None,
-                predicate=params.predicate,
-                limit=limit,
+                dataset=params.dataset, columns=columns, predicate=params.predicate, limit=limit
             )
             plan = connector.plan_read(request)
+            residual = None
+            if params.predicate and "predicate" not in plan.pushed_down:
+                # the node filters: it reads the predicate's columns too, and limits after
+                wanted = columns
+                if columns is not None:
+                    wanted = tuple(dict.fromkeys((*columns, *check(params.predicate))))
+                if wanted != columns or "limit" in plan.pushed_down:
+                    plan = connector.plan_read(
+                        dataclasses.replace(request, columns=wanted, limit=None)
+                    )
+                compile_predicate(params.predicate, polars_schema(plan.schema))  # before reading
+                residual = params.predicate
             batches: list[pa.RecordBatch] = []
             rows = 0
             for task in plan.tasks:
-                for batch in task.read():
+                read = task.read() if residual is None else filtered(task.read(), residual)
+                for batch in read:
                     batches.append(batch)
                     rows += batch.num_rows
                     if limit is not None and rows >= limit:
@@ -237,6 +294,8 @@ class ConnectorSourceNode(NodeType[SourceParams]):
             table = pa.Table.from_batches(batches, schema=plan.schema)
         finally:
             connector.close()
+        if columns is not None and table.column_names != list(columns):
+            table = table.select(list(columns))
         if limit is not None:
             table = table.slice(0, limit)
         return {"out": table}

@@ -2,7 +2,8 @@
 
 One actor call runs one :class:`~uzo_engine.plan.PlanStep`: Ray resolves the
 upstream ObjectRefs (zero-copy on a node), the worker runs the step's runner
-with retries, backoff, a timeout and cancellation, and returns
+with retries (waits from :func:`node_retry_policy`, UZO's one retry policy), a
+timeout and cancellation, and returns
 ``(StepMeta, table_port_1, table_port_2, ...)`` with ``num_returns`` so each
 output port is its own ObjectRef that the next call can take directly, without
 the caller waiting.
@@ -27,6 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from uzo_connectors.retry import RetryPolicy
 from uzo_engine.plan import ColumnInfo, NodeResult, StepContext, failed_step_results
 
 if TYPE_CHECKING:
@@ -46,7 +48,24 @@ Actor = Any
 log = logging.getLogger(__name__)
 
 _POLL_SECONDS = 0.05
-_MAX_BACKOFF_SECONDS = 60.0
+MAX_BACKOFF_SECONDS = 60.0
+
+
+def node_retry_policy(retries: int, backoff_seconds: float) -> RetryPolicy:
+    """The retries of whole node attempts (a step's ``retries``, ``retry_backoff_seconds``).
+
+    ``retries + 1`` attempts in all; the wait before the first retry is
+    ``backoff_seconds`` and doubles on each further one, at most
+    :data:`MAX_BACKOFF_SECONDS`, without jitter (a node's settings promise exact
+    waits). The executor decides whether an attempt is retried and sleeps itself, so
+    a cancellation can end the wait.
+    """
+    return RetryPolicy(
+        max_attempts=retries + 1,
+        backoff_base=backoff_seconds,
+        backoff_max=MAX_BACKOFF_SECONDS,
+        jitter=0.0,
+    )
 
 
 @dataclass(frozen=True)
@@ -217,6 +236,7 @@ class NodeWorker:
             inputs[port] = table
         attempts = 0
         error: BaseException | None = None
+        retry = node_retry_policy(call.retries, call.retry_backoff_seconds)
         while True:
             attempts += 1
             try:
@@ -227,12 +247,9 @@ class NodeWorker:
                 ]
             except Exception as exc:  # the runner's own error, or a timeout
                 error = exc
-                if attempts > call.retries or self.is_cancelled(ctx.execution_id):
+                if attempts >= retry.max_attempts or self.is_cancelled(ctx.execution_id):
                     break
-                backoff = min(
-                    call.retry_backoff_seconds * (2 ** (attempts - 1)), _MAX_BACKOFF_SECONDS
-                )
-                if self._sleep_unless_cancelled(backoff, ctx.execution_id):
+                if self._sleep_unless_cancelled(retry.backoff(attempts), ctx.execution_id):
                     return self._cancelled_meta(call, "cancelled during retry backoff"), [
                         Absent("cancelled", call.node_ids[0]) for _ in call.outputs
                     ]

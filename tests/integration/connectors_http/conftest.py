@@ -60,6 +60,7 @@ def state(http_server: LocalServer) -> ServerState:
         s.calls.clear()
         s.flaky_failures.clear()
         s.chat_failures = 0
+        s.chat_failure_status = 429
         s.sunk.clear()
         s.request_times.clear()
     return s

@@ -43,6 +43,7 @@ class ServerState:
     calls: Counter[str] = field(default_factory=Counter)
     flaky_failures: dict[str, int] = field(default_factory=dict)
     chat_failures: int = 0
+    chat_failure_status: int = 429  # 429 comes with Retry-After: 0.2; others without
     tokens: set[str] = field(default_factory=set)
     tokens_issued: int = 0
     sunk: list[Any] = field(default_factory=list)
@@ -263,10 +264,11 @@ def _add_openai_stub(app: FastAPI, state: ServerState) -> None:
         with state.lock:
             if state.chat_failures:
                 state.chat_failures -= 1
+                status = state.chat_failure_status
                 return JSONResponse(
-                    {"error": {"message": "rate limited"}},
-                    status_code=429,
-                    headers={"Retry-After": "0.2"},
+                    {"error": {"message": "rate limited" if status == 429 else "overloaded"}},
+                    status_code=status,
+                    headers={"Retry-After": "0.2"} if status == 429 else {},
                 )
         return None
 

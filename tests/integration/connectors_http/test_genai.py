@@ -7,6 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import stamina
 
 from tests.integration.connectors_http.server import AZURE_KEY, OPENAI_KEY
 from uzo_connectors.base import ConnectorContext, ReadRequest
@@ -181,8 +182,10 @@ def test_mapper_limits_concurrency_and_dedupes(client: OpenAIClient, state: Serv
     assert result.texts == [str(i % 10) for i in range(40)]
 
 
-def test_mapper_retries_and_error_modes(client: OpenAIClient, state: ServerState) -> None:
-    state.chat_failures = 1
+def test_mapper_error_modes_and_no_retries_of_its_own(
+    client: OpenAIClient, state: ServerState
+) -> None:
+    state.chat_failures = 1  # the client's transport retries the 429
     result = map_prompts(client, "{x}", [{"x": "a"}, {"x": "b"}], model="stub-chat")
     assert result.texts == ["A", "B"]
     assert result.errors == 0
@@ -196,14 +199,39 @@ def test_mapper_retries_and_error_modes(client: OpenAIClient, state: ServerState
             raise ModelError("overloaded", 503)
 
     failing = Failing()
-    nulls = map_prompts(
-        failing, "{x}", [{"x": 1}], model="m", retries=2, on_error="null", sleep=lambda s: None
-    )
+    nulls = map_prompts(failing, "{x}", [{"x": 1}], model="m", on_error="null")
     assert nulls.texts == [None]
     assert nulls.errors == 1
-    assert failing.calls == 3
+    assert failing.calls == 1  # retrying is the client's job, not the mapper's
     with pytest.raises(ModelError, match="overloaded"):
-        map_prompts(failing, "{x}", [{"x": 1}], model="m", retries=0)
+        map_prompts(failing, "{x}", [{"x": 1}], model="m")
+
+
+def test_attempts_do_not_multiply_across_layers(
+    http_server: LocalServer, state: ServerState
+) -> None:
+    """The transport is the one layer that retries: max_attempts calls per prompt, in all."""
+    state.chat_failures = 100  # 429 on every call
+    config = _config(http_server.url, max_attempts=3)
+    with OpenAIClient(config, LOOPBACK) as c, stamina.set_testing(True, attempts=10, cap=True):
+        result = map_prompts(c, "{x}", [{"x": "a"}], model="stub-chat", on_error="null")
+    assert result.texts == [None]
+    assert "HTTP 429" in (result.results[0].error or "")
+    assert state.calls["chat"] == 3  # not 3 per mapper retry
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 408])
+def test_model_calls_are_retried_on_transient_statuses(
+    http_server: LocalServer, state: ServerState, status: int
+) -> None:
+    """A model call changes nothing on the server, so its POST is retried like a GET."""
+    state.chat_failures, state.chat_failure_status = 2, status
+    with (
+        OpenAIClient(_config(http_server.url, max_attempts=3), LOOPBACK) as c,
+        stamina.set_testing(True, attempts=10, cap=True),
+    ):
+        assert c.complete("hi").text == "HI"
+    assert state.calls["chat"] == 3
 
 
 @pytest.mark.parametrize("template", ["{row.__class__}", "{x[0]}", "{0}", "{}", "{x!r}", "{x:{y}}"])

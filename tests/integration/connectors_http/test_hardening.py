@@ -220,6 +220,13 @@ def test_a_remote_failure_is_still_a_failed_test() -> None:
         ("/{p}", "@evil.test", "/%40evil.test"),
         ("{p}", "http://evil.test/", "/http%3A%2F%2Fevil.test%2F"),
         ("/a/{p}", "../../x", "/a/..%2F..%2Fx"),
+        # the same in Jinja syntax; every value a template writes is quoted, and the
+        # rendered URL is checked again
+        ("/{{ p }}", "//evil.test/x", "/%2F%2Fevil.test%2Fx"),
+        ("{{ p }}", "http://evil.test/", "/http%3A%2F%2Fevil.test%2F"),
+        ("/{{ p ~ '/..' }}", "@evil.test", "/%40evil.test%2F.."),
+        ("/{{ p | lower }}", "@EVIL.test:80", "/%40evil.test%3A80"),
+        ("/{% if p == 'x' %}a{% else %}{{ p }}{% endif %}/c", "@evil.test", "/%40evil.test/c"),
     ],
 )
 def test_paths_and_values_stay_on_the_base_url(path: str, value: str | None, expected: str) -> None:

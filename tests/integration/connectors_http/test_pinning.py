@@ -26,7 +26,8 @@ from tests.integration.connectors_http.recorder import Recorder
 from uzo_connectors.base import ConnectorContext
 from uzo_connectors.errors import BlockedEndpointError, ConnectorError
 from uzo_connectors.http.pinning import PinnedAddresses, PinnedBackend
-from uzo_connectors.http.transport import RetryPolicy, SafeClient
+from uzo_connectors.http.transport import HttpRetry, SafeClient
+from uzo_connectors.retry import RetryPolicy
 from uzo_connectors.ssrf import EndpointPolicy
 
 if TYPE_CHECKING:
@@ -205,7 +206,9 @@ def test_tls_still_verifies_the_host_name(tmp_path: Path) -> None:
     with Recorder(tls=server_ctx) as server:
         names = {"good.test": ["127.0.0.1"], "other.test": ["127.0.0.1"]}
         policy = EndpointPolicy(allowed=tuple(names), resolver=_resolver(names))
-        with SafeClient(policy, verify=client_ctx, retry=RetryPolicy(max_attempts=1)) as client:
+        with SafeClient(
+            policy, verify=client_ctx, retry=HttpRetry(RetryPolicy(max_attempts=1))
+        ) as client:
             response = client.request("GET", f"https://good.test:{server.port}/items")
             assert response.status_code == 200
             assert sni == ["good.test"]

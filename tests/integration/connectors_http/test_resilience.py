@@ -1,13 +1,13 @@
-"""Retries honour Retry-After, the rate limit spaces requests, internal targets are refused."""
+"""Retries honour Retry-After, the rate limit is a moving window, internal targets are refused."""
 
 from __future__ import annotations
 
-import itertools
 import time
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pytest
+import stamina
 
 from tests.integration.connectors_http.helpers import connector, read_all
 from tests.integration.connectors_http.server import METADATA_URL
@@ -17,6 +17,7 @@ from uzo_connectors.errors import (
     ConfigError,
     ConnectorError,
 )
+from uzo_connectors.http.transport import RateLimiter, rate_window
 from uzo_connectors.ssrf import EndpointPolicy
 
 if TYPE_CHECKING:
@@ -75,24 +76,70 @@ def test_too_long_retry_after_fails_fast(
         read_all(conn, "r")
 
 
-def test_rate_limit_spaces_requests(
+def test_rate_limit_is_a_moving_window(
     http_server: LocalServer, state: ServerState, loopback: ConnectorContext
 ) -> None:
     resource = {
         "name": "r",
         "path": "/items/page",
-        "pagination": {"type": "page", "page_size": 10},
+        "pagination": {"type": "page", "page_size": 5},
         "columns": {"id": "int64"},  # declared: no sampling request
     }
-    conn = connector(loopback, http_server.url, rate_limit=5, resources=[resource])
+    conn = connector(loopback, http_server.url, rate_limit=2, resources=[resource])
     assert read_all(conn, "r").num_rows == 35
     times = state.request_times["page"]
-    gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert len(times) == 4
-    # one request start every 0.2 s on the client; arrival times at the server jitter a little
-    # (unlimited, the four pages take ~10 ms in all)
-    assert min(gaps) >= 0.15
-    assert times[-1] - times[0] >= 0.55
+    assert len(times) == 8  # seven pages of 5 and an empty one
+    # at most 2 request starts in any second (arrival times at the server jitter a little;
+    # unlimited, the eight pages take ~20 ms in all)
+    for i, t in enumerate(times):
+        assert sum(1 for u in times[i:] if u - t < 0.95) <= 2
+    assert times[-1] - times[0] >= 2.9  # pairs at 0, 1, 2 and 3 s
+
+
+@pytest.mark.parametrize(
+    ("rate", "window"),
+    [
+        (5, (5, 1)),
+        (2.5, (5, 2)),
+        (0.5, (1, 2)),
+        (0.3, (3, 10)),
+        (1000, (1000, 1)),
+        (0.001, (1, 1000)),
+    ],
+)
+def test_rates_become_whole_requests_per_whole_seconds(
+    rate: float, window: tuple[int, int]
+) -> None:
+    assert rate_window(rate) == window
+    amount, seconds = rate_window(rate)
+    assert amount / seconds <= rate + 1e-9
+
+
+def test_rate_limiter_waits_for_the_window() -> None:
+    limiter = RateLimiter(20)  # 20 per second
+    started = time.monotonic()
+    for _ in range(20):
+        limiter.acquire()
+    assert time.monotonic() - started < 0.5  # a full window's worth at once
+    limiter.acquire()
+    assert time.monotonic() - started >= 0.95  # the 21st waits for the first to leave it
+
+
+def test_retry_policy_is_deterministic_under_stamina_test_mode(
+    http_server: LocalServer, state: ServerState, loopback: ConnectorContext
+) -> None:
+    conn = connector(
+        loopback,
+        http_server.url,
+        retries={"max_attempts": 3, "backoff_base": 30},
+        resources=[{"name": "r", "path": "/flaky/capped", "columns": {"id": "int64"}}],
+    )
+    state.flaky_failures["capped"] = 2  # 429 with Retry-After: 1, twice
+    started = time.monotonic()
+    with stamina.set_testing(True, attempts=10, cap=True):
+        assert read_all(conn, "r").num_rows == 2
+    assert time.monotonic() - started < 1  # neither the backoff nor Retry-After was slept
+    assert state.calls["flaky:capped"] == 3
 
 
 def test_redirect_to_metadata_address_is_refused(

@@ -3,10 +3,12 @@ failure statuses inside a fused step."""
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
+import stamina
 
 from tests.integration.engine.runners import Fail, FailOnce, Router, Scale, Slow, Source
 from uzo_engine.nodes.registry import get_node_type
@@ -113,6 +115,28 @@ def test_retry_then_success(tmp_path: Path) -> None:
     meta, _tables = NodeWorker().execute(step, CTX, [pa.table({"x": [1]})])
     assert meta.status == "succeeded"
     assert meta.results[0].attempts == 2
+
+
+def test_retry_waits_come_from_the_one_retry_policy(tmp_path: Path) -> None:
+    """A 30 s backoff: stamina's test mode makes it zero (the worker asks the policy),
+    and outside test mode a cancellation still ends the wait at once."""
+    step = call(FailOnce(str(tmp_path / "m")), ("in",), retries=1, retry_backoff_seconds=30)
+    start = time.monotonic()
+    with stamina.set_testing(True, attempts=10, cap=True):
+        meta, _tables = NodeWorker().execute(step, CTX, [pa.table({"x": [1]})])
+    assert meta.status == "succeeded"
+    assert meta.results[0].attempts == 2
+    assert time.monotonic() - start < 10
+
+    worker = NodeWorker()
+    timer = threading.Timer(0.3, worker.cancel, args=(CTX.execution_id,))
+    timer.start()
+    start = time.monotonic()
+    meta, _ = worker.execute(call(Fail(), retries=3, retry_backoff_seconds=30), CTX, [])
+    timer.join()
+    assert time.monotonic() - start < 5
+    assert meta.status == "cancelled"
+    assert meta.results[0].error == "cancelled during retry backoff"
 
 
 def test_timeout_abandons_the_runner_and_poisons_the_worker() -> None:

@@ -151,16 +151,69 @@ def test_glob_selects_files(tmp_path: Path) -> None:
         read_all(connector, "in/none*.csv")
 
 
-def test_untranslatable_predicate_is_evaluated_after_scan(tmp_path: Path) -> None:
+def test_a_predicate_arrow_cannot_answer_as_duckdb_is_left_to_the_caller(tmp_path: Path) -> None:
+    """No second SQL dialect here: what is not pushed down is not evaluated at all
+    (the engine's source node filters with its own compiler), and the limit then
+    waits for that filter too."""
     write_file(tmp_path / "a.parquet", make_sample_table(12), FileFormat.PARQUET)
     connector = local(tmp_path)
     plan = connector.plan_read(
-        ReadRequest("a.parquet", columns=("id",), predicate="name LIKE '%1'")
+        ReadRequest("a.parquet", columns=("id",), predicate="name LIKE '%1'", limit=3)
     )
-    assert "predicate" not in plan.pushed_down
-    assert read_plan(plan).column("id").to_pylist() == [1, 11]
+    assert plan.pushed_down == {"projection"}
+    assert read_plan(plan).column("id").to_pylist() == list(range(1, 13))
+    # the conjuncts Arrow answers exactly are still pushed into the scan
+    partial = connector.plan_read(
+        ReadRequest("a.parquet", columns=("id",), predicate="id > 9 AND name LIKE '%1'")
+    )
+    assert "predicate" not in partial.pushed_down
+    assert read_plan(partial).column("id").to_pylist() == [10, 11, 12]
     with pytest.raises(ConfigError, match="unknown column"):
         connector.plan_read(ReadRequest("a.parquet", predicate="nope > 1"))
+
+
+def test_arithmetic_is_not_pushed_down_with_arrows_semantics(tmp_path: Path) -> None:
+    """Arrow divides integers as integers (3 / 2 = 1); DuckDB gives 1.5."""
+    pq.write_table(pa.table({"x": [1, 2, 3, 4]}), tmp_path / "x.parquet")
+    plan = local(tmp_path).plan_read(ReadRequest("x.parquet", predicate="x / 2 = 1"))
+    assert "predicate" not in plan.pushed_down
+    assert read_plan(plan).num_rows == 4  # unfiltered: the engine applies x / 2 = 1
+
+
+PUSHED = [
+    ("id > 3 AND id <= 6", [4, 5, 6]),
+    ("3 < id AND name <> 'name-5' AND id < 7", [4, 6]),
+    ("id IN (1, 5, 99) OR name = 'name-2'", [1, 2, 5]),
+    ("NOT (id IN (1, 2)) AND id BETWEEN 2 AND 4", [3, 4]),
+    ("amount >= 7.5 AND amount < 9", [5]),
+    ("amount > 1e300", [7]),  # NaN is greater than every number, as in DuckDB
+    ("flag", [1, 3, 5]),
+    ("NOT flag", [2, 4, 6]),  # NULL flags are neither
+    ("flag IS NULL AND id > 0", [7]),
+    ("amount IS NOT NULL AND id = -(-2)", [2]),
+]
+
+
+@pytest.mark.parametrize(("predicate", "ids"), PUSHED)
+def test_pushed_predicates_give_duckdbs_rows(
+    tmp_path: Path, predicate: str, ids: list[int]
+) -> None:
+    import duckdb
+
+    table = make_sample_table(7).append_column(
+        "flag", pa.array([True, False, True, False, True, False, None])
+    )
+    amounts = table.column("amount").to_pylist()
+    amounts[6] = float("nan")
+    table = table.set_column(2, "amount", pa.array(amounts))
+    pq.write_table(table, tmp_path / "t.parquet")
+    plan = local(tmp_path).plan_read(ReadRequest("t.parquet", predicate=predicate))
+    assert "predicate" in plan.pushed_down
+    assert sorted(read_plan(plan).column("id").to_pylist()) == ids
+    duck = duckdb.connect()
+    duck.register("t", table)  # (DuckDB 2.0 compares NaN read from Parquet differently)
+    rows = duck.execute(f"SELECT id FROM t WHERE {predicate} ORDER BY id").fetchall()
+    assert [row[0] for row in rows] == ids
 
 
 def test_big_parquet_is_split_by_row_groups(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -124,6 +124,69 @@ def test_connector_source_and_sink_through_uzo_connectors(tmp_path: Path) -> Non
     assert limited.results["s"].rows_out == 1
     unknown = run_workflow(chain(node("s", "source", connector="nope", dataset="x")))
     assert "unknown connector type 'nope'" in (unknown.error or "")
+
+
+SOURCE_PREDICATES = [
+    "x / 2 = 1",  # Arrow divides integers as integers (was pushed down: x = 3 passed)
+    "substr(s, -2) = 'ef'",  # a negative start counts from the end (Polars SQL: no rows)
+    "x = '3'",  # the string literal becomes the column's type (Polars SQL: an error)
+    "round(f) = 3",  # half away from zero (Polars: half to even)
+    "x > 1 AND substr(s, -2, 2) = 'ef'",  # pushed in part, the rest filtered by the engine
+    "NOT (x IN (3, 2)) OR s IS NULL",
+    "f > 1e300",  # NaN is the greatest number
+]
+
+
+@pytest.mark.parametrize("predicate", SOURCE_PREDICATES)
+def test_source_predicates_have_duckdbs_semantics_through_the_file_connector(
+    tmp_path: Path, predicate: str
+) -> None:
+    """One SQL dialect: the file connector pushes down only what Arrow answers as DuckDB
+    does; the engine's source node filters the rest with the engine's own compiler."""
+    import duckdb
+
+    table = pa.table(
+        {
+            "id": [1, 2, 3, 4, 5],
+            "x": [-7, 3, 2, None, 6],
+            "s": ["abcdef", "xy", " a ", None, "zzef"],
+            "f": [2.5, 3.5, float("nan"), None, 3.0],
+        }
+    )
+    pq.write_table(table, tmp_path / "t.parquet")
+    duck = duckdb.connect()
+    duck.register("t", table)
+    expected = [
+        r[0] for r in duck.execute(f"SELECT id FROM t WHERE {predicate} ORDER BY id").fetchall()
+    ]
+
+    def read(**extra: Any) -> list[int]:
+        source = node(
+            "s", "source", connector="file", config={"root": str(tmp_path)},
+            dataset="t.parquet", predicate=predicate, **extra,
+        )  # fmt: skip
+        result = run_workflow(chain(source))
+        assert result.status == "succeeded", result.error
+        return sorted(result.table("s").column("id").to_pylist())
+
+    assert read() == expected
+    assert read(columns=["id"]) == expected  # the predicate's columns are read anyway
+    assert read(limit=1) == expected[:1]  # the limit counts rows that pass the predicate
+
+
+def test_source_predicates_are_validated_as_uzo_expressions() -> None:
+    errors = validation_errors(
+        chain(node("s", "source", connector="file", dataset="t", predicate="x >"))
+    )
+    assert errors
+    assert errors[0].node_id == "s"
+    typed = chain(
+        node(
+            "s", "source", connector="file", dataset="t", predicate="x + 1",
+            schema={"x": "int64"},
+        )
+    )  # fmt: skip
+    assert any("not BOOLEAN" in e.message for e in validation_errors(typed))
 
 
 def test_connector_nodes_use_the_operators_connector_settings(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 import pytest
+import stamina
 
 from tests.unit.uzo_engine.helpers import chain, edge, node, values
 from uzo_engine.compiler import compile_workflow
@@ -17,6 +18,7 @@ from uzo_engine.local import LocalExecutor, run_workflow
 from uzo_engine.nodes import registry
 from uzo_engine.nodes.base import NodeType, Params
 from uzo_engine.plan import StepContext
+from uzo_engine.runtime.actors import node_retry_policy
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -96,6 +98,30 @@ def test_retries_with_backoff_then_success() -> None:
     assert result.status == "succeeded"
     assert result.results["x"].attempts == 3
     assert time.perf_counter() - start >= 0.03  # 0.01 + 0.02
+
+
+def test_node_retries_wait_as_the_one_retry_policy_says() -> None:
+    """Exact doubling waits capped at a minute, from uzo_connectors.retry; stamina's test
+    mode turns them off, which proves the executor asks that policy for its waits."""
+    policy = node_retry_policy(retries=8, backoff_seconds=1.0)
+    assert policy.max_attempts == 9
+    assert [policy.backoff(n) for n in range(1, 9)] == [1, 2, 4, 8, 16, 32, 60, 60]
+    doc = chain(
+        SRC,
+        node(
+            "x",
+            "flaky",
+            key="s",
+            failures=2,
+            settings={"retries": 2, "retry_backoff_seconds": 30},
+        ),
+    )
+    start = time.perf_counter()
+    with stamina.set_testing(True, attempts=10, cap=True):
+        result = run_workflow(doc)
+    assert result.status == "succeeded"
+    assert result.results["x"].attempts == 3
+    assert time.perf_counter() - start < 10  # not the 30 s + 60 s of the settings
 
 
 def test_failure_isolation_marks_downstream_upstream_failed() -> None:

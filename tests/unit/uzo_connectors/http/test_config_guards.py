@@ -15,9 +15,10 @@ from pydantic import ValidationError
 from uzo_connectors.errors import ConfigError
 from uzo_connectors.genai.config import OpenAIConfig
 from uzo_connectors.genai.connector import OpenAIConnector
+from uzo_connectors.genai.prompts import parse_template
 from uzo_connectors.http.config import HttpConfig
 from uzo_connectors.http.connector import HttpConnector
-from uzo_connectors.http.templates import parse_template
+from uzo_connectors.http.templates import TemplateProblem, render
 from uzo_connectors.registry import validate_config
 
 BASE = "https://api.example.com"
@@ -210,12 +211,76 @@ def test_openai_numbers_have_maximums(field: str) -> None:
         OpenAIConfig.model_validate({"max_attempts": 21})
 
 
-def test_template_format_specs_cannot_allocate_gigabytes() -> None:
+def test_prompt_format_specs_cannot_allocate_gigabytes() -> None:
     with pytest.raises(ValueError, match="3 digits"):
         parse_template("{x:>999999999}")
-    with pytest.raises(ValidationError, match="3 digits"):
-        HttpConfig.model_validate(_resource(query={"q": "{x:.99999}"}, params={"x": 1}))
     assert parse_template("{x:>10}|{y:.2f}")  # ordinary specs still work
+
+
+def test_old_style_format_specs_are_refused_naming_the_field() -> None:
+    with pytest.raises(ValidationError, match=r"resources\.0\.query(.|\n)*format specs"):
+        HttpConfig.model_validate(_resource(query={"q": "{x:.99999}"}, params={"x": 1}))
+    with pytest.raises(ValidationError, match=r"resources\.0\.path(.|\n)*format specs"):
+        HttpConfig.model_validate(_resource(path="/x/{x:>999999999}", params={"x": 1}))
+
+
+@pytest.mark.parametrize(
+    ("field", "template", "words"),
+    [
+        ("path", "/x/{{ range(10**9) }}", "a call"),
+        ("path", "/x/{{ x.__class__.__mro__ }}", "unsafe"),
+        ("path", "/x/{% for i in x %}{{ i }}{% endfor %}", "{% for %}"),
+        ("path", "/x/{% set y = x %}{{ y }}", "{% set %}"),
+        ("path", "/x/{% include 'secrets.txt' %}", "{% include %}"),
+        ("path", "/x/{{ x | center(999999999) }}", "filter 'center'"),
+        ("path", "/x/{{ 9 ** 9 ** 9 }}", "'**'"),
+        ("path", "/x/{{ x", "invalid template"),
+        ("path", "/x/{{ " + " ~ ".join(["x"] * 65) + " }}", "at most 64 times"),
+        ("path", "/x/{{ " + "(" * 3000 + "x" + ")" * 3000 + " }}", "nested too deeply"),
+        ("query", "{{ x.upper() }}", "a call"),
+        ("body", "{{ lipsum() }}", "a call"),
+        ("write.path", "/w/{{ cycler(x) }}", "a call"),
+    ],
+)
+def test_jinja_templates_are_sandboxed_and_bounded(field: str, template: str, words: str) -> None:
+    resource: dict[str, Any] = {"params": {"x": "ab"}}
+    if field == "path":
+        resource["path"] = template
+    elif field == "query":
+        resource["query"] = {"q": template}
+    elif field == "body":
+        resource["body"] = {"filter": {"name": template}}
+    else:
+        resource["write"] = {"path": template}
+    with pytest.raises(ValidationError) as info:
+        HttpConfig.model_validate(_resource(**resource))
+    message = str(info.value)
+    assert f"resources.0.{field}" in message
+    assert words in message
+    if field == "body":
+        assert "filter.name" in message  # the leaf of the JSON body
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ x * 999999999 }}",
+        "{{ [x] * 100000 }}",  # (a list's text would repeat x as often)
+        "{{ '%0999999999d' % 1 }}",
+        "{{ x" + " | replace('', 'aaaaaaaaaaaaaaaa')" * 5 + " }}",  # x 17 each time
+    ],
+)
+def test_jinja_templates_cannot_allocate_gigabytes(template: str) -> None:
+    config = HttpConfig.model_validate(_resource(query={"q": template}, params={"x": "ab"}))
+    with pytest.raises(TemplateProblem):
+        render(config.resources[0].query["q"], {"x": "ab"})  # type: ignore[arg-type]
+
+
+def test_missing_template_values_are_refused_at_validation() -> None:
+    with pytest.raises(ValidationError, match="'owner' has no default value in params"):
+        HttpConfig.model_validate(_resource(path="/repos/{{ owner }}/{{ repo }}"))
+    with pytest.raises(ValidationError, match="'n' has no default value in params"):
+        HttpConfig.model_validate(_resource(body={"limit": "{{ n }}"}))
 
 
 def test_endpoint_fields_name_where_credentials_go() -> None:
