@@ -1,45 +1,89 @@
-"""The ``uzo`` command line."""
+"""The ``uzo`` command line.
+
+Conventions (see docs/cli.md): ``-h`` is ``--help`` everywhere, boolean options
+are flags, results go to stdout and errors to stderr, ``--json`` gives one JSON
+document. Heavy modules are imported inside the commands: ``uzo --version`` and
+``uzo -h`` must start fast.
+"""
 
 from __future__ import annotations
 
 import signal
+import sys
 import time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from uzo_api import __version__
+from uzo_api.cli_admin import register as register_admin_commands
+from uzo_api.cli_output import HELP_CONTEXT, Output, UzoCommand, UzoGroup, sub_app
 from uzo_api.cli_workflows import register as register_workflow_commands
 
 if TYPE_CHECKING:
     from uzo_api.db.session import Database
     from uzo_api.settings import Settings
 
-app = typer.Typer(name="uzo", help="UZO: workflow automation and ETL/ELT.", no_args_is_help=True)
-db_app = typer.Typer(help="The metadata database.", no_args_is_help=True)
+app = typer.Typer(
+    name="uzo",
+    help="UZO: workflow automation and ETL/ELT.",
+    no_args_is_help=True,
+    cls=UzoGroup,
+    context_settings=HELP_CONTEXT,
+)
+db_app = sub_app("The metadata database.")
 app.add_typer(db_app, name="db")
-secrets_app = typer.Typer(help="Connector credentials at rest.", no_args_is_help=True)
+secrets_app = sub_app("Connector credentials at rest.")
 app.add_typer(secrets_app, name="secrets")
 register_workflow_commands(app)
+register_admin_commands(app)
 
 
-def _bootstrap() -> tuple[Settings, Database]:
+def bootstrap() -> tuple[Settings, Database]:
+    """Settings, logging and the metadata database, for commands that need them."""
     from uzo_api.app import open_database
+    from uzo_api.db.embedded import EmbeddedPostgresError
     from uzo_api.observability import configure_logging
     from uzo_api.settings import get_settings
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
-    return settings, open_database(settings)
+    try:
+        return settings, open_database(settings)
+    except EmbeddedPostgresError as exc:
+        print(f"uzo: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from None
 
 
-@app.command()
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"uzo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            expose_value=False,
+            callback=_print_version,
+            help="Print UZO's version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """UZO: workflow automation and ETL/ELT."""
+
+
+@app.command(cls=UzoCommand)
 def version() -> None:
     """Print UZO's version."""
     print(f"uzo {__version__}")
 
 
-@app.command()
+@app.command(cls=UzoCommand)
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (UZO_SERVER_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (UZO_SERVER_PORT).")] = None,
@@ -53,7 +97,7 @@ def serve(
     from uzo_api.serving import uvicorn_config
 
     started = time.perf_counter()
-    settings, db = _bootstrap()
+    settings, db = bootstrap()
     migrate.upgrade(db.owner_engine, settings)
     host = host or settings.server.host
     port = port or settings.server.port
@@ -80,43 +124,62 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
-@db_app.command("upgrade")
+@db_app.command("upgrade", cls=UzoCommand)
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Migrate the metadata schema up (to the latest revision by default)."""
     from uzo_api.db import migrate
 
-    settings, db = _bootstrap()
+    settings, db = bootstrap()
     migrate.upgrade(db.owner_engine, settings, revision)
     print(f"database at {migrate.current_revision(db.owner_engine)}")
 
 
-@db_app.command("downgrade")
-def db_downgrade(revision: Annotated[str, typer.Argument(help="Target, e.g. -1 or base.")]) -> None:
-    """Migrate the metadata schema down."""
+@db_app.command("downgrade", cls=UzoCommand)
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help="Target, e.g. -1 or base.", show_default=False)],
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (scripts).")
+    ] = False,
+) -> None:
+    """Migrate the metadata schema down. This drops data: asks first unless --yes."""
     from uzo_api.db import migrate
 
-    settings, db = _bootstrap()
+    out = Output(as_json=False)
+    if not yes and not sys.stdin.isatty():
+        out.fail(
+            1,
+            f"not downgrading to {revision}: this drops data (the tables and columns of the "
+            "revisions undone) and there is no terminal to confirm on; pass --yes to confirm",
+        )
+    settings, db = bootstrap()
+    if not yes:
+        current = migrate.current_revision(db.owner_engine) or "base"
+        typer.confirm(
+            f"Downgrading the database from {current} to {revision} drops data (the tables "
+            "and columns of the revisions undone). Continue?",
+            abort=True,
+        )
     migrate.downgrade(db.owner_engine, settings, revision)
     print(f"database at {migrate.current_revision(db.owner_engine) or 'base'}")
 
 
-@db_app.command("current")
+@db_app.command("current", cls=UzoCommand)
 def db_current() -> None:
     """Show the schema revision of the database and of the code."""
     from uzo_api.db import migrate
 
-    settings, db = _bootstrap()
+    settings, db = bootstrap()
     print(f"database: {migrate.current_revision(db.owner_engine) or 'base'}")
     print(f"code:     {migrate.head_revision(settings)}")
 
 
-@secrets_app.command("rotate")
+@secrets_app.command("rotate", cls=UzoCommand)
 def secrets_rotate() -> None:
     """Re-encrypt every stored credential with the first key of UZO_SECRET_KEYS."""
     from uzo_api.services.secrets import rotate_credentials
     from uzo_connectors.credentials import CredentialVault
 
-    settings, db = _bootstrap()
+    settings, db = bootstrap()
     vault = CredentialVault(settings.credential_keys())
     count = rotate_credentials(db.owner_engine, vault)
     print(f"re-encrypted {count} connector credential(s) with the current key")

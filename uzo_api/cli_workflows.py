@@ -4,10 +4,15 @@ The engine runs the same here as behind the API: ``run`` is a Prefect flow run
 on the Ray runtime; ``preview`` calls the node actors directly. ``--local``
 runs in this process instead (no Ray, no Prefect), which is handy for quick
 checks and in environments without a cluster.
+
+``validate``, ``run`` and ``preview`` take ``--json``: one JSON document on
+stdout (see docs/cli.md), errors included, with the same exit codes as the
+text output: 0 done, 1 invalid workflow or failed run, 2 unusable input.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -16,14 +21,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-if TYPE_CHECKING:
-    from rich.console import Console
+from uzo_api.cli_output import USAGE_ERROR, Output, UzoCommand, issue
 
+if TYPE_CHECKING:
     from uzo_engine.events import NodeEvent, RunEvent
     from uzo_engine.plan import ExecutionPlan, NodeResult
+    from uzo_engine.validation import ValidatedWorkflow
 
-WorkflowFile = Annotated[
-    Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="Workflow JSON file.")
+# existence and readability are checked by the command, so that --json reports them too
+WorkflowFile = Annotated[Path, typer.Argument(help="Workflow JSON file.", show_default=False)]
+JsonFlag = Annotated[
+    bool,
+    typer.Option("--json", help="Print one JSON document on stdout (errors included)."),
 ]
 _STATUS_STYLE = {
     "queued": "dim",
@@ -34,45 +43,59 @@ _STATUS_STYLE = {
     "cancelled": "magenta",
     "upstream_failed": "red",
 }
-
-
-def _load(path: Path) -> dict[str, Any]:
-    try:
-        doc = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise typer.BadParameter(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise typer.BadParameter(f"{path} must hold a JSON object {{nodes, edges, viewport}}")
-    return doc
-
-
-def _validated(path: Path, console: Console) -> Any:
-    from uzo_engine.validation import WorkflowValidationError, validate_workflow
-
-    try:
-        return validate_workflow(_load(path))
-    except WorkflowValidationError as exc:
-        from rich.table import Table
-
-        table = Table(title=f"{path}: {len(exc.errors)} error(s)", title_style="bold red")
-        for col in ("node", "field / column", "code", "message"):
-            table.add_column(col, overflow="fold")
-        for err in exc.errors:
-            table.add_row(
-                err.node_id or err.edge_id or "",
-                err.field or err.column or "",
-                err.code,
-                err.message,
-            )
-        console.print(table)
-        raise typer.Exit(1) from None
+_DONE = frozenset({"succeeded", "failed", "skipped", "cancelled", "upstream_failed"})
 
 
 def register(app: typer.Typer) -> None:
-    app.command("schema")(schema)
-    app.command("validate")(validate)
-    app.command("run")(run)
-    app.command("preview")(preview)
+    app.command("schema", cls=UzoCommand)(schema)
+    app.command("validate", cls=UzoCommand)(validate)
+    app.command("run", cls=UzoCommand)(run)
+    app.command("preview", cls=UzoCommand)(preview)
+
+
+def _load(path: Path, out: Output) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        out.fail(USAGE_ERROR, f"{path}: no such file", "file_not_found")
+    except (OSError, UnicodeDecodeError) as exc:
+        out.fail(USAGE_ERROR, f"{path} cannot be read: {exc}", "unreadable_file")
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        out.fail(USAGE_ERROR, f"{path} is not valid JSON: {exc}", "invalid_json")
+    if not isinstance(doc, dict):
+        out.fail(
+            USAGE_ERROR,
+            f"{path} must hold a JSON object {{nodes, edges, viewport}}",
+            "not_an_object",
+        )
+    return doc
+
+
+def _validated(path: Path, out: Output) -> ValidatedWorkflow:
+    from uzo_engine.validation import WorkflowValidationError, validate_workflow
+
+    doc = _load(path, out)
+    try:
+        return validate_workflow(doc)
+    except WorkflowValidationError as exc:
+        if out.as_json:
+            out.emit(errors=[issue(**e.to_dict()) for e in exc.errors])
+        else:
+            from rich.markup import escape
+            from rich.table import Table
+
+            title = escape(f"{path}: {len(exc.errors)} error(s)")
+            table = Table(title=title, title_style="bold red")
+            for col in ("node", "field / column", "code", "message"):
+                table.add_column(col, overflow="fold")
+            for err in exc.errors:
+                # ids and messages quote the user's workflow: never rich markup
+                cells = (err.node_id or err.edge_id, err.field or err.column, err.code, err.message)
+                table.add_row(*(escape(c or "") for c in cells))
+            out.err.print(table)
+        raise typer.Exit(1) from None
 
 
 def schema(
@@ -97,17 +120,18 @@ def schema(
     print(json.dumps(doc, indent=2, sort_keys=True))
 
 
-def validate(path: WorkflowFile) -> None:
+def validate(path: WorkflowFile, as_json: JsonFlag = False) -> None:
     """Check a workflow without running it: types, configs, graph shape and schemas."""
-    from rich.console import Console
-
-    console = Console()
-    wf = _validated(path, console)
-    console.print(f"[green]valid[/green]: {len(wf.nodes)} nodes, {len(wf.edges)} edges")
+    out = Output(as_json, {"path": str(path), "node_count": None, "edge_count": None})
+    with out.document_only():
+        wf = _validated(path, out)
+    out.emit(ok=True, node_count=len(wf.nodes), edge_count=len(wf.edges))
+    if not as_json:
+        out.console.print(f"[green]valid[/green]: {len(wf.nodes)} nodes, {len(wf.edges)} edges")
 
 
 class _LiveSink:
-    """Keeps the latest event per node and redraws the progress table."""
+    """Keeps the latest event per node and redraws the progress table (when shown)."""
 
     def __init__(self, plan: ExecutionPlan) -> None:
         self.order = [
@@ -124,6 +148,10 @@ class _LiveSink:
     def run_event(self, event: RunEvent) -> None:
         return None
 
+    def status(self, node_id: str) -> str:
+        ev = self.latest.get(node_id)
+        return ev.status if ev else "queued"
+
     def render(self) -> Any:
         from rich.table import Table
 
@@ -138,8 +166,8 @@ class _LiveSink:
         done = 0
         for node_id in self.order:
             ev = self.latest.get(node_id)
-            status = ev.status if ev else "queued"
-            done += status in {"succeeded", "failed", "skipped", "cancelled", "upstream_failed"}
+            status = self.status(node_id)
+            done += status in _DONE
             table.add_row(
                 node_id, f"[{_STATUS_STYLE[status]}]{status}", *_figures(ev.result if ev else None)
             )
@@ -154,6 +182,34 @@ def _figures(result: NodeResult | None) -> tuple[str, str]:
     return rows, f"{result.duration_ms / 1000:.3f} s" if result.duration_ms else ""
 
 
+def _node_doc(node_id: str, result: NodeResult | None, status: str) -> dict[str, Any]:
+    def count(n: int | None) -> int | None:
+        return None if n is None or n < 0 else n
+
+    return {
+        "node_id": node_id,
+        "status": result.status if result else status,
+        "rows_in": count(result.rows_in) if result else None,
+        "rows_out": count(result.rows_out) if result else None,
+        "duration_ms": result.duration_ms if result else None,
+        "attempts": result.attempts if result else 0,
+        "error": result.error if result else None,
+    }
+
+
+def _run_errors(results: dict[str, NodeResult], error: str | None) -> list[dict[str, Any]]:
+    from uzo_engine.plan import is_fused_bystander
+
+    found = [
+        issue("node_failed", r.error, node_id=n)
+        for n, r in results.items()
+        if r.status == "failed" and r.error and not is_fused_bystander(r)
+    ]
+    if not found and error:
+        found.append(issue("run_failed", error))
+    return found
+
+
 def run(
     path: WorkflowFile,
     local: Annotated[
@@ -165,108 +221,172 @@ def run(
             "--keep-services", help="Leave the Ray cluster and Prefect server running afterwards."
         ),
     ] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Run a workflow and show each node's progress; exits 1 if any node fails."""
-    from rich.console import Console
-    from rich.live import Live
+    out = Output(
+        as_json,
+        {
+            "path": str(path),
+            "workflow": path.stem,
+            "runtime": "local" if local else "ray",
+            "status": None,
+            "duration_ms": None,
+            "nodes": [],
+            "prefect_flow_run_id": None,
+            "prefect_state": None,
+        },
+    )
+    prefect: dict[str, str | None] = {}
+    with out.document_only():
+        from uzo_engine.compiler import compile_workflow
 
-    from uzo_engine.compiler import compile_workflow
+        wf = _validated(path, out)
+        plan = compile_workflow(wf, name=path.stem)
+        sink = _LiveSink(plan)
+        started = time.perf_counter()
+        live_view: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+        if not as_json:
+            from rich.live import Live
 
-    console = Console()
-    wf = _validated(path, console)
-    plan = compile_workflow(wf, name=path.stem)
-    sink = _LiveSink(plan)
-    started = time.perf_counter()
-    with Live(sink.render(), console=console, refresh_per_second=8, transient=False) as live:
-        sink.live = live
+            live_view = Live(
+                sink.render(), console=out.console, refresh_per_second=8, transient=False
+            )
+        with live_view as live:
+            sink.live = live
+            status: str
+            results: dict[str, NodeResult]
+            if local:
+                from uzo_engine.local import LocalExecutor
+
+                local_result = LocalExecutor(sink).run(plan)
+                status, error = local_result.status, local_result.error
+                results = local_result.results
+            else:
+                status, error, results, prefect = _run_on_ray(plan, sink, out, keep_services)
+            if live is not None:
+                live.update(sink.render())
+        elapsed = time.perf_counter() - started
+    out.emit(
+        ok=status == "succeeded",
+        status=status,
+        duration_ms=round(elapsed * 1000, 3),
+        nodes=[_node_doc(n, results.get(n), sink.status(n)) for n in sink.order],
+        errors=_run_errors(results, error) if status != "succeeded" else [],
+        **prefect,
+    )
+    if not as_json:
+        out.console.print()
+        colour = "green" if status == "succeeded" else "bold red"
+        out.console.print(f"[{colour}]{status}[/] in {elapsed:.2f} s ({len(results)} nodes)")
+        if error:
+            out.error(error)
+    if status != "succeeded":
+        raise typer.Exit(1)
+
+
+def _run_on_ray(
+    plan: ExecutionPlan, sink: _LiveSink, out: Output, keep_services: bool
+) -> tuple[str, str | None, dict[str, NodeResult], dict[str, str | None]]:
+    # Prefect's INFO lines would scroll through the live table (its API still gets them)
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+    from uzo_engine.runtime.engine import get_runtime
+
+    runtime = get_runtime()
+    try:
+        runtime.start()
+        cluster = runtime.cluster
+        if cluster is not None:
+            how = "started a local cluster" if cluster.started_here else "attached to"
+            out.info(f"Ray: {how} {cluster.address} ({cluster.num_cpus} CPUs)")
+        remote = runtime.run_sync(plan, sink=sink)
+        recorded = remote.recorded(timeout=60)
+        if recorded.flow_run_id is None or recorded.state is None:
+            out.warning(f"Prefect flow run not recorded: {recorded.error}")
+            prefect: dict[str, str | None] = {}
+        else:
+            out.info(f"Prefect flow run {recorded.flow_run_id}: {recorded.state}")
+            prefect = {
+                "prefect_flow_run_id": str(recorded.flow_run_id),
+                "prefect_state": str(recorded.state),
+            }
+        return remote.status, remote.error, remote.node_results, prefect
+    finally:
+        runtime.close(stop_cluster=not keep_services, stop_prefect=not keep_services)
+
+
+def preview(
+    path: WorkflowFile,
+    node_id: Annotated[str, typer.Argument(help="The node to preview.", show_default=False)],
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Rows to show.")] = 20,
+    local: Annotated[bool, typer.Option("--local", help="Run in this process (no Ray).")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show the first rows and the schema of one node's output (--json adds a profile)."""
+    out = Output(
+        as_json,
+        {
+            "path": str(path),
+            "node_id": node_id,
+            "runtime": "local" if local else "ray",
+            "columns": [],
+            "rows": [],
+            "profile": None,
+        },
+    )
+    with out.document_only():
+        from uzo_engine.compiler import CompileOptions, compile_workflow
+        from uzo_engine.plan import StepContext
+
+        wf = _validated(path, out)
+        if node_id not in wf.nodes:
+            out.fail(USAGE_ERROR, f"no node {node_id!r} in {path}", "unknown_node", node_id=node_id)
+        # join inputs stay separate steps: the preview cache then serves unchanged branches
+        options = CompileOptions(
+            upstream_of=node_id, materialize=frozenset({node_id}), fuse_joins=False
+        )
+        plan = compile_workflow(wf, name=path.stem, options=options)
+        ctx = StepContext(execution_id=f"preview-{node_id}", preview_limit=max(limit, 1000))
         if local:
             from uzo_engine.local import LocalExecutor
 
-            local_result = LocalExecutor(sink).run(plan)
-            status, error, results = local_result.status, local_result.error, local_result.results
+            result = LocalExecutor().run(plan, ctx)
+            if result.status != "succeeded":
+                out.fail(1, result.error or f"the preview {result.status}", "run_failed")
+            table_data = result.table(node_id).slice(0, limit)
+            rows: list[dict[str, Any]] = table_data.to_pylist()
+            columns = [(f.name, str(f.type)) for f in table_data.schema]
+            node_result = result.results.get(node_id)
+            profile = node_result.profile if node_result else None
         else:
-            # Prefect's INFO lines would scroll through the live table (its API still gets them)
-            os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
             from uzo_engine.runtime.engine import get_runtime
 
             runtime = get_runtime()
             try:
                 runtime.start()
-                cluster = runtime.cluster
-                if cluster is not None:
-                    how = "started a local cluster" if cluster.started_here else "attached to"
-                    console.print(f"Ray: {how} {cluster.address} ({cluster.num_cpus} CPUs)")
-                remote = runtime.run_sync(plan, sink=sink)
-                status, error, results = remote.status, remote.error, remote.node_results
-                recorded = remote.recorded(timeout=60)
-                if recorded.flow_run_id is None or recorded.state is None:
-                    console.print(f"[yellow]Prefect flow run not recorded: {recorded.error}[/]")
-                else:
-                    console.print(f"Prefect flow run {recorded.flow_run_id}: {recorded.state}")
+                pr = runtime.preview(plan, node_id, limit=limit, ctx=ctx)
             finally:
-                runtime.close(stop_cluster=not keep_services, stop_prefect=not keep_services)
-        live.update(sink.render())
-    console.print()
-    elapsed = time.perf_counter() - started
-    colour = "green" if status == "succeeded" else "bold red"
-    console.print(f"[{colour}]{status}[/] in {elapsed:.2f} s ({len(results)} nodes)")
-    if error:
-        console.print(f"[red]{error}[/red]")
-    if status != "succeeded":
-        raise typer.Exit(1)
-
-
-def preview(
-    path: WorkflowFile,
-    node_id: Annotated[str, typer.Argument(help="The node to preview.")],
-    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Rows to show.")] = 20,
-    local: Annotated[bool, typer.Option("--local", help="Run in this process (no Ray).")] = False,
-) -> None:
-    """Show the first rows, the schema and a profile of one node's output."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from uzo_engine.compiler import CompileOptions, compile_workflow
-    from uzo_engine.plan import StepContext
-
-    console = Console()
-    wf = _validated(path, console)
-    if node_id not in wf.nodes:
-        console.print(f"[red]no node {node_id!r} in {path}[/red]")
-        raise typer.Exit(2)
-    # join inputs stay separate steps: the preview cache then serves unchanged branches
-    options = CompileOptions(
-        upstream_of=node_id, materialize=frozenset({node_id}), fuse_joins=False
+                runtime.close(stop_cluster=True, stop_prefect=True)
+            if pr.error:
+                out.fail(1, pr.error, "run_failed")
+            rows = pr.rows
+            columns = [(c.name, c.dtype) for c in pr.schema]
+            profile = pr.profile
+    out.emit(
+        ok=True,
+        columns=[{"name": name, "type": dtype} for name, dtype in columns],
+        rows=rows,
+        profile=profile,
     )
-    plan = compile_workflow(wf, name=path.stem, options=options)
-    ctx = StepContext(execution_id=f"preview-{node_id}", preview_limit=max(limit, 1000))
-    if local:
-        from uzo_engine.local import LocalExecutor
+    if not as_json:
+        from rich.markup import escape
+        from rich.table import Table
 
-        result = LocalExecutor().run(plan, ctx)
-        if result.status != "succeeded":
-            console.print(f"[red]{result.error}[/red]")
-            raise typer.Exit(1)
-        table_data = result.table(node_id).slice(0, limit)
-        rows = table_data.to_pylist()
-        columns = [(f.name, str(f.type)) for f in table_data.schema]
-    else:
-        from uzo_engine.runtime.engine import get_runtime
-
-        runtime = get_runtime()
-        try:
-            runtime.start()
-            pr = runtime.preview(plan, node_id, limit=limit, ctx=ctx)
-        finally:
-            runtime.close(stop_cluster=True, stop_prefect=True)
-        if pr.error:
-            console.print(f"[red]{pr.error}[/red]")
-            raise typer.Exit(1)
-        rows = pr.rows
-        columns = [(c.name, c.dtype) for c in pr.schema]
-    table = Table(title=f"{node_id}: first {len(rows)} rows")
-    for name, dtype in columns:
-        table.add_column(f"{name}\n[dim]{dtype}[/dim]")
-    for row in rows:
-        table.add_row(*("∅" if row.get(n) is None else str(row.get(n)) for n, _ in columns))
-    console.print(table)
+        table = Table(title=f"{node_id}: first {len(rows)} rows")
+        for name, dtype in columns:
+            table.add_column(f"{escape(name)}\n[dim]{escape(dtype)}[/dim]")
+        for row in rows:
+            table.add_row(
+                *("∅" if row.get(n) is None else escape(str(row.get(n))) for n, _ in columns)
+            )
+        out.console.print(table)

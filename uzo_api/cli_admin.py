@@ -1,0 +1,143 @@
+"""``uzo admin``: what whoever runs the server may do that the API offers nobody.
+
+``create-subscription`` makes a subscription and its owner whatever
+``UZO_AUTH_REGISTRATION`` says, so a server with registration closed (or by
+invitation) still gets its accounts.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from uzo_api.cli_output import USAGE_ERROR, Output, UzoCommand, sub_app
+
+if TYPE_CHECKING:
+    from uzo_api.background import BackgroundWork
+    from uzo_api.db.session import Database
+    from uzo_api.services.auth import AuthService
+    from uzo_api.settings import Settings
+
+# RegisterRequest's fields, as the options that set them
+_OPTION_OF = {
+    "email": "--email",
+    "company_name": "--company",
+    "username": "--username",
+    "full_name": "--full-name",
+    "password": "password",
+}
+
+
+def register(app: typer.Typer) -> None:
+    admin_app = sub_app("Server administration: subscriptions and their owners.")
+    admin_app.command("create-subscription", cls=UzoCommand)(create_subscription)
+    app.add_typer(admin_app, name="admin")
+
+
+def create_subscription(
+    email: Annotated[
+        str, typer.Option("--email", help="The owner's email (their login).", show_default=False)
+    ],
+    company: Annotated[
+        str, typer.Option("--company", help="The subscription's company name.", show_default=False)
+    ],
+    username: Annotated[
+        str | None,
+        typer.Option("--username", help="The owner's username. Default: the email's local part."),
+    ] = None,
+    full_name: Annotated[
+        str | None, typer.Option("--full-name", help="The owner's full name.")
+    ] = None,
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin",
+            help="Read the password from the first line of stdin instead of asking twice.",
+        ),
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON document on stdout (errors included).")
+    ] = False,
+) -> None:
+    """Create a subscription and its owner, whatever UZO_AUTH_REGISTRATION says."""
+    from pydantic import ValidationError
+
+    from uzo_api.errors import Problem
+    from uzo_api.schemas.auth import RegisterRequest
+
+    out = Output(as_json, {"subscription_id": None, "email": email, "plan": None})
+    password = _read_password(password_stdin, out)
+    try:
+        req = RegisterRequest(
+            email=email,
+            password=password,
+            company_name=company,
+            username=username,
+            full_name=full_name,
+        )
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{_OPTION_OF.get(str(e['loc'][0]), e['loc'][0]) if e['loc'] else 'input'}: {e['msg']}"
+            for e in exc.errors()
+        )
+        out.fail(USAGE_ERROR, problems, "invalid_input")
+    with out.document_only():
+        from uzo_api.cli import bootstrap
+        from uzo_api.db import migrate
+
+        settings, db = bootstrap()
+        current, head = migrate.current_revision(db.owner_engine), migrate.head_revision(settings)
+        if current != head:
+            out.fail(
+                1,
+                f"the database is at revision {current or 'base'}, the code at {head}: "
+                "run `uzo db upgrade` first",
+                "database_not_migrated",
+            )
+        service, background = _auth_service(settings, db)
+        try:
+            account = service.register(req, ip="cli", enforce_policy=False)
+        except Problem as exc:
+            out.fail(1, f"{exc.detail}: {req.email}" if exc.field else exc.detail, exc.slug)
+        finally:
+            background.shutdown()
+    out.emit(
+        ok=True,
+        subscription_id=str(account.subscription.id),
+        email=account.user.email,
+        plan=account.plan_key,
+    )
+    if not as_json:
+        print(f"subscription {account.subscription.id}")
+        print(f"owner        {account.user.email}")
+
+
+def _read_password(from_stdin: bool, out: Output) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+        if not password:
+            out.fail(USAGE_ERROR, "no password on stdin (--password-stdin reads its first line)")
+        return password
+    if not sys.stdin.isatty():
+        out.fail(
+            USAGE_ERROR,
+            "there is no terminal to ask the password on: give it on stdin with --password-stdin",
+        )
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+def _auth_service(settings: Settings, db: Database) -> tuple[AuthService, BackgroundWork]:
+    """The AuthService as ``create_app`` builds it (same throttle, mailer and background)."""
+    from uzo_api.app import limits_storage_uri
+    from uzo_api.auth.mail import build_sender
+    from uzo_api.auth.throttle import Throttle
+    from uzo_api.background import BackgroundWork
+    from uzo_api.services.auth import AuthService
+
+    redis_url = settings.redis.url.get_secret_value() if settings.redis.url else None
+    throttle = Throttle(limits_storage_uri(redis_url))
+    mailer = build_sender(settings.auth.mail_sender, settings.home)
+    background = BackgroundWork()
+    return AuthService(db, settings, throttle, mailer, background), background
