@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import text
 
-from uzo_api import __version__
+from uzo_api import __version__, api_docs, openapi
 from uzo_api.auth.mail import build_sender
 from uzo_api.auth.throttle import Throttle
 from uzo_api.background import BackgroundWork
@@ -20,7 +20,7 @@ from uzo_api.body_limit import BodyLimitMiddleware
 from uzo_api.client_address import parse_networks
 from uzo_api.db.session import Database
 from uzo_api.db.urls import resolve_urls
-from uzo_api.errors import install_error_handlers, problem_responses
+from uzo_api.errors import install_error_handlers
 from uzo_api.observability import RequestIdMiddleware
 from uzo_api.routes import auth, connectors, health
 from uzo_api.services.auth import AuthService
@@ -43,6 +43,7 @@ def open_database(settings: Settings) -> Database:
         resolve_urls(settings),
         pool_size=settings.database.pool_size,
         statement_timeout_ms=settings.database.statement_timeout_ms,
+        pool_timeout_seconds=settings.database.pool_timeout_seconds,
     )
 
 
@@ -102,9 +103,13 @@ def create_app(
     app = FastAPI(
         title="UZO API",
         version=__version__,
-        description="Workflow automation and ETL/ELT: control API. Errors are problem+json.",
+        description="Workflow automation and ETL/ELT: control API. Errors are "
+        "`application/problem+json` (RFC 9457); lists are pages with a `next` cursor.",
         lifespan=lifespan,
-        responses=problem_responses(400, 422),
+        openapi_tags=openapi.TAGS,
+        generate_unique_id_function=openapi.operation_id,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.throttle = throttle
@@ -122,6 +127,8 @@ def create_app(
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(connectors.router)
+    api_docs.install(app)
+    openapi.install(app)
     return app
 
 

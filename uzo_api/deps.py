@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from uzo_api.auth.principal import Principal
 from uzo_api.client_address import client_address
 from uzo_api.db.session import Database
 from uzo_api.errors import Unauthorized
+from uzo_api.openapi import route_params
 from uzo_api.services.auth import AuthService
 from uzo_api.services.connectors import ConnectorService
 from uzo_api.services.remote_calls import RemoteCalls
@@ -74,3 +78,27 @@ def current_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+_PARAM_NAME = re.compile(r"^[A-Za-z0-9_.\-\[\]]{1,100}$")
+
+
+async def refuse_unknown_query(request: Request) -> None:
+    """A router dependency: 422 for a query parameter the route does not declare."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    known = route_params(route, "query")
+    unknown = [k for k in request.query_params if k not in known]
+    if unknown:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", name if _PARAM_NAME.match(name) else "?"),
+                    "msg": "unknown query parameter"
+                    + (f" (this route takes: {', '.join(sorted(known))})" if known else ""),
+                    "type": "extra_forbidden",
+                }
+                for name in unknown
+            ]
+        )

@@ -177,7 +177,7 @@ def _field_errors(exc: RequestValidationError) -> list[FieldError]:
         loc = err.get("loc", ())
         msg = str(err.get("msg", "invalid value"))
         code = str(err.get("type", "invalid"))
-        if code == "extra_forbidden":
+        if code == "extra_forbidden" and loc[:1] != ("query",):
             msg = "unknown field"
         out.append(FieldError(field=_location(loc), message=msg, code=code))
     return out

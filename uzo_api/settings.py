@@ -2,7 +2,10 @@
 
 Each group reads its own environment prefix, so the variables are
 ``UZO_DATABASE_URL``, ``UZO_AUTH_ACCESS_TTL_SECONDS``, ``UZO_REDIS_URL`` and so
-on. Nothing is read at import time: call :func:`get_settings`.
+on, also from a ``.env`` file (in the current directory, or the one
+``UZO_ENV_FILE`` names; environment variables win: :class:`UzoSettings`).
+Nothing is read at import time: call :func:`get_settings`. Every field has a
+description: ``python -m uzo_api.config_docs`` writes docs/configuration.md.
 """
 
 from __future__ import annotations
@@ -16,55 +19,115 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from uzo_connectors.settings import UzoSettings
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 
 def _group(prefix: str) -> SettingsConfigDict:
-    return SettingsConfigDict(env_prefix=prefix, extra="ignore", env_file=None)
+    return SettingsConfigDict(env_prefix=prefix, extra="ignore")
 
 
-class DatabaseSettings(BaseSettings):
+class DatabaseSettings(UzoSettings):
     """Metadata database. With no URL, UZO runs an embedded PostgreSQL."""
 
     model_config = _group("UZO_DATABASE_")
 
     url: SecretStr | None = Field(
         default=None,
-        description="Owner connection (runs migrations). Unset: embedded pgserver in UZO_HOME/pg.",
+        description="Owner connection (runs migrations), e.g. "
+        "`postgresql://uzo_owner:...@db-host:5432/uzo`. Unset: an embedded PostgreSQL in "
+        "UZO_HOME/pg (the `embedded` extra).",
     )
     app_url: SecretStr | None = Field(
         default=None,
         description="Connection of the application role (NOBYPASSRLS, owns no table). "
         "Unset: the owner URL with the user replaced by `app_role`.",
     )
-    app_role: str = Field(default="uzo_app", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    app_role: str = Field(
+        default="uzo_app",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="Name of the application role the migrations create and requests use.",
+    )
     app_password: SecretStr | None = Field(
         default=None, description="Password given to the application role by migrations."
     )
-    name: str = Field(default="uzo", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
-    pool_size: int = Field(default=10, ge=1, le=200)
-    pool_timeout_seconds: float = Field(default=10.0, gt=0)
-    statement_timeout_ms: int = Field(default=30_000, ge=0)
-    log_partition_months_ahead: int = Field(default=3, ge=1, le=24)
+    name: str = Field(
+        default="uzo",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="Metadata database on the embedded PostgreSQL (an external server's is "
+        "named in UZO_DATABASE_URL).",
+    )
+    pool_size: int = Field(
+        default=10,
+        ge=1,
+        le=200,
+        description="Connections the application role's pool keeps (as many again may overflow).",
+    )
+    pool_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Longest a request waits for a pooled connection before it fails (the "
+        "pool holds `pool_size` connections and as many again in overflow).",
+    )
+    statement_timeout_ms: int = Field(
+        default=30_000,
+        ge=0,
+        description="PostgreSQL statement_timeout of the application role's connections (0: none).",
+    )
+    log_partition_months_ahead: int = Field(
+        default=3,
+        ge=1,
+        le=24,
+        description="Monthly partitions of the log tables created ahead (by the migrations, "
+        "then every 6 hours by the API).",
+    )
 
 
-class AuthSettings(BaseSettings):
+class AuthSettings(UzoSettings):
     """Tokens, passwords and login throttling."""
 
     model_config = _group("UZO_AUTH_")
 
     jwt_secret: SecretStr | None = Field(
-        default=None, description="HS256 signing key. Unset: generated once in UZO_HOME."
+        default=None,
+        description="HS256 signing key of access tokens. Unset: generated once in UZO_HOME.",
+        json_schema_extra={"doc_default": "generated"},
     )
-    jwt_issuer: str = "uzo"
-    access_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
-    refresh_ttl_seconds: int = Field(default=14 * 86_400, ge=300)
-    reset_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
-    login_limit_per_account: str = Field(default="5/minute")
-    login_limit_per_ip: str = Field(default="20/minute")
+    jwt_issuer: str = Field(
+        default="uzo", description="`iss` claim of access tokens, checked on every request."
+    )
+    access_ttl_seconds: int = Field(
+        default=900, ge=30, le=86_400, description="Lifetime of an access token."
+    )
+    refresh_ttl_seconds: int = Field(
+        default=14 * 86_400,
+        ge=300,
+        description="Lifetime of a refresh token (each refresh issues a new one).",
+    )
+    reset_ttl_seconds: int = Field(
+        default=3600, ge=60, le=86_400, description="Lifetime of a password reset token."
+    )
+    login_limit_per_account: str = Field(
+        default="5/minute",
+        description="Login attempts per account, a rate such as `5/minute` or `100/hour`.",
+    )
+    login_limit_per_ip: str = Field(
+        default="20/minute", description="Login attempts per client address."
+    )
+    registration: Literal["open", "invite", "closed"] = Field(
+        default="open",
+        description="Who may create a subscription with POST /api/auth/register: 'open' "
+        "anyone who reaches the port, 'invite' only holders of an invitation token "
+        "(UZO_AUTH_INVITE_TOKENS), 'closed' nobody (subscriptions are made with `uzo admin`).",
+    )
+    invite_tokens: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated invitation tokens accepted when registration is 'invite'.",
+    )
     register_limit_per_ip: str = Field(
         default="10/hour", description="New subscriptions per client address."
     )
@@ -72,23 +135,45 @@ class AuthSettings(BaseSettings):
         default="outbox", description="'outbox' writes each mail as a file in UZO_HOME/outbox."
     )
 
+    @field_validator("invite_tokens", mode="before")
+    @classmethod
+    def _split_tokens(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [t.strip() for t in value.split(",") if t.strip()]
+        return value
 
-class RedisSettings(BaseSettings):
+    @field_validator("invite_tokens")
+    @classmethod
+    def _long_enough(cls, value: list[SecretStr]) -> list[SecretStr]:
+        if any(len(t.get_secret_value()) < 16 for t in value):
+            raise ValueError("each invitation token needs at least 16 characters")
+        return value
+
+
+class RedisSettings(UzoSettings):
     """Optional Redis: rate limits and pub/sub across API replicas."""
 
     model_config = _group("UZO_REDIS_")
 
-    url: SecretStr | None = None
+    url: SecretStr | None = Field(
+        default=None,
+        description="Redis (`redis://host:6379/0`) that keeps login and register throttling "
+        "for every API replica. Unset: each process keeps its own, in memory.",
+    )
 
 
-class ServerSettings(BaseSettings):
+class ServerSettings(UzoSettings):
     """HTTP server."""
 
     model_config = _group("UZO_SERVER_")
 
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=1, le=65_535)
-    cors_origins: list[str] = Field(default_factory=list)
+    host: str = Field(default="127.0.0.1", description="Address `uzo serve` binds to.")
+    port: int = Field(default=8000, ge=1, le=65_535, description="Port `uzo serve` listens on.")
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins a browser may call the API from (CORS), a JSON list such as "
+        '`["https://app.example.com"]`. Empty: no CORS headers.',
+    )
     public_url: str | None = Field(
         default=None, description="Base URL used in links sent by mail (reset password)."
     )
@@ -141,27 +226,48 @@ class ServerSettings(BaseSettings):
         return value
 
 
-class Settings(BaseSettings):
+class Settings(UzoSettings):
     """Root settings of the API process."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="UZO_", extra="ignore", env_file=None, populate_by_name=True
-    )
+    model_config = SettingsConfigDict(env_prefix="UZO_", extra="ignore", populate_by_name=True)
 
-    home: Path = Field(default_factory=lambda: Path.home() / ".uzo")
-    env: str = Field(default="development", pattern=r"^(development|test|production)$")
-    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
-    log_json: bool = True
-    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
-    auth: AuthSettings = Field(default_factory=AuthSettings)
-    redis: RedisSettings = Field(default_factory=RedisSettings)
-    server: ServerSettings = Field(default_factory=ServerSettings)
+    home: Path = Field(
+        default_factory=lambda: Path.home() / ".uzo",
+        description="Local state: the embedded PostgreSQL (pg/), generated secrets (secrets/), "
+        "the mail outbox (outbox/), each subscription's files (files/).",
+        json_schema_extra={"doc_default": "~/.uzo"},
+    )
+    env: str = Field(
+        default="development",
+        pattern=r"^(development|test|production)$",
+        description="Name of the deployment's environment; no behaviour depends on it yet.",
+    )
+    log_level: str = Field(
+        default="INFO",
+        pattern=r"^(DEBUG|INFO|WARNING|ERROR)$",
+        description="Least severe level that is logged.",
+    )
+    log_json: bool = Field(
+        default=True,
+        description="One JSON object per log line (true) or human-readable lines (false).",
+    )
+    database: DatabaseSettings = Field(
+        default_factory=DatabaseSettings, description="The UZO_DATABASE_* group."
+    )
+    auth: AuthSettings = Field(default_factory=AuthSettings, description="The UZO_AUTH_* group.")
+    redis: RedisSettings = Field(
+        default_factory=RedisSettings, description="The UZO_REDIS_* group."
+    )
+    server: ServerSettings = Field(
+        default_factory=ServerSettings, description="The UZO_SERVER_* group."
+    )
 
     secret_keys: SecretStr | None = Field(
         default=None,
         validation_alias="UZO_SECRET_KEYS",
         description="Comma-separated Fernet keys for connector credentials, newest first. "
         "Unset: one key generated once in UZO_HOME.",
+        json_schema_extra={"doc_default": "generated"},
     )
 
     def credential_keys(self) -> list[str]:

@@ -212,6 +212,9 @@ class BaseConnector(abc.ABC, Generic[ConfigT]):
     config_model: ClassVar[type[ConnectorConfig]]
     capabilities: ClassVar[Capabilities]
     description: ClassVar[str] = ""
+    #: Import names of the optional packages the type needs (checked, not imported, when
+    #: the API lists types: a missing one is reported with the extra that installs it).
+    required_packages: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: ConfigT, context: ConnectorContext) -> None:
         self.config = config

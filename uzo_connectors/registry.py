@@ -13,6 +13,7 @@ import difflib
 import functools
 import importlib
 import importlib.metadata
+import importlib.util
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, get_args
 
@@ -75,10 +76,27 @@ class ConnectorTypeInfo:
     config_schema: dict[str, Any]
     capabilities: dict[str, Any]
     secret_fields: tuple[str, ...] = field(default=())
+    required_packages: tuple[str, ...] = field(default=())
+    missing_packages: tuple[str, ...] = field(default=())
+
+    @property
+    def installed(self) -> bool:
+        return not self.missing_packages
+
+    @property
+    def extra(self) -> str | None:
+        """The extra that installs the missing packages (or all of them, if none is)."""
+        for package in self.missing_packages or self.required_packages:
+            if package in EXTRAS:
+                return EXTRAS[package]
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "installed": self.installed,
+            "extra": self.extra,
+            "missing_packages": list(self.missing_packages),
             "display_name": self.display_name,
             "category": self.category,
             "description": self.description,
@@ -208,7 +226,17 @@ def type_info(type_key: str) -> ConnectorTypeInfo:
         config_schema=config_schema(cls.config_model),
         capabilities=cls.capabilities.model_dump(mode="json"),
         secret_fields=secret_fields(cls.config_model),
+        required_packages=cls.required_packages,
+        missing_packages=tuple(p for p in cls.required_packages if not _importable(p)),
     )
+
+
+def _importable(package: str) -> bool:
+    """Whether an import of ``package`` would find it (without importing it)."""
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def list_connector_types(*, skip_unavailable: bool = True) -> list[ConnectorTypeInfo]:

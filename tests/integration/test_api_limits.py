@@ -53,7 +53,7 @@ def test_a_declared_large_body_is_refused_before_it_is_read(client: TestClient) 
 
 def test_a_streamed_large_body_is_refused_as_it_arrives(client: TestClient) -> None:
     def chunks() -> Iterator[bytes]:
-        yield b'{"connector_name": "big", "connector_type": "file", "config": {"root": "'
+        yield b'{"name": "big", "connector_type": "file", "config": {"root": "'
         for _ in range(40):
             yield b"y" * 65_536
         yield b'"}}'
@@ -184,7 +184,7 @@ def test_hanging_endpoints_do_not_starve_health_checks_or_login(
                 "/api/connectors",
                 headers=headers,
                 json={
-                    "connector_name": "never answers",
+                    "name": "never answers",
                     "connector_type": "http",
                     "config": {
                         "base_url": f"http://127.0.0.1:{hanging.port}",
@@ -275,7 +275,7 @@ def test_one_tenant_cannot_take_every_slot(live: LiveServer, hanging: HangingSer
             "/api/connectors",
             headers=headers,
             json={
-                "connector_name": "hang",
+                "name": "hang",
                 "connector_type": "http",
                 "config": {"base_url": f"http://127.0.0.1:{hanging.port}", "timeout": 3},
             },

@@ -60,7 +60,7 @@ def test_register_login_me_api_key_flow(client: TestClient) -> None:
     assert via_key.json()["auth_method"] == "api_key"
     assert via_key.json()["user"]["id"] == me.json()["user"]["id"]
 
-    listed = client.get("/api/auth/api-keys", headers=auth_header(key)).json()
+    listed = client.get("/api/auth/api-keys", headers=auth_header(key)).json()["items"]
     assert [k["id"] for k in listed] == [made.json()["id"]]
     assert "key" not in listed[0]
     assert key not in json.dumps(listed)
@@ -288,5 +288,5 @@ def test_foreign_tenant_api_key_is_not_found(client: TestClient) -> None:
     key = client.post("/api/auth/api-keys", json={"name": "a's"}, headers=auth_header(a)).json()
     resp = client.delete(f"/api/auth/api-keys/{key['id']}", headers=auth_header(b))
     assert resp.status_code == 404
-    assert client.get("/api/auth/api-keys", headers=auth_header(b)).json() == []
+    assert client.get("/api/auth/api-keys", headers=auth_header(b)).json()["items"] == []
     assert client.get("/api/auth/me", headers=auth_header(key["key"])).status_code == 200

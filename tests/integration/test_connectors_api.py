@@ -50,7 +50,7 @@ def data_dir(uzo_home: Path, tmp_path: Path, tenant: tuple[str, dict[str, str]])
 
 def _s3(name: str = "lake") -> dict[str, object]:
     return {
-        "connector_name": name,
+        "name": name,
         "connector_type": "s3",
         "config": {
             "bucket": "lake",
@@ -64,8 +64,12 @@ def _s3(name: str = "lake") -> dict[str, object]:
 def test_catalogue_lists_types_with_schemas(client: TestClient, headers: dict[str, str]) -> None:
     types = client.get("/api/connector-types", headers=headers)
     assert types.status_code == 200
-    by_name = {t["name"]: t for t in types.json()}
+    by_name = {t["connector_type"]: t for t in types.json()["items"]}
     assert {"file", "s3"} <= set(by_name)
+    assert by_name["s3"]["installed"] is True
+    assert by_name["s3"]["extra"] == "s3"
+    assert by_name["file"]["extra"] is None
+    assert by_name["file"]["missing_packages"] == []
     s3 = client.get("/api/connector-types/s3", headers=headers).json()
     assert s3["category"] == "cloud storage"
     assert "secret_access_key" in s3["secret_fields"]
@@ -126,7 +130,7 @@ def test_update_keeps_omitted_and_masked_secrets(
 def test_invalid_config_names_the_field(client: TestClient, headers: dict[str, str]) -> None:
     bad = client.post(
         "/api/connectors",
-        json={"connector_name": "x", "connector_type": "s3", "config": {"buckett": "typo"}},
+        json={"name": "x", "connector_type": "s3", "config": {"buckett": "typo"}},
         headers=headers,
     )
     assert bad.status_code == 422
@@ -134,7 +138,7 @@ def test_invalid_config_names_the_field(client: TestClient, headers: dict[str, s
     assert "buckett" in bad.json()["detail"]
     unknown = client.post(
         "/api/connectors",
-        json={"connector_name": "x", "connector_type": "nosuch", "config": {}},
+        json={"name": "x", "connector_type": "nosuch", "config": {}},
         headers=headers,
     )
     assert unknown.status_code == 422
@@ -145,7 +149,7 @@ def test_duplicate_name_conflicts(client: TestClient, headers: dict[str, str]) -
     assert client.post("/api/connectors", json=_s3("dup"), headers=headers).status_code == 201
     again = client.post("/api/connectors", json=_s3("dup"), headers=headers)
     assert again.status_code == 409
-    assert again.json()["field"] == "connector_name"
+    assert again.json()["field"] == "name"
 
 
 def test_file_connector_test_and_discover(
@@ -154,7 +158,7 @@ def test_file_connector_test_and_discover(
     created = client.post(
         "/api/connectors",
         json={
-            "connector_name": "local",
+            "name": "local",
             "connector_type": "file",
             "config": {"root": str(data_dir)},
         },
@@ -180,7 +184,7 @@ def test_local_files_outside_the_allowed_roots_are_refused(
     created = client.post(
         "/api/connectors",
         json={
-            "connector_name": f"x{abs(hash(root))}",
+            "name": f"x{abs(hash(root))}",
             "connector_type": "file",
             "config": {"root": root},
         },
@@ -221,7 +225,7 @@ def test_foreign_tenant_connector_is_a_404(client: TestClient, headers: dict[str
         ).status_code
         == 404
     )
-    assert client.get("/api/connectors", headers=other).json() == []
+    assert client.get("/api/connectors", headers=other).json()["items"] == []
     assert client.get(f"/api/connectors/{created['id']}", headers=headers).status_code == 200
 
 
@@ -285,7 +289,7 @@ def test_nested_secrets_are_encrypted_too(
     created = client.post(
         "/api/connectors",
         json={
-            "connector_name": "api",
+            "name": "api",
             "connector_type": "http",
             "config": {
                 "base_url": "https://api.example.com",

@@ -39,7 +39,7 @@ class Tenant:
         resp = client.post(
             "/api/connectors",
             json={
-                "connector_name": f"c-{uuid.uuid4().hex[:8]}",
+                "name": f"c-{uuid.uuid4().hex[:8]}",
                 "connector_type": type_key,
                 "config": config,
             },

@@ -5,36 +5,38 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, Header, Response, status
+from fastapi import APIRouter, Depends, Header, Response, status
 
-from uzo_api.deps import AuthServiceDep, ClientIp, CurrentPrincipal
+from uzo_api.deps import AuthServiceDep, ClientIp, CurrentPrincipal, refuse_unknown_query
 from uzo_api.errors import problem_responses
+from uzo_api.pagination import PageParams
 from uzo_api.schemas.auth import (
-    Accepted,
+    AcceptedResult,
     ApiKeyCreate,
-    ApiKeyCreated,
-    ApiKeyOut,
+    ApiKeyCreateResult,
+    ApiKeyPage,
+    ApiKeyRead,
+    CurrentUserRead,
     ForgotPasswordRequest,
     LoginRequest,
-    MeResponse,
     RefreshRequest,
     RegisterRequest,
-    RegisterResponse,
+    RegistrationResult,
     ResetPasswordRequest,
-    SubscriptionOut,
-    TokenPair,
-    UserOut,
+    SubscriptionRead,
+    TokenResult,
+    UserRead,
 )
 
 if TYPE_CHECKING:
     from uzo_api.services.auth import Account, IssuedTokens
 
-router = APIRouter(prefix="/api/auth", tags=["auth"])
+router = APIRouter(prefix="/api/auth", tags=["auth"], dependencies=[Depends(refuse_unknown_query)])
 UserAgent = Annotated[str | None, Header(include_in_schema=False)]
 
 
-def _tokens(t: IssuedTokens) -> TokenPair:
-    return TokenPair(
+def _tokens(t: IssuedTokens) -> TokenResult:
+    return TokenResult(
         access_token=t.access_token,
         expires_in=t.expires_in,
         refresh_token=t.refresh_token,
@@ -42,9 +44,9 @@ def _tokens(t: IssuedTokens) -> TokenPair:
     )
 
 
-def _subscription(account: Account) -> SubscriptionOut:
+def _subscription(account: Account) -> SubscriptionRead:
     sub = account.subscription
-    return SubscriptionOut(
+    return SubscriptionRead(
         id=sub.id,
         company_name=sub.company_name,
         status=sub.status,
@@ -57,42 +59,43 @@ def _subscription(account: Account) -> SubscriptionOut:
 @router.post(
     "/register",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(409, 422, 429),
+    responses=problem_responses(403, 409, 429),
     summary="Create a subscription (Standard plan) and its owner",
+    description="Open to anyone, to holders of an invitation token, or to nobody, as the "
+    "server's `UZO_AUTH_REGISTRATION` says (`open`, `invite`, `closed`): 403 when refused.",
 )
-def register(body: RegisterRequest, service: AuthServiceDep, ip: ClientIp) -> RegisterResponse:
+def register(body: RegisterRequest, service: AuthServiceDep, ip: ClientIp) -> RegistrationResult:
     account = service.register(body, ip)
-    return RegisterResponse(
-        user=UserOut.model_validate(account.user), subscription=_subscription(account)
+    return RegistrationResult(
+        user=UserRead.model_validate(account.user), subscription=_subscription(account)
     )
 
 
 @router.post(
     "/login",
-    responses=problem_responses(401, 422, 429),
+    responses=problem_responses(401, 429),
     summary="Exchange email and password for an access and a refresh token",
 )
 def login(
     body: LoginRequest, service: AuthServiceDep, ip: ClientIp, user_agent: UserAgent = None
-) -> TokenPair:
+) -> TokenResult:
     return _tokens(service.login(str(body.email), body.password, ip, user_agent))
 
 
 @router.post(
     "/refresh",
-    responses=problem_responses(401, 422),
+    responses=problem_responses(401),
     summary="Rotate a refresh token (reusing a spent one ends the session)",
 )
 def refresh(
     body: RefreshRequest, service: AuthServiceDep, ip: ClientIp, user_agent: UserAgent = None
-) -> TokenPair:
+) -> TokenResult:
     return _tokens(service.refresh(body.refresh_token, ip, user_agent))
 
 
 @router.post(
     "/logout",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(401, 422),
     summary="End this session: its refresh and access tokens stop working",
 )
 def logout(principal: CurrentPrincipal, service: AuthServiceDep) -> Response:
@@ -103,18 +106,19 @@ def logout(principal: CurrentPrincipal, service: AuthServiceDep) -> Response:
 @router.post(
     "/forgot-password",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=problem_responses(422, 429),
+    responses=problem_responses(429),
     summary="Mail a single-use password reset link",
 )
-def forgot_password(body: ForgotPasswordRequest, service: AuthServiceDep, ip: ClientIp) -> Accepted:
+def forgot_password(
+    body: ForgotPasswordRequest, service: AuthServiceDep, ip: ClientIp
+) -> AcceptedResult:
     service.forgot_password(str(body.email), ip)
-    return Accepted(detail="if an account has this email, a reset link has been sent to it")
+    return AcceptedResult(detail="if an account has this email, a reset link has been sent to it")
 
 
 @router.post(
     "/reset-password",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(422),
     summary="Set a new password with a reset token (ends every session)",
     description="Every session ends and every reset token of the account is spent. API keys "
     "keep working unless `revoke_api_keys` is true (list them with GET /api/auth/api-keys).",
@@ -124,11 +128,11 @@ def reset_password(body: ResetPasswordRequest, service: AuthServiceDep) -> Respo
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/me", responses=problem_responses(401), summary="The calling user")
-def me(principal: CurrentPrincipal, service: AuthServiceDep) -> MeResponse:
+@router.get("/me", summary="The calling user")
+def get_current_user(principal: CurrentPrincipal, service: AuthServiceDep) -> CurrentUserRead:
     account = service.account(principal)
-    return MeResponse(
-        user=UserOut.model_validate(account.user),
+    return CurrentUserRead(
+        user=UserRead.model_validate(account.user),
         subscription=_subscription(account),
         auth_method=principal.method,
     )
@@ -137,25 +141,32 @@ def me(principal: CurrentPrincipal, service: AuthServiceDep) -> MeResponse:
 @router.post(
     "/api-keys",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 422),
     summary="Create an API key (the key is shown once)",
 )
 def create_api_key(
     body: ApiKeyCreate, principal: CurrentPrincipal, service: AuthServiceDep
-) -> ApiKeyCreated:
+) -> ApiKeyCreateResult:
     key, token = service.create_api_key(principal, body.name, body.expires_in_days)
-    return ApiKeyCreated(**ApiKeyOut.model_validate(key).model_dump(), key=token)
+    return ApiKeyCreateResult(**ApiKeyRead.model_validate(key).model_dump(), key=token)
 
 
-@router.get("/api-keys", responses=problem_responses(401), summary="Your API keys (no secrets)")
-def list_api_keys(principal: CurrentPrincipal, service: AuthServiceDep) -> list[ApiKeyOut]:
-    return [ApiKeyOut.model_validate(k) for k in service.list_api_keys(principal)]
+@router.get("/api-keys", summary="Your API keys, oldest first (no secrets)")
+def list_api_keys(
+    principal: CurrentPrincipal, service: AuthServiceDep, page: PageParams
+) -> ApiKeyPage:
+    keys = service.list_api_keys(principal, page)
+    cursor, link = page.finish([(k.created_at, k.id) for k in keys])
+    return ApiKeyPage(
+        items=[ApiKeyRead.model_validate(k) for k in keys[: page.limit]],
+        next_cursor=cursor,
+        next=link,
+    )
 
 
 @router.delete(
     "/api-keys/{key_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(401, 404, 422),
+    responses=problem_responses(404),
     summary="Revoke an API key",
 )
 def revoke_api_key(

@@ -5,34 +5,38 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Depends, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from uzo_api.deps import ConnectorServiceDep, CurrentPrincipal, RemoteCallsDep
+from uzo_api.deps import ConnectorServiceDep, CurrentPrincipal, RemoteCallsDep, refuse_unknown_query
 from uzo_api.errors import UpstreamTimeout, problem_responses
+from uzo_api.pagination import PageParams, in_memory
 from uzo_api.schemas.connectors import (
-    ColumnOut,
-    ConnectionTestOut,
+    ColumnRead,
+    ConnectionTestResult,
     ConnectorCreate,
-    ConnectorOut,
-    ConnectorTypeOut,
+    ConnectorPage,
+    ConnectorRead,
+    ConnectorTypePage,
+    ConnectorTypeRead,
     ConnectorUpdate,
-    DatasetOut,
-    DiscoverOut,
+    DatasetRead,
+    DiscoveryResult,
 )
 from uzo_api.services.remote_calls import RemoteCallTimeout
 
 if TYPE_CHECKING:
     from uzo_api.services.connectors import ConnectorView
+    from uzo_connectors.registry import ConnectorTypeInfo
 
-router = APIRouter(tags=["connectors"])
+router = APIRouter(tags=["connectors"], dependencies=[Depends(refuse_unknown_query)])
 
 
-def _out(view: ConnectorView) -> ConnectorOut:
+def _out(view: ConnectorView) -> ConnectorRead:
     row = view.row
-    return ConnectorOut(
+    return ConnectorRead(
         id=row.id,
-        connector_name=row.connector_name,
+        name=row.connector_name,
         connector_type=row.connector_type,
         description=row.description,
         config=view.config,
@@ -45,47 +49,61 @@ def _out(view: ConnectorView) -> ConnectorOut:
     )
 
 
+def _type(info: ConnectorTypeInfo) -> ConnectorTypeRead:
+    fields = info.to_dict()
+    return ConnectorTypeRead(connector_type=fields.pop("name"), **fields)
+
+
 @router.get(
     "/api/connector-types",
-    responses=problem_responses(401),
-    summary="Every available connector type, with its config JSON Schema",
+    summary="Every connector type: config JSON Schema, and whether it is installed",
+    description="Types whose optional packages are missing are listed too, with "
+    "`installed: false` and the `extra` that brings them.",
 )
 def list_connector_types(
-    _: CurrentPrincipal, service: ConnectorServiceDep
-) -> list[ConnectorTypeOut]:
-    return [ConnectorTypeOut(**t.to_dict()) for t in service.list_types()]
+    _: CurrentPrincipal, service: ConnectorServiceDep, page: PageParams
+) -> ConnectorTypePage:
+    chosen = in_memory(service.list_types(), page, key=lambda t: t.name)
+    cursor, link = page.finish([(t.name, t.name) for t in chosen])
+    return ConnectorTypePage(
+        items=[_type(t) for t in chosen[: page.limit]], next_cursor=cursor, next=link
+    )
 
 
 @router.get(
-    "/api/connector-types/{type_key}",
-    responses=problem_responses(401, 404),
+    "/api/connector-types/{connector_type}",
+    responses=problem_responses(404),
     summary="One connector type: config JSON Schema and capabilities",
 )
 def get_connector_type(
-    type_key: str, _: CurrentPrincipal, service: ConnectorServiceDep
-) -> ConnectorTypeOut:
-    return ConnectorTypeOut(**service.get_type(type_key).to_dict())
+    connector_type: str, _: CurrentPrincipal, service: ConnectorServiceDep
+) -> ConnectorTypeRead:
+    return _type(service.get_type(connector_type))
 
 
-@router.get("/api/connectors", responses=problem_responses(401), summary="Your connectors")
+@router.get("/api/connectors", summary="Your connectors, by name")
 def list_connectors(
-    principal: CurrentPrincipal, service: ConnectorServiceDep
-) -> list[ConnectorOut]:
-    return [_out(v) for v in service.all(principal)]
+    principal: CurrentPrincipal, service: ConnectorServiceDep, page: PageParams
+) -> ConnectorPage:
+    views = service.page(principal, page)
+    cursor, link = page.finish([(v.row.connector_name, v.row.id) for v in views])
+    return ConnectorPage(
+        items=[_out(v) for v in views[: page.limit]], next_cursor=cursor, next=link
+    )
 
 
 @router.post(
     "/api/connectors",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=problem_responses(403, 404, 409),
     summary="Create a connector (secrets are encrypted and never returned)",
 )
 def create_connector(
     body: ConnectorCreate, principal: CurrentPrincipal, service: ConnectorServiceDep
-) -> ConnectorOut:
+) -> ConnectorRead:
     view = service.create(
         principal,
-        name=body.connector_name,
+        name=body.name,
         type_key=body.connector_type,
         config=body.config,
         description=body.description,
@@ -96,18 +114,18 @@ def create_connector(
 
 @router.get(
     "/api/connectors/{connector_id}",
-    responses=problem_responses(401, 404),
+    responses=problem_responses(404),
     summary="One connector (secrets masked)",
 )
 def get_connector(
     connector_id: uuid.UUID, principal: CurrentPrincipal, service: ConnectorServiceDep
-) -> ConnectorOut:
+) -> ConnectorRead:
     return _out(service.get(principal, connector_id))
 
 
 @router.patch(
     "/api/connectors/{connector_id}",
-    responses=problem_responses(401, 404, 409, 422),
+    responses=problem_responses(404, 409),
     summary="Update a connector; omitted secrets keep their value",
 )
 def update_connector(
@@ -115,11 +133,11 @@ def update_connector(
     body: ConnectorUpdate,
     principal: CurrentPrincipal,
     service: ConnectorServiceDep,
-) -> ConnectorOut:
+) -> ConnectorRead:
     view = service.update(
         principal,
         connector_id,
-        name=body.connector_name,
+        name=body.name,
         description=body.description,
         config=body.config,
         keep_secrets=body.keep_secrets,
@@ -130,7 +148,7 @@ def update_connector(
 @router.delete(
     "/api/connectors/{connector_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(401, 404),
+    responses=problem_responses(404),
     summary="Delete a connector",
 )
 def delete_connector(
@@ -142,7 +160,7 @@ def delete_connector(
 
 @router.post(
     "/api/connectors/{connector_id}/test",
-    responses=problem_responses(401, 404, 422, 429),
+    responses=problem_responses(404, 429),
     summary="Try to connect; the outcome is recorded on the connector",
     description="`status: failed` means the endpoint was tried and failed (or did not answer "
     "in time); an endpoint or option UZO refuses to try is a 422 problem.",
@@ -152,17 +170,17 @@ async def test_connector(
     principal: CurrentPrincipal,
     service: ConnectorServiceDep,
     calls: RemoteCallsDep,
-) -> ConnectionTestOut:
+) -> ConnectionTestResult:
     try:
         outcome = await calls.run(principal.subscription_id, service.test, principal, connector_id)
     except RemoteCallTimeout as exc:
         await run_in_threadpool(service.record_test, principal, connector_id, ok=False)
-        return ConnectionTestOut(
+        return ConnectionTestResult(
             status="failed",
             detail=f"the endpoint did not answer within {exc.seconds:g} s",
             duration_ms=round(exc.seconds * 1000, 1),
         )
-    return ConnectionTestOut(
+    return ConnectionTestResult(
         status="ok" if outcome.ok else "failed",
         detail=outcome.detail,
         duration_ms=outcome.duration_ms,
@@ -171,7 +189,7 @@ async def test_connector(
 
 @router.get(
     "/api/connectors/{connector_id}/discover",
-    responses=problem_responses(401, 404, 422, 429, 502, 504),
+    responses=problem_responses(404, 429, 502, 504),
     summary="Tables, files or collections the connector can read, with their schemas",
 )
 async def discover_connector(
@@ -179,23 +197,23 @@ async def discover_connector(
     principal: CurrentPrincipal,
     service: ConnectorServiceDep,
     calls: RemoteCallsDep,
-) -> DiscoverOut:
+) -> DiscoveryResult:
     try:
         datasets = await calls.run(
             principal.subscription_id, service.discover, principal, connector_id
         )
     except RemoteCallTimeout as exc:
         raise UpstreamTimeout(f"discovery did not finish: {exc}") from None
-    return DiscoverOut(
+    return DiscoveryResult(
         connector_id=connector_id,
         datasets=[
-            DatasetOut(
+            DatasetRead(
                 name=d.name,
                 kind=d.kind,
                 columns=None
                 if d.schema is None
                 else [
-                    ColumnOut(name=f.name, type=str(f.type), nullable=f.nullable) for f in d.schema
+                    ColumnRead(name=f.name, type=str(f.type), nullable=f.nullable) for f in d.schema
                 ],
                 num_rows=d.num_rows,
                 size_bytes=d.size_bytes,

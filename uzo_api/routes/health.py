@@ -15,24 +15,24 @@ from uzo_api.errors import PROBLEM_TYPES, NotFound, ServiceUnavailable, problem_
 router = APIRouter(tags=["health"])
 
 
-class Health(BaseModel):
+class HealthRead(BaseModel):
     status: Literal["ok"]
 
 
-class Ready(BaseModel):
+class ReadinessRead(BaseModel):
     status: Literal["ready"]
     database: Literal["ok"]
     schema_revision: str
 
 
-class ProblemType(BaseModel):
+class ProblemTypeRead(BaseModel):
     type: str
     title: str
 
 
 @router.get("/healthz", summary="The process is up")
-def healthz() -> Health:
-    return Health(status="ok")
+def get_health() -> HealthRead:
+    return HealthRead(status="ok")
 
 
 @router.get(
@@ -40,7 +40,7 @@ def healthz() -> Health:
     responses=problem_responses(503),
     summary="The database is reachable and migrated to the code's revision",
 )
-def readyz(db: DatabaseDep, settings: SettingsDep) -> Ready:
+def get_readiness(db: DatabaseDep, settings: SettingsDep) -> ReadinessRead:
     try:
         with db.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
@@ -52,7 +52,7 @@ def readyz(db: DatabaseDep, settings: SettingsDep) -> Ready:
         raise ServiceUnavailable(
             f"database schema at {current or 'nothing'}, code expects {head}: run `uzo db upgrade`"
         )
-    return Ready(status="ready", database="ok", schema_revision=current or "")
+    return ReadinessRead(status="ready", database="ok", schema_revision=current or "")
 
 
 @router.get(
@@ -60,7 +60,7 @@ def readyz(db: DatabaseDep, settings: SettingsDep) -> Ready:
     responses=problem_responses(404),
     summary="What a problem `type` means",
 )
-def problem(slug: str) -> ProblemType:
+def get_problem_type(slug: str) -> ProblemTypeRead:
     if slug not in PROBLEM_TYPES:
         raise NotFound(f"no problem type {slug!r}")
-    return ProblemType(type=f"/problems/{slug}", title=PROBLEM_TYPES[slug])
+    return ProblemTypeRead(type=f"/problems/{slug}", title=PROBLEM_TYPES[slug])

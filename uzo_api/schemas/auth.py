@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import EmailStr, Field, StringConstraints
 
+from uzo_api.pagination import Page
 from uzo_api.schemas.common import RequestModel, ResponseModel
 
 Password = Annotated[str, StringConstraints(min_length=10, max_length=256)]
@@ -24,6 +25,10 @@ class RegisterRequest(RequestModel):
         default=None, description="Defaults to the email's local part."
     )
     full_name: Name | None = None
+    invite_token: OpaqueToken | None = Field(
+        default=None,
+        description="Required when the server's registration is 'invite' (UZO_AUTH_REGISTRATION).",
+    )
 
 
 class LoginRequest(RequestModel):
@@ -47,7 +52,7 @@ class ResetPasswordRequest(RequestModel):
     )
 
 
-class TokenPair(ResponseModel):
+class TokenResult(ResponseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int = Field(description="Seconds until the access token expires.")
@@ -55,7 +60,7 @@ class TokenPair(ResponseModel):
     refresh_expires_in: int
 
 
-class UserOut(ResponseModel):
+class UserRead(ResponseModel):
     id: uuid.UUID
     subscription_id: uuid.UUID
     username: str
@@ -67,7 +72,7 @@ class UserOut(ResponseModel):
     last_login_at: dt.datetime | None
 
 
-class SubscriptionOut(ResponseModel):
+class SubscriptionRead(ResponseModel):
     id: uuid.UUID
     company_name: str
     status: str
@@ -76,18 +81,18 @@ class SubscriptionOut(ResponseModel):
     created_at: dt.datetime
 
 
-class RegisterResponse(ResponseModel):
-    user: UserOut
-    subscription: SubscriptionOut
+class RegistrationResult(ResponseModel):
+    user: UserRead
+    subscription: SubscriptionRead
 
 
-class MeResponse(ResponseModel):
-    user: UserOut
-    subscription: SubscriptionOut
+class CurrentUserRead(ResponseModel):
+    user: UserRead
+    subscription: SubscriptionRead
     auth_method: Literal["jwt", "api_key"]
 
 
-class Accepted(ResponseModel):
+class AcceptedResult(ResponseModel):
     detail: str
 
 
@@ -96,7 +101,7 @@ class ApiKeyCreate(RequestModel):
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
 
 
-class ApiKeyOut(ResponseModel):
+class ApiKeyRead(ResponseModel):
     id: uuid.UUID
     name: str
     prefix: str
@@ -106,5 +111,9 @@ class ApiKeyOut(ResponseModel):
     revoked_at: dt.datetime | None
 
 
-class ApiKeyCreated(ApiKeyOut):
+class ApiKeyPage(Page[ApiKeyRead]):
+    pass
+
+
+class ApiKeyCreateResult(ApiKeyRead):
     key: str = Field(description="The secret key. Shown once: store it now.")

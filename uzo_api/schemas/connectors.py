@@ -8,24 +8,37 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
+from uzo_api.pagination import Page
 from uzo_api.schemas.common import RequestModel, ResponseModel
 
 ConnectorName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 TypeKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,79}$")]
 
 
-class ConnectorTypeOut(ResponseModel):
-    name: str
+class ConnectorTypeRead(ResponseModel):
+    connector_type: str = Field(description="The key used in `connector_type` of a connector.")
     display_name: str
     category: str
     description: str
+    installed: bool = Field(
+        description="Whether the Python packages this type needs are installed on the server."
+    )
+    extra: str | None = Field(
+        description="The package extra that installs what this type needs "
+        "(`pip install 'uzo[<extra>]'`), when it needs one."
+    )
+    missing_packages: list[str] = Field(description="Packages to install before use.")
     config_schema: dict[str, Any] = Field(description="JSON Schema of the config form.")
     capabilities: dict[str, Any]
     secret_fields: list[str]
 
 
+class ConnectorTypePage(Page[ConnectorTypeRead]):
+    pass
+
+
 class ConnectorCreate(RequestModel):
-    connector_name: ConnectorName
+    name: ConnectorName
     connector_type: TypeKey
     config: dict[str, Any] = Field(
         description="Validated by the type's config schema; secret fields are encrypted."
@@ -35,7 +48,7 @@ class ConnectorCreate(RequestModel):
 
 
 class ConnectorUpdate(RequestModel):
-    connector_name: ConnectorName | None = None
+    name: ConnectorName | None = None
     description: Annotated[str, StringConstraints(max_length=2000)] | None = None
     config: dict[str, Any] | None = Field(
         default=None,
@@ -49,9 +62,9 @@ class ConnectorUpdate(RequestModel):
     )
 
 
-class ConnectorOut(ResponseModel):
+class ConnectorRead(ResponseModel):
     id: uuid.UUID
-    connector_name: str
+    name: str
     connector_type: str
     description: str | None
     config: dict[str, Any] = Field(description="The config with every secret masked.")
@@ -63,26 +76,30 @@ class ConnectorOut(ResponseModel):
     last_test_status: str | None
 
 
-class ConnectionTestOut(ResponseModel):
+class ConnectorPage(Page[ConnectorRead]):
+    pass
+
+
+class ConnectionTestResult(ResponseModel):
     status: Literal["ok", "failed"]
     detail: str
     duration_ms: float
 
 
-class ColumnOut(ResponseModel):
+class ColumnRead(ResponseModel):
     name: str
     type: str
     nullable: bool
 
 
-class DatasetOut(ResponseModel):
+class DatasetRead(ResponseModel):
     name: str
     kind: str
-    columns: list[ColumnOut] | None
+    columns: list[ColumnRead] | None
     num_rows: int | None
     size_bytes: int | None
 
 
-class DiscoverOut(ResponseModel):
+class DiscoveryResult(ResponseModel):
     connector_id: uuid.UUID
-    datasets: list[DatasetOut]
+    datasets: list[DatasetRead]

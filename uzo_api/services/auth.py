@@ -7,6 +7,7 @@ cross-tenant reads are the SECURITY DEFINER lookups in ``uzo_api.auth.lookups``.
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -26,7 +27,15 @@ from uzo_api.db.models import (
     SubscriptionPlan,
     User,
 )
-from uzo_api.errors import Conflict, InvalidInput, NotFound, TooManyRequests, Unauthorized
+from uzo_api.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+)
+from uzo_api.pagination import keyset
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -34,6 +43,7 @@ if TYPE_CHECKING:
     from uzo_api.auth.throttle import Throttle
     from uzo_api.background import BackgroundWork
     from uzo_api.db.session import Database
+    from uzo_api.pagination import PageRequest
     from uzo_api.schemas.auth import RegisterRequest
     from uzo_api.settings import Settings
 
@@ -79,13 +89,17 @@ class AuthService:
 
     # -- registration -------------------------------------------------------------------------
 
-    def register(self, req: RegisterRequest, ip: str) -> Account:
+    def register(self, req: RegisterRequest, ip: str, *, enforce_policy: bool = True) -> Account:
         """A new subscription on the default plan, with its owner.
 
         Throttled per client address: the answer says whether an email is taken, so an
-        unthrottled register would let anyone test a list of addresses.
+        unthrottled register would let anyone test a list of addresses. The registration
+        setting (open, invite, closed) applies unless ``enforce_policy`` is false, as for
+        ``uzo admin create-subscription`` run by whoever operates the server.
         """
-        self._throttle_ip("register", self.settings.auth.register_limit_per_ip, ip)
+        if enforce_policy:
+            self._check_registration_policy(req.invite_token)
+            self._throttle_ip("register", self.settings.auth.register_limit_per_ip, ip)
         subscription_id = uuid.uuid4()
         email = str(req.email)
         username = req.username or email.split("@", 1)[0][:100]
@@ -119,6 +133,24 @@ class AuthService:
             raise
         log.info("subscription registered", subscription_id=str(subscription_id))
         return Account(user=user, subscription=sub, plan_key=plan.plan_key)
+
+    def _check_registration_policy(self, invite_token: str | None) -> None:
+        policy = self.settings.auth.registration
+        if policy == "closed":
+            raise Forbidden(
+                "registration is closed on this server: ask its operator for an account"
+            )
+        if policy == "invite":
+            offered = (invite_token or "").encode()
+            valid = any(
+                hmac.compare_digest(offered, token.get_secret_value().encode())
+                for token in self.settings.auth.invite_tokens
+            )
+            if not invite_token or not valid:
+                raise Forbidden(
+                    "registration needs a valid invitation token on this server",
+                    field="invite_token",
+                )
 
     # -- login and tokens ---------------------------------------------------------------------
 
@@ -392,15 +424,11 @@ class AuthService:
         log.info("api key created", api_key_id=str(key.id), prefix=new.prefix)
         return key, new.token
 
-    def list_api_keys(self, principal: Principal) -> list[ApiKey]:
+    def list_api_keys(self, principal: Principal, page: PageRequest) -> list[ApiKey]:
+        """Up to ``page.limit + 1`` of the caller's keys, oldest first, after the cursor."""
+        query = select(ApiKey).where(ApiKey.user_id == principal.user_id)
         with self.db.tenant(principal.subscription_id) as s:
-            return list(
-                s.scalars(
-                    select(ApiKey)
-                    .where(ApiKey.user_id == principal.user_id)
-                    .order_by(ApiKey.created_at.desc())
-                )
-            )
+            return list(s.scalars(keyset(query, page, ApiKey.created_at, ApiKey.id)))
 
     def revoke_api_key(self, principal: Principal, key_id: uuid.UUID) -> None:
         with self.db.tenant(principal.subscription_id) as s:

@@ -25,6 +25,7 @@ from uzo_api.errors import (
     ServiceUnavailable,
     UpstreamError,
 )
+from uzo_api.pagination import keyset
 from uzo_connectors import registry
 from uzo_connectors.credentials import (
     MASK,
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
 
     from uzo_api.auth.principal import Principal
     from uzo_api.db.session import Database
+    from uzo_api.pagination import PageRequest
     from uzo_connectors.base import BaseConnector, ConnectorContext, DatasetInfo
     from uzo_connectors.credentials import CredentialVault
     from uzo_connectors.registry import ConnectorTypeInfo
@@ -144,16 +146,16 @@ class ConnectorService:
             try:
                 s.flush()
             except IntegrityError as exc:
-                raise Conflict(
-                    f"a connector named {name!r} already exists", field="connector_name"
-                ) from exc
+                raise Conflict(f"a connector named {name!r} already exists", field="name") from exc
             s.refresh(row)
         log.info("connector created", connector_id=str(row.id), connector_type=type_key)
         return self._view(row, secret_names=sorted(secret))
 
-    def all(self, principal: Principal) -> list[ConnectorView]:
+    def page(self, principal: Principal, page: PageRequest) -> list[ConnectorView]:
+        """Up to ``page.limit + 1`` connectors by name (then id) after the cursor."""
+        query = keyset(select(Connector), page, Connector.connector_name, Connector.id)
         with self.db.tenant(principal.subscription_id) as s:
-            rows = list(s.scalars(select(Connector).order_by(Connector.connector_name)))
+            rows = list(s.scalars(query))
             return [self._view(r, self._secret_names(r)) for r in rows]
 
     def get(self, principal: Principal, connector_id: uuid.UUID) -> ConnectorView:
@@ -225,9 +227,7 @@ class ConnectorService:
             try:
                 s.flush()
             except IntegrityError as exc:
-                raise Conflict(
-                    f"a connector named {name!r} already exists", field="connector_name"
-                ) from exc
+                raise Conflict(f"a connector named {name!r} already exists", field="name") from exc
             s.refresh(row)
             return self._view(row, self._secret_names(row))
 

@@ -99,6 +99,7 @@ def _in_auth(exc: BaseException) -> bool:
 
 class MongoDBConnector(BaseConnector[cfg.MongoDBConfig]):
     type_key: ClassVar[str] = "mongodb"
+    required_packages = ("pymongo",)
     display_name: ClassVar[str] = "MongoDB"
     category: ClassVar[Category] = Category.NOSQL
     config_model: ClassVar[type[ConnectorConfig]] = cfg.MongoDBConfig

@@ -73,6 +73,7 @@ def pymysql_connect_args(
 
 class MySqlConnector(SqlConnectorBase[MySqlConfig]):
     type_key: ClassVar[str] = "mysql"
+    required_packages = ("pymysql",)
     display_name: ClassVar[str] = "MySQL / MariaDB"
     config_model: ClassVar[type[ConnectorConfig]] = MySqlConfig
     description: ClassVar[str] = "MySQL and MariaDB (PyMySQL)"

@@ -251,6 +251,7 @@ class AzureBlobConfig(BucketOptions):
 
 class AzureBlobConnector(ObjectStoreConnector[AzureBlobConfig]):
     type_key: ClassVar[str] = "azure_blob"
+    required_packages = ("adlfs",)
     display_name: ClassVar[str] = "Azure Blob Storage"
     config_model: ClassVar[type[ConnectorConfig]] = AzureBlobConfig
     description: ClassVar[str] = "Files in an Azure Blob Storage container."

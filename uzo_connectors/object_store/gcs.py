@@ -201,6 +201,7 @@ class GCSConfig(BucketOptions):
 
 class GCSConnector(ObjectStoreConnector[GCSConfig]):
     type_key: ClassVar[str] = "gcs"
+    required_packages = ("gcsfs",)
     display_name: ClassVar[str] = "Google Cloud Storage"
     config_model: ClassVar[type[ConnectorConfig]] = GCSConfig
     description: ClassVar[str] = "Files in a Google Cloud Storage bucket."

@@ -118,6 +118,7 @@ class S3Config(BucketOptions):
 
 class S3Connector(ObjectStoreConnector[S3Config]):
     type_key: ClassVar[str] = "s3"
+    required_packages = ("s3fs",)
     display_name: ClassVar[str] = "Amazon S3"
     config_model: ClassVar[type[ConnectorConfig]] = S3Config
     description: ClassVar[str] = "Files in an S3 bucket (or any S3-compatible object store)."

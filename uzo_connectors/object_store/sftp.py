@@ -46,6 +46,7 @@ def _load_key(paramiko: Any, text: str, passphrase: str | None) -> Any:
 
 class SFTPConnector(ServerConnector[SFTPConfig]):
     type_key: ClassVar[str] = "sftp"
+    required_packages = ("sshfs", "paramiko")
     display_name: ClassVar[str] = "SFTP"
     config_model: ClassVar[type[ConnectorConfig]] = SFTPConfig
     description: ClassVar[str] = "Files on an SSH/SFTP server."

@@ -147,3 +147,19 @@ def test_config_errors_name_the_field_and_hide_the_input(tmp_path: Path) -> None
     assert secret not in message
     connector = registry.create_connector("file", {"root": str(tmp_path)}, context())
     assert isinstance(connector, FileConnector)
+
+
+def test_types_with_missing_packages_are_listed_with_their_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "sshfs", None)  # as if the sftp extra were not installed
+    infos = {i.name: i for i in registry.list_connector_types()}
+    sftp = infos["sftp"]
+    assert not sftp.installed
+    assert sftp.missing_packages == ("sshfs",)
+    assert sftp.extra == "sftp"
+    assert sftp.to_dict()["installed"] is False
+    assert infos["s3"].installed
+    assert infos["s3"].extra == "s3"
+    assert infos["file"].installed
+    assert infos["file"].extra is None
