@@ -13,7 +13,7 @@ the same shape as plain calls on 2 actors chained by ObjectRef. Also measured:
 the first flow run of the process, and two ways of returning per-port tables
 from an actor call (``num_returns`` vs ``ray.put`` per port in a returned dict).
 
-Goals (issue 3): at most 2 ms/node above raw Ray; 10,000 nodes under 30 s;
+Goals: at most 2 ms/node above raw Ray; 10,000 nodes under 30 s;
 driver memory growth under 1 GB. Results: a table on stdout and
 ``benchmarks/results/overhead.json``.
 """

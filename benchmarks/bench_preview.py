@@ -23,7 +23,7 @@ preview call alone; per sample size:
 - changed: the ``early_orders`` filter date changes each time, so the orders branch
   and both joins re-run while the customer and lineitem branches are cached.
 
-Goal (issue 3): p50 under 150 ms. Results: a table on stdout and
+Goal: p50 under 150 ms. Results: a table on stdout and
 ``benchmarks/results/preview.json``.
 """
 

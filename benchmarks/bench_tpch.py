@@ -21,7 +21,7 @@ COMPLETED) are measured in rounds of their own afterwards. Prefect flow runs sti
 being recorded finish between runs, untimed (the "until recorded" variant times them).
 
 Data: TPC-H SF 1 (``UZO_BENCH_TPCH_SCALE``) generated once by ``tpchgen-cli`` into
-``$UZO_BENCH_DATA`` (default ``benchmarks/.data/``). Goals (issue 3): UZO within
+``$UZO_BENCH_DATA`` (default ``benchmarks/.data/``). Goals: UZO within
 1.3x of hand-written Polars; at least 3x faster than pandas. Results: a table on
 stdout and ``benchmarks/results/tpch.json``.
 """

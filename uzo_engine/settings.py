@@ -3,6 +3,8 @@
 ``UZO_RAY_ADDRESS`` unset: the engine starts a local Ray cluster (127.0.0.1, no
 dashboard, capped object store). ``UZO_PREFECT_API_URL`` unset: the engine
 starts one Prefect server per machine under ``UZO_HOME/prefect`` and shares it.
+Like every UZO settings model, it also reads ``.env`` (or ``UZO_ENV_FILE``);
+environment variables win over the file.
 """
 
 from __future__ import annotations
@@ -11,15 +13,21 @@ import functools
 from pathlib import Path
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from uzo_connectors.settings import UzoSettings
 
 
-class EngineSettings(BaseSettings):
+class EngineSettings(UzoSettings):
     """Settings of the engine runtime (Ray cluster, Prefect API, actor pool)."""
 
-    model_config = SettingsConfigDict(env_prefix="UZO_", extra="ignore", env_file=None)
+    model_config = SettingsConfigDict(env_prefix="UZO_", extra="ignore")
 
-    home: Path = Field(default_factory=lambda: Path.home() / ".uzo")
+    home: Path = Field(
+        default_factory=lambda: Path.home() / ".uzo",
+        description="Local state: the local Prefect server (prefect/), the Ray token (ray/).",
+        json_schema_extra={"doc_default": "~/.uzo"},
+    )
 
     # Ray
     ray_address: str | None = Field(
@@ -31,7 +39,7 @@ class EngineSettings(BaseSettings):
     ray_object_store_mb: int = Field(
         default=1024, ge=64, description="Object store cap of the local cluster, in MB."
     )
-    ray_namespace: str = "uzo"
+    ray_namespace: str = Field(default="uzo", description="Ray namespace of UZO's named actors.")
     ray_log_to_driver: bool = Field(
         default=False, description="Echo Ray worker stdout/stderr in the driver process."
     )
@@ -39,6 +47,7 @@ class EngineSettings(BaseSettings):
         default=None,
         description="Token of a cluster with token auth. Local cluster: generated once "
         "in UZO_HOME/ray/auth_token.",
+        json_schema_extra={"doc_default": "generated"},
     )
     actor_pool_size: int | None = Field(
         default=None, ge=1, le=1024, description="Node actors per process. Unset: cluster CPUs."
@@ -48,7 +57,11 @@ class EngineSettings(BaseSettings):
     prefect_api_url: str | None = Field(
         default=None, description="External Prefect API (http://host:4200/api)."
     )
-    prefect_server_start_timeout_seconds: float = Field(default=90.0, gt=0)
+    prefect_server_start_timeout_seconds: float = Field(
+        default=90.0,
+        gt=0,
+        description="Longest wait for the local Prefect server UZO starts to answer.",
+    )
     database_url: SecretStr | None = Field(
         default=None,
         description="UZO's external PostgreSQL (owner URL): the local Prefect server then "

@@ -1,8 +1,8 @@
 """The local Prefect server on UZO's external PostgreSQL keeps its data in a `prefect` database.
 
 Needs a PostgreSQL with the pg_trgm extension, which the embedded pgserver build lacks
-(FACTS): these tests run in the Debian PostgreSQL pass (`make test-debian-pg`), where
-UZO_DATABASE_URL names that server.
+(docs/adr/0001-embedded-postgresql.md): these tests run in the Debian PostgreSQL pass
+(`make test-debian-pg`), where UZO_DATABASE_URL names that server.
 """
 
 from __future__ import annotations

@@ -24,18 +24,27 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
 from uzo_connectors.errors import ConfigError
+from uzo_connectors.settings import UzoSettings
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 
-class DatabaseFileSettings(BaseSettings):
+class DatabaseFileSettings(UzoSettings):
+    """Where the operator's own runs find SQLite and DuckDB files."""
+
     model_config = SettingsConfigDict(env_prefix="UZO_CONNECTORS_", extra="ignore", frozen=True)
 
-    database_root: Path | None = None
+    database_root: Path | None = Field(
+        default=None,
+        description="Directory of the `sqlite`/`duckdb` files of the operator's own runs "
+        "(the CLI); tenants use their own files directory. Unset: file databases are refused "
+        "there.",
+    )
 
 
 def _inside(target: Path, base: Path) -> bool:

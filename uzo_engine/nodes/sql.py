@@ -1,7 +1,7 @@
 """DuckDB SQL over the named inputs, in a locked-down connection.
 
-This module owns the DuckDB lockdown (FACTS.md, "DuckDB 2.0 lockdown that
-holds"): autoinstall/autoload of extensions off at connect, then
+This module owns the DuckDB lockdown (docs/measured-stack.md, "DuckDB
+lockdown"): autoinstall/autoload of extensions off at connect, then
 ``allowed_directories`` empty, ``enable_external_access`` false and
 ``lock_configuration`` true, so user SQL cannot read or write files, attach
 databases, reach the network or install/load extensions, and cannot undo any

@@ -1,7 +1,7 @@
 """Connect this process to Ray once: a local cluster, or the one at ``UZO_RAY_ADDRESS``.
 
-The Prefect API URL must be known before Ray workers start (FACTS: a worker
-without ``PREFECT_API_URL`` starts its own temporary Prefect server), so
+The Prefect API URL must be known before Ray workers start (docs/measured-stack.md:
+a worker without ``PREFECT_API_URL`` starts its own temporary Prefect server), so
 :func:`connect` takes the environment to give every worker of this job.
 """
 
@@ -104,7 +104,7 @@ def connect(settings: EngineSettings, worker_env: Mapping[str, str] | None = Non
                     ", ".join(missing),
                 )
         elif settings.ray_address:
-            if settings.ray_auth_token is not None:  # a cluster with token auth (FACTS)
+            if settings.ray_auth_token is not None:  # token auth (docs/measured-stack.md)
                 _token_mode()
                 os.environ["RAY_AUTH_TOKEN"] = settings.ray_auth_token.get_secret_value()
             extra: dict[str, Any] = {}

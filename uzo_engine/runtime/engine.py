@@ -1,8 +1,8 @@
 """The process-wide runtime: Prefect API + Ray connection + node-actor pool + preview cache.
 
-Order matters (FACTS): the Prefect API URL is exported before Ray starts, and
-handed to every Ray worker through the job's ``runtime_env``; otherwise each
-worker would start its own temporary Prefect server.
+Order matters (docs/measured-stack.md): the Prefect API URL is exported before
+Ray starts, and handed to every Ray worker through the job's ``runtime_env``;
+otherwise each worker would start its own temporary Prefect server.
 """
 
 from __future__ import annotations
@@ -82,8 +82,8 @@ class Runtime:
 
     def warm_up(self) -> float:
         """Run a one-node flow so the first real run does not pay Prefect's start-up in the
-        Ray workers (several seconds: FACTS), nor the node actors their imports. Returns the
-        seconds until the run and its flow run were done."""
+        Ray workers (seconds: docs/measured-stack.md), nor the node actors their imports.
+        Returns the seconds until the run and its flow run were done."""
         from uzo_engine.plan import ExecutionPlan, PlanStep, Stage
         from uzo_engine.runtime.actors import NoopRunner
 

@@ -180,9 +180,9 @@ def stage_batches(stages: Sequence[Stage], max_steps: int) -> list[StageBatch]:
     """One batch per stage, except that consecutive stages are merged while the merged batch
     holds at most ``max_steps`` steps (0: never merge). A stage is never split.
 
-    A Prefect task costs ~0.1 s on RayTaskRunner (FACTS): a plan whose stages are
-    small (e.g. one per topological level of a long chain) would otherwise pay
-    that per node.
+    A Prefect task costs ~0.1 s on RayTaskRunner (docs/measured-stack.md): a plan
+    whose stages are small (e.g. one per topological level of a long chain) would
+    otherwise pay that per node.
     """
     batches: list[StageBatch] = []
     for stage in stages:

@@ -1,7 +1,7 @@
 """Where the local Prefect server keeps its data.
 
 - UZO on its embedded PostgreSQL: SQLite under ``UZO_HOME/prefect`` (the pgserver
-  build lacks the pg_trgm extension Prefect's migrations need: FACTS).
+  build lacks the pg_trgm extension Prefect's migrations need: ADR 0001).
 - UZO on an external PostgreSQL (``UZO_DATABASE_URL``): a ``prefect`` database
   on that server, created on first use when the role may (else a clear error
   says what to run). ``UZO_PREFECT_DATABASE_URL`` names another one.

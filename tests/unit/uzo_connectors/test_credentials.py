@@ -121,10 +121,8 @@ def test_redact_with_a_model_and_with_a_bare_dict() -> None:
 def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("UZO_CONNECTORS_ALLOW_LOOPBACK", "true")
     monkeypatch.setenv("UZO_CONNECTORS_ALLOWED_HOSTS", "db.internal, 10.1.0.0/16")
-    monkeypatch.setenv("UZO_CONNECTORS_DEFAULT_BATCH_SIZE", "1000")
     settings = get_settings()
     assert settings.allowed_hosts == ["db.internal", "10.1.0.0/16"]
-    assert settings.default_batch_size == 1000
     policy = settings.endpoint_policy()
     assert policy.allow_loopback
     assert not policy.allow_private
