@@ -8,6 +8,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 UV=.venv/bin/uv
+# make exports UV_PYTHON for the project venv; here each install must go to its own
+# fresh venv, named explicitly with --python
+unset UV_PYTHON UV_PROJECT_ENVIRONMENT
 WORK=$(mktemp -d /tmp/uzo-wheel.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
@@ -30,8 +33,9 @@ for version in "$@"; do
         spec="$WHEEL[embedded]"
     fi
     T0=$SECONDS
-    VIRTUAL_ENV="$venv" "$UV" pip install -q "$spec"
+    "$UV" pip install -q --python "$venv/bin/python" "$spec"
     echo "[wheel] Python $version: installed in $((SECONDS - T0)) s"
+    [[ -x "$venv/bin/uzo" ]] || { echo "[wheel] no uzo command in $venv"; exit 1; }
     "$venv/bin/uzo" --version
     "$venv/bin/uzo" --help >/dev/null
     "$venv/bin/python" - <<'PY'
