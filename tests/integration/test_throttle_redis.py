@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from uzo_api.app import limits_storage_uri
+from uzo_api.services.container import limits_storage_uri
 from uzo_api.auth.throttle import Throttle
 
 if TYPE_CHECKING:
