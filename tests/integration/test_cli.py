@@ -23,8 +23,9 @@ def _env(home: Path, embedded: bool = False, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("UZO_")}
     if not embedded and "UZO_DATABASE_URL" in os.environ:
         env["UZO_DATABASE_URL"] = os.environ["UZO_DATABASE_URL"]
-        if "UZO_DATABASE_APP_PASSWORD" in os.environ:
-            env["UZO_DATABASE_APP_PASSWORD"] = os.environ["UZO_DATABASE_APP_PASSWORD"]
+        for name in ("UZO_DATABASE_APP_PASSWORD", "UZO_SECRET_KEYS", "UZO_AUTH_JWT_SECRET"):
+            if name in os.environ:
+                env[name] = os.environ[name]
     env["UZO_HOME"] = str(home)
     env.update(extra)
     return env
@@ -50,6 +51,8 @@ def _own_database_env(home: Path, **extra: str) -> dict[str, str]:
         UZO_DATABASE_URL=spare,
         UZO_DATABASE_APP_ROLE="uzo_app_spare",
         UZO_DATABASE_APP_PASSWORD="spare-app-pw",
+        UZO_SECRET_KEYS=os.environ.get("UZO_SECRET_KEYS", ""),
+        UZO_AUTH_JWT_SECRET=os.environ.get("UZO_AUTH_JWT_SECRET", ""),
         **extra,
     )
 

@@ -15,6 +15,7 @@ from uzo_api.auth.throttle import Throttle
 from uzo_api.background import BackgroundWork
 from uzo_api.services.auth import AuthService
 from uzo_api.services.connectors import ConnectorService
+from uzo_api.services.features import FeatureService
 from uzo_api.services.limits import LimitsService
 from uzo_api.services.remote_calls import RemoteCalls
 from uzo_connectors.credentials import CredentialVault
@@ -30,6 +31,7 @@ class Services:
     auth: AuthService
     connectors: ConnectorService
     limits: LimitsService
+    features: FeatureService
     remote_calls: RemoteCalls
     background: BackgroundWork
 
@@ -84,6 +86,7 @@ def build_services(
             limits,
         ),
         limits=limits,
+        features=FeatureService(limits),
         remote_calls=RemoteCalls(
             max_total=server.connector_calls_max,
             per_tenant=server.connector_calls_per_tenant,
