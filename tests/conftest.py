@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from uzo_api.app import create_app, open_database
 from uzo_api.db import migrate
@@ -32,6 +34,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.db)
 
 
+# external-database runs need shared keys (uzo_api.app.require_shared_secrets)
+TEST_SECRET_KEYS = Fernet.generate_key().decode()
+
+
 def make_settings(home: Path, **auth: str) -> Settings:
     auth_settings = AuthSettings(
         jwt_secret="test-secret-" + "x" * 40,
@@ -39,7 +45,13 @@ def make_settings(home: Path, **auth: str) -> Settings:
         login_limit_per_ip=auth.get("login_limit_per_ip", "10000/minute"),
         register_limit_per_ip=auth.get("register_limit_per_ip", "10000/minute"),
     )
-    return Settings(home=home, env="test", log_json=True, auth=auth_settings)
+    return Settings(
+        home=home,
+        env="test",
+        log_json=True,
+        auth=auth_settings,
+        secret_keys=SecretStr(TEST_SECRET_KEYS),  # type: ignore[call-arg]
+    )
 
 
 @pytest.fixture(scope="session")

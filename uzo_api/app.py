@@ -13,9 +13,6 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import text
 
 from uzo_api import __version__, api_docs, openapi
-from uzo_api.auth.mail import build_sender
-from uzo_api.auth.throttle import Throttle
-from uzo_api.background import BackgroundWork
 from uzo_api.body_limit import BodyLimitMiddleware
 from uzo_api.client_address import parse_networks
 from uzo_api.db.session import Database
@@ -23,10 +20,7 @@ from uzo_api.db.urls import resolve_urls
 from uzo_api.errors import install_error_handlers
 from uzo_api.observability import RequestIdMiddleware
 from uzo_api.routes import auth, connectors, health
-from uzo_api.services.auth import AuthService
-from uzo_api.services.connectors import ConnectorService
-from uzo_api.services.remote_calls import RemoteCalls
-from uzo_connectors.credentials import CredentialVault
+from uzo_api.services.container import build_services, build_throttle
 from uzo_connectors.settings import ConnectorSettings
 
 if TYPE_CHECKING:
@@ -69,21 +63,11 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = database is None
         db = database if database is not None else await asyncio.to_thread(open_database, settings)
-        background = BackgroundWork()
-        calls = RemoteCalls(
-            max_total=server.connector_calls_max,
-            per_tenant=server.connector_calls_per_tenant,
-            timeout=server.connector_call_timeout_seconds,
+        services = build_services(
+            settings, db, throttle=throttle, connector_settings=connector_settings
         )
-        files_root = settings.home / "files"
-        files_root.mkdir(parents=True, exist_ok=True, mode=0o700)
         app.state.database = db
-        app.state.background = background
-        app.state.remote_calls = calls
-        app.state.auth_service = AuthService(db, settings, throttle, mailer, background)
-        app.state.connector_service = ConnectorService(
-            db, CredentialVault(settings.credential_keys()), connector_settings, files_root
-        )
+        app.state.services = services
         upkeep = asyncio.create_task(_partition_upkeep(db, settings))
         try:
             yield
@@ -91,14 +75,11 @@ def create_app(
             upkeep.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await upkeep
-            calls.shutdown()
-            await asyncio.to_thread(background.shutdown)
+            await asyncio.to_thread(services.shutdown)
             if owned:
                 db.dispose()
 
-    redis_url = settings.redis.url.get_secret_value() if settings.redis.url else None
-    throttle = Throttle(limits_storage_uri(redis_url))
-    mailer = build_sender(settings.auth.mail_sender, settings.home)
+    throttle = build_throttle(settings)
 
     app = FastAPI(
         title="UZO API",
@@ -142,18 +123,6 @@ def _refuse_retired_settings() -> None:
             "directories with UZO_CONNECTORS_SHARED_ROOTS, e.g. "
             '\'{"<subscription id>": ["/srv/shared"]}\''
         )
-
-
-def limits_storage_uri(redis_url: str | None) -> str:
-    if redis_url is None:
-        return "memory://"
-    if redis_url.startswith(("redis://", "rediss://", "redis+unix://")):
-        return redis_url
-    if redis_url.startswith("unix://"):
-        return "redis+unix://" + redis_url.removeprefix("unix://")
-    raise ValueError(
-        f"UZO_REDIS_URL must be a redis://, rediss:// or unix:// URL, not {redis_url!r}"
-    )
 
 
 async def _partition_upkeep(db: Database, settings: Settings) -> None:

@@ -129,15 +129,9 @@ def _read_password(from_stdin: bool, out: Output) -> str:
 
 
 def _auth_service(settings: Settings, db: Database) -> tuple[AuthService, BackgroundWork]:
-    """The AuthService as ``create_app`` builds it (same throttle, mailer and background)."""
-    from uzo_api.app import limits_storage_uri
-    from uzo_api.auth.mail import build_sender
-    from uzo_api.auth.throttle import Throttle
-    from uzo_api.background import BackgroundWork
-    from uzo_api.services.auth import AuthService
+    """The AuthService exactly as the API builds it (one construction: build_services)."""
+    from uzo_api.services.container import build_services
 
-    redis_url = settings.redis.url.get_secret_value() if settings.redis.url else None
-    throttle = Throttle(limits_storage_uri(redis_url))
-    mailer = build_sender(settings.auth.mail_sender, settings.home)
-    background = BackgroundWork()
-    return AuthService(db, settings, throttle, mailer, background), background
+    services = build_services(settings, db)
+    services.remote_calls.shutdown()
+    return services.auth, services.background

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
 
 from uzo_api.auth.principal import Principal
 from uzo_api.client_address import client_address
+from uzo_api.context import RequestContext
 from uzo_api.db.session import Database
 from uzo_api.errors import Unauthorized
 from uzo_api.openapi import route_params
 from uzo_api.services.auth import AuthService
-from uzo_api.services.connectors import ConnectorService
-from uzo_api.services.remote_calls import RemoteCalls
+from uzo_api.services.container import Services
 from uzo_api.settings import Settings
 
 _bearer = HTTPBearer(
@@ -36,19 +38,13 @@ def get_database(request: Request) -> Database:
     return db
 
 
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
 def get_auth_service(request: Request) -> AuthService:
-    service: AuthService = request.app.state.auth_service
-    return service
-
-
-def get_connector_service(request: Request) -> ConnectorService:
-    service: ConnectorService = request.app.state.connector_service
-    return service
-
-
-def get_remote_calls(request: Request) -> RemoteCalls:
-    calls: RemoteCalls = request.app.state.remote_calls
-    return calls
+    return get_services(request).auth
 
 
 def client_ip(request: Request) -> str:
@@ -64,8 +60,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
 ClientIp = Annotated[str, Depends(client_ip)]
-ConnectorServiceDep = Annotated[ConnectorService, Depends(get_connector_service)]
-RemoteCallsDep = Annotated[RemoteCalls, Depends(get_remote_calls)]
+ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 def current_principal(
@@ -78,6 +73,24 @@ def current_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def tenant_session(principal: CurrentPrincipal, db: DatabaseDep) -> Iterator[Session]:
+    """The request's one transaction, in the caller's tenant (see uzo_api.context)."""
+    with db.tenant(principal.subscription_id) as session:
+        yield session
+
+
+# scope="function": committed when the route returns, before the response is sent, so a
+# commit that fails is the request's error, never a success answer for a lost change
+SessionDep = Annotated[Session, Depends(tenant_session, scope="function")]
+
+
+def request_context(principal: CurrentPrincipal, session: SessionDep) -> RequestContext:
+    return RequestContext.of(principal, session)
+
+
+ContextDep = Annotated[RequestContext, Depends(request_context)]
 
 
 _PARAM_NAME = re.compile(r"^[A-Za-z0-9_.\-\[\]]{1,100}$")

@@ -31,6 +31,18 @@ class FieldError(BaseModel):
     code: str
 
 
+class LimitDetail(BaseModel):
+    """Which plan limit a request ran into, how much of it is used, and what lifts it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="The limit, e.g. `max_connectors`.")
+    allowed: int
+    used: int
+    plan: str = Field(description="The subscription's plan.")
+    upgrade_to: str | None = Field(description="The nearest plan with a higher limit.")
+
+
 class ProblemDetail(BaseModel):
     """The body of every error response."""
 
@@ -44,6 +56,7 @@ class ProblemDetail(BaseModel):
     request_id: str | None = None
     field: str | None = Field(default=None, description="The offending field, when there is one.")
     errors: list[FieldError] | None = None
+    limit: LimitDetail | None = Field(default=None, description="Set on `plan-limit` problems.")
 
 
 class Problem(Exception):
@@ -76,6 +89,10 @@ class Forbidden(Problem):
 
 class PlanLimitReached(Problem):
     status, slug, title = 403, "plan-limit", "Plan limit reached"
+
+    def __init__(self, detail: str, *, limit: LimitDetail, **kw: Any):
+        super().__init__(detail, **kw)
+        self.limit = limit
 
 
 class NotFound(Problem):
@@ -148,6 +165,7 @@ def problem_response(
     field: str | None = None,
     errors: list[FieldError] | None = None,
     headers: dict[str, str] | None = None,
+    limit: LimitDetail | None = None,
 ) -> JSONResponse:
     body = ProblemDetail(
         type=problem_type(slug),
@@ -158,6 +176,7 @@ def problem_response(
         request_id=getattr(request.state, "request_id", None),
         field=field,
         errors=errors,
+        limit=limit,
     )
     return JSONResponse(
         body.model_dump(exclude_none=True),
@@ -206,6 +225,7 @@ def install_error_handlers(app: FastAPI) -> None:
             detail=exc.detail,
             field=exc.field,
             headers=exc.headers,
+            limit=getattr(exc, "limit", None),
         )
 
     @app.exception_handler(RequestValidationError)

@@ -30,7 +30,7 @@ PROBLEM_REF = "#/components/schemas/ProblemDetail"
 METHODS = {"get", "post", "put", "patch", "delete"}
 # Resources: <Name>Create/Update/Read and <Name>Page; actions: <Name>Request/Result.
 SCHEMA_NAME = re.compile(r"^[A-Z][A-Za-z]+(Create|Update|Read|Page|Request|Result)$")
-NOT_RESOURCES = {"ProblemDetail", "FieldError"}
+NOT_RESOURCES = {"ProblemDetail", "FieldError", "LimitDetail"}  # parts of problem+json
 
 
 @pytest.fixture(scope="module")
@@ -252,3 +252,29 @@ def test_registration_by_invitation_needs_a_valid_token(uzo_home: Path, database
         wrong = _register(client, invite_token="invite-" + "x" * 20)
         assert wrong.status_code == 403
         assert _register(client, invite_token=token).status_code == 201
+
+
+PUBLIC_ROUTES = {
+    ("post", "/api/auth/register"),
+    ("post", "/api/auth/login"),
+    ("post", "/api/auth/refresh"),
+    ("post", "/api/auth/forgot-password"),
+    ("post", "/api/auth/reset-password"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/problems/{slug}"),
+}
+
+
+def test_every_route_declares_its_permission(spec: dict[str, Any]) -> None:
+    """The authorization seam: each operation states what it requires (x-permission);
+    only the routes listed here are public, and a public route takes no credentials."""
+    for path, method, op in _operations(spec):
+        rule = op.get("x-permission")
+        assert rule, f"{method} {path} declares no permission"
+        if (method, path) in PUBLIC_ROUTES:
+            assert rule == "public", f"{method} {path}"
+            assert not op.get("security"), f"{method} {path} is public yet asks for a token"
+        else:
+            assert rule != "public", f"{method} {path} is public but not listed as such"
+            assert op.get("security"), f"{method} {path} needs a permission but no token"

@@ -83,7 +83,7 @@ def test_forgot_password_does_its_work_off_the_request_path(
     written once they are released."""
     email = unique_email("offpath")
     register(client, email=email)
-    background = client.app.state.background  # type: ignore[attr-defined]
+    background = client.app.state.services.background  # type: ignore[attr-defined]
     release = threading.Event()
     for _ in range(2):  # occupy both workers
         background.submit("hold", release.wait, 10)

@@ -23,8 +23,9 @@ def _env(home: Path, embedded: bool = False, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("UZO_")}
     if not embedded and "UZO_DATABASE_URL" in os.environ:
         env["UZO_DATABASE_URL"] = os.environ["UZO_DATABASE_URL"]
-        if "UZO_DATABASE_APP_PASSWORD" in os.environ:
-            env["UZO_DATABASE_APP_PASSWORD"] = os.environ["UZO_DATABASE_APP_PASSWORD"]
+        for name in ("UZO_DATABASE_APP_PASSWORD", "UZO_SECRET_KEYS", "UZO_AUTH_JWT_SECRET"):
+            if name in os.environ:
+                env[name] = os.environ[name]
     env["UZO_HOME"] = str(home)
     env.update(extra)
     return env
@@ -50,6 +51,8 @@ def _own_database_env(home: Path, **extra: str) -> dict[str, str]:
         UZO_DATABASE_URL=spare,
         UZO_DATABASE_APP_ROLE="uzo_app_spare",
         UZO_DATABASE_APP_PASSWORD="spare-app-pw",
+        UZO_SECRET_KEYS=os.environ.get("UZO_SECRET_KEYS", ""),
+        UZO_AUTH_JWT_SECRET=os.environ.get("UZO_AUTH_JWT_SECRET", ""),
         **extra,
     )
 
@@ -80,8 +83,8 @@ def test_version(tmp_path: Path) -> None:
 def test_db_current_on_the_session_database(uzo_home: Path, database: object) -> None:
     result = _run("db", "current", env=_env(uzo_home))
     assert result.returncode == 0, result.stderr
-    assert "database: 0002" in result.stdout
-    assert "code:     0002" in result.stdout
+    assert "database: 0003" in result.stdout
+    assert "code:     0003" in result.stdout
 
 
 @pytest.mark.slow
@@ -93,7 +96,7 @@ def test_db_downgrade_and_upgrade_round_trip(tmp_path: Path) -> None:
     env = _own_database_env(home)
     up = _run("db", "upgrade", env=env)
     assert up.returncode == 0, up.stderr
-    assert "database at 0002" in up.stdout
+    assert "database at 0003" in up.stdout
     down = _run("db", "downgrade", "base", "--yes", env=env)
     assert down.returncode == 0, down.stderr
     assert "database at base" in down.stdout

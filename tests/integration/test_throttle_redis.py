@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from uzo_api.app import limits_storage_uri
 from uzo_api.auth.throttle import Throttle
+from uzo_api.services.container import limits_storage_uri
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

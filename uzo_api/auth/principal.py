@@ -16,3 +16,5 @@ class Principal:
     method: Literal["jwt", "api_key"]
     family_id: uuid.UUID | None = None
     api_key_id: uuid.UUID | None = None
+    #: the subscription's owner holds every level on every object of the subscription
+    is_owner: bool = False

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Header, Response, status
 
+from uzo_api.authz import permission
 from uzo_api.deps import AuthServiceDep, ClientIp, CurrentPrincipal, refuse_unknown_query
 from uzo_api.errors import problem_responses
 from uzo_api.pagination import PageParams
@@ -63,6 +64,7 @@ def _subscription(account: Account) -> SubscriptionRead:
     summary="Create a subscription (Standard plan) and its owner",
     description="Open to anyone, to holders of an invitation token, or to nobody, as the "
     "server's `UZO_AUTH_REGISTRATION` says (`open`, `invite`, `closed`): 403 when refused.",
+    openapi_extra=permission("public"),
 )
 def register(body: RegisterRequest, service: AuthServiceDep, ip: ClientIp) -> RegistrationResult:
     account = service.register(body, ip)
@@ -75,6 +77,7 @@ def register(body: RegisterRequest, service: AuthServiceDep, ip: ClientIp) -> Re
     "/login",
     responses=problem_responses(401, 429),
     summary="Exchange email and password for an access and a refresh token",
+    openapi_extra=permission("public"),
 )
 def login(
     body: LoginRequest, service: AuthServiceDep, ip: ClientIp, user_agent: UserAgent = None
@@ -86,6 +89,7 @@ def login(
     "/refresh",
     responses=problem_responses(401),
     summary="Rotate a refresh token (reusing a spent one ends the session)",
+    openapi_extra=permission("public"),
 )
 def refresh(
     body: RefreshRequest, service: AuthServiceDep, ip: ClientIp, user_agent: UserAgent = None
@@ -97,6 +101,7 @@ def refresh(
     "/logout",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="End this session: its refresh and access tokens stop working",
+    openapi_extra=permission("authenticated"),
 )
 def logout(principal: CurrentPrincipal, service: AuthServiceDep) -> Response:
     service.logout(principal)
@@ -108,6 +113,7 @@ def logout(principal: CurrentPrincipal, service: AuthServiceDep) -> Response:
     status_code=status.HTTP_202_ACCEPTED,
     responses=problem_responses(429),
     summary="Mail a single-use password reset link",
+    openapi_extra=permission("public"),
 )
 def forgot_password(
     body: ForgotPasswordRequest, service: AuthServiceDep, ip: ClientIp
@@ -122,13 +128,14 @@ def forgot_password(
     summary="Set a new password with a reset token (ends every session)",
     description="Every session ends and every reset token of the account is spent. API keys "
     "keep working unless `revoke_api_keys` is true (list them with GET /api/auth/api-keys).",
+    openapi_extra=permission("public"),
 )
 def reset_password(body: ResetPasswordRequest, service: AuthServiceDep) -> Response:
     service.reset_password(body.token, body.new_password, revoke_api_keys=body.revoke_api_keys)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/me", summary="The calling user")
+@router.get("/me", summary="The calling user", openapi_extra=permission("authenticated"))
 def get_current_user(principal: CurrentPrincipal, service: AuthServiceDep) -> CurrentUserRead:
     account = service.account(principal)
     return CurrentUserRead(
@@ -142,6 +149,7 @@ def get_current_user(principal: CurrentPrincipal, service: AuthServiceDep) -> Cu
     "/api-keys",
     status_code=status.HTTP_201_CREATED,
     summary="Create an API key (the key is shown once)",
+    openapi_extra=permission("authenticated"),
 )
 def create_api_key(
     body: ApiKeyCreate, principal: CurrentPrincipal, service: AuthServiceDep
@@ -150,7 +158,11 @@ def create_api_key(
     return ApiKeyCreateResult(**ApiKeyRead.model_validate(key).model_dump(), key=token)
 
 
-@router.get("/api-keys", summary="Your API keys, oldest first (no secrets)")
+@router.get(
+    "/api-keys",
+    summary="Your API keys, oldest first (no secrets)",
+    openapi_extra=permission("authenticated"),
+)
 def list_api_keys(
     principal: CurrentPrincipal, service: AuthServiceDep, page: PageParams
 ) -> ApiKeyPage:
@@ -168,6 +180,7 @@ def list_api_keys(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(404),
     summary="Revoke an API key",
+    openapi_extra=permission("authenticated"),
 )
 def revoke_api_key(
     key_id: uuid.UUID, principal: CurrentPrincipal, service: AuthServiceDep

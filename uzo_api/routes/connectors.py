@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Depends, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from uzo_api.deps import ConnectorServiceDep, CurrentPrincipal, RemoteCallsDep, refuse_unknown_query
+from uzo_api.authz import permission
+from uzo_api.deps import (
+    ContextDep,
+    CurrentPrincipal,
+    ServicesDep,
+    refuse_unknown_query,
+)
 from uzo_api.errors import UpstreamTimeout, problem_responses
 from uzo_api.pagination import PageParams, in_memory
 from uzo_api.schemas.connectors import (
@@ -57,13 +63,14 @@ def _type(info: ConnectorTypeInfo) -> ConnectorTypeRead:
 @router.get(
     "/api/connector-types",
     summary="Every connector type: config JSON Schema, and whether it is installed",
+    openapi_extra=permission("authenticated"),
     description="Types whose optional packages are missing are listed too, with "
     "`installed: false` and the `extra` that brings them.",
 )
 def list_connector_types(
-    _: CurrentPrincipal, service: ConnectorServiceDep, page: PageParams
+    _: CurrentPrincipal, services: ServicesDep, page: PageParams
 ) -> ConnectorTypePage:
-    chosen = in_memory(service.list_types(), page, key=lambda t: t.name)
+    chosen = in_memory(services.connectors.list_types(), page, key=lambda t: t.name)
     cursor, link = page.finish([(t.name, t.name) for t in chosen])
     return ConnectorTypePage(
         items=[_type(t) for t in chosen[: page.limit]], next_cursor=cursor, next=link
@@ -74,18 +81,21 @@ def list_connector_types(
     "/api/connector-types/{connector_type}",
     responses=problem_responses(404),
     summary="One connector type: config JSON Schema and capabilities",
+    openapi_extra=permission("authenticated"),
 )
 def get_connector_type(
-    connector_type: str, _: CurrentPrincipal, service: ConnectorServiceDep
+    connector_type: str, _: CurrentPrincipal, services: ServicesDep
 ) -> ConnectorTypeRead:
-    return _type(service.get_type(connector_type))
+    return _type(services.connectors.get_type(connector_type))
 
 
-@router.get("/api/connectors", summary="Your connectors, by name")
-def list_connectors(
-    principal: CurrentPrincipal, service: ConnectorServiceDep, page: PageParams
-) -> ConnectorPage:
-    views = service.page(principal, page)
+@router.get(
+    "/api/connectors",
+    summary="The connectors you may read, by name",
+    openapi_extra=permission("read on connector (listed only where held)"),
+)
+def list_connectors(ctx: ContextDep, services: ServicesDep, page: PageParams) -> ConnectorPage:
+    views = services.connectors.page(ctx, page)
     cursor, link = page.finish([(v.row.connector_name, v.row.id) for v in views])
     return ConnectorPage(
         items=[_out(v) for v in views[: page.limit]], next_cursor=cursor, next=link
@@ -97,12 +107,13 @@ def list_connectors(
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(403, 404, 409),
     summary="Create a connector (secrets are encrypted and never returned)",
+    openapi_extra=permission("read_write on workspace (or on every connector, without one)"),
 )
 def create_connector(
-    body: ConnectorCreate, principal: CurrentPrincipal, service: ConnectorServiceDep
+    body: ConnectorCreate, ctx: ContextDep, services: ServicesDep
 ) -> ConnectorRead:
-    view = service.create(
-        principal,
+    view = services.connectors.create(
+        ctx,
         name=body.name,
         type_key=body.connector_type,
         config=body.config,
@@ -116,26 +127,26 @@ def create_connector(
     "/api/connectors/{connector_id}",
     responses=problem_responses(404),
     summary="One connector (secrets masked)",
+    openapi_extra=permission("read on connector"),
 )
-def get_connector(
-    connector_id: uuid.UUID, principal: CurrentPrincipal, service: ConnectorServiceDep
-) -> ConnectorRead:
-    return _out(service.get(principal, connector_id))
+def get_connector(connector_id: uuid.UUID, ctx: ContextDep, services: ServicesDep) -> ConnectorRead:
+    return _out(services.connectors.get(ctx, connector_id))
 
 
 @router.patch(
     "/api/connectors/{connector_id}",
     responses=problem_responses(404, 409),
     summary="Update a connector; omitted secrets keep their value",
+    openapi_extra=permission("read_write on connector"),
 )
 def update_connector(
     connector_id: uuid.UUID,
     body: ConnectorUpdate,
-    principal: CurrentPrincipal,
-    service: ConnectorServiceDep,
+    ctx: ContextDep,
+    services: ServicesDep,
 ) -> ConnectorRead:
-    view = service.update(
-        principal,
+    view = services.connectors.update(
+        ctx,
         connector_id,
         name=body.name,
         description=body.description,
@@ -150,11 +161,10 @@ def update_connector(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(404),
     summary="Delete a connector",
+    openapi_extra=permission("admin on connector"),
 )
-def delete_connector(
-    connector_id: uuid.UUID, principal: CurrentPrincipal, service: ConnectorServiceDep
-) -> Response:
-    service.delete(principal, connector_id)
+def delete_connector(connector_id: uuid.UUID, ctx: ContextDep, services: ServicesDep) -> Response:
+    services.connectors.delete(ctx, connector_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -162,15 +172,16 @@ def delete_connector(
     "/api/connectors/{connector_id}/test",
     responses=problem_responses(404, 429),
     summary="Try to connect; the outcome is recorded on the connector",
+    openapi_extra=permission("read on connector"),
     description="`status: failed` means the endpoint was tried and failed (or did not answer "
     "in time); an endpoint or option UZO refuses to try is a 422 problem.",
 )
 async def test_connector(
     connector_id: uuid.UUID,
     principal: CurrentPrincipal,
-    service: ConnectorServiceDep,
-    calls: RemoteCallsDep,
+    services: ServicesDep,
 ) -> ConnectionTestResult:
+    service, calls = services.connectors, services.remote_calls
     try:
         outcome = await calls.run(principal.subscription_id, service.test, principal, connector_id)
     except RemoteCallTimeout as exc:
@@ -191,16 +202,16 @@ async def test_connector(
     "/api/connectors/{connector_id}/discover",
     responses=problem_responses(404, 429, 502, 504),
     summary="Tables, files or collections the connector can read, with their schemas",
+    openapi_extra=permission("read on connector"),
 )
 async def discover_connector(
     connector_id: uuid.UUID,
     principal: CurrentPrincipal,
-    service: ConnectorServiceDep,
-    calls: RemoteCallsDep,
+    services: ServicesDep,
 ) -> DiscoveryResult:
     try:
-        datasets = await calls.run(
-            principal.subscription_id, service.discover, principal, connector_id
+        datasets = await services.remote_calls.run(
+            principal.subscription_id, services.connectors.discover, principal, connector_id
         )
     except RemoteCallTimeout as exc:
         raise UpstreamTimeout(f"discovery did not finish: {exc}") from None

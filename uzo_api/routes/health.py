@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from uzo_api.authz import permission
 from uzo_api.db.migrate import current_revision, head_revision
 from uzo_api.deps import DatabaseDep, SettingsDep
 from uzo_api.errors import PROBLEM_TYPES, NotFound, ServiceUnavailable, problem_responses
@@ -30,7 +31,7 @@ class ProblemTypeRead(BaseModel):
     title: str
 
 
-@router.get("/healthz", summary="The process is up")
+@router.get("/healthz", summary="The process is up", openapi_extra=permission("public"))
 def get_health() -> HealthRead:
     return HealthRead(status="ok")
 
@@ -39,6 +40,7 @@ def get_health() -> HealthRead:
     "/readyz",
     responses=problem_responses(503),
     summary="The database is reachable and migrated to the code's revision",
+    openapi_extra=permission("public"),
 )
 def get_readiness(db: DatabaseDep, settings: SettingsDep) -> ReadinessRead:
     try:
@@ -59,6 +61,7 @@ def get_readiness(db: DatabaseDep, settings: SettingsDep) -> ReadinessRead:
     "/problems/{slug}",
     responses=problem_responses(404),
     summary="What a problem `type` means",
+    openapi_extra=permission("public"),
 )
 def get_problem_type(slug: str) -> ProblemTypeRead:
     if slug not in PROBLEM_TYPES:

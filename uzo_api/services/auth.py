@@ -361,6 +361,7 @@ class AuthService:
             subscription_id=claims.subscription_id,
             method="jwt",
             family_id=claims.family_id,
+            is_owner=user.is_subscription_owner,
         )
 
     def _authenticate_api_key(self, token: str) -> Principal:
@@ -389,6 +390,7 @@ class AuthService:
             subscription_id=subscription_id,
             method="api_key",
             api_key_id=key_id,
+            is_owner=user.is_subscription_owner,
         )
 
     def account(self, principal: Principal) -> Account:

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
-from uzo_api.db.models import AuditLog, Connector, Subscription, SubscriptionPlan, Workspace
+from uzo_api.authz import Authorizer
+from uzo_api.db.models import AuditLog, Connector
 from uzo_api.errors import (
     Conflict,
     InvalidInput,
     NotFound,
-    PlanLimitReached,
     ServiceUnavailable,
     UpstreamError,
 )
@@ -49,8 +49,10 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from uzo_api.auth.principal import Principal
+    from uzo_api.context import RequestContext
     from uzo_api.db.session import Database
     from uzo_api.pagination import PageRequest
+    from uzo_api.services.limits import LimitsService
     from uzo_connectors.base import BaseConnector, ConnectorContext, DatasetInfo
     from uzo_connectors.credentials import CredentialVault
     from uzo_connectors.registry import ConnectorTypeInfo
@@ -83,11 +85,13 @@ class ConnectorService:
         vault: CredentialVault,
         connector_settings: ConnectorSettings,
         files_root: Path,
+        limits: LimitsService,
     ) -> None:
         self.db = db
         self.vault = vault
         self.connector_settings = connector_settings
         self.files_root = files_root
+        self.limits = limits
 
     def context_for(self, principal: Principal) -> ConnectorContext:
         """The subscription's connector context: its own file root (created 0700 on first
@@ -116,7 +120,7 @@ class ConnectorService:
 
     def create(
         self,
-        principal: Principal,
+        ctx: RequestContext,
         *,
         name: str,
         type_key: str,
@@ -124,48 +128,59 @@ class ConnectorService:
         description: str | None,
         workspace_id: uuid.UUID | None,
     ) -> ConnectorView:
+        """A workspace's connector needs read_write on the workspace; a subscription-wide
+        one (no workspace) read_write on every connector (the owner, or a role)."""
+        principal, s = ctx.principal, ctx.session
+        if workspace_id is not None:
+            ctx.authz.require("read_write", "workspace", workspace_id)
+        else:
+            ctx.authz.require_subscription("read_write", "connector")
         model = self._config_model(type_key)
         self._validate(type_key, config)
         public, secret = split_secrets(model, config)
-        with self.db.tenant(principal.subscription_id) as s:
-            self._check_plan_limit(s, principal.subscription_id)
-            if workspace_id is not None and s.get(Workspace, workspace_id) is None:
-                raise NotFound("no such workspace", field="workspace_id")
-            row = Connector(
-                subscription_id=principal.subscription_id,
-                connector_name=name,
-                connector_type=type_key,
-                description=description,
-                connection_config=public,
-                encrypted_credentials=self.vault.encrypt(secret) if secret else None,
-                secret_fields=sorted(secret),
-                workspace_id=workspace_id,
-                created_by=principal.user_id,
-            )
-            s.add(row)
-            try:
-                s.flush()
-            except IntegrityError as exc:
-                raise Conflict(f"a connector named {name!r} already exists", field="name") from exc
-            s.refresh(row)
+        self.limits.reserve(s, principal.subscription_id, "connectors")
+        row = Connector(
+            subscription_id=principal.subscription_id,
+            connector_name=name,
+            connector_type=type_key,
+            description=description,
+            connection_config=public,
+            encrypted_credentials=self.vault.encrypt(secret) if secret else None,
+            secret_fields=sorted(secret),
+            workspace_id=workspace_id,
+            created_by=principal.user_id,
+        )
+        s.add(row)
+        try:
+            s.flush()
+        except IntegrityError as exc:
+            raise Conflict(f"a connector named {name!r} already exists", field="name") from exc
+        s.refresh(row)
         log.info("connector created", connector_id=str(row.id), connector_type=type_key)
         return self._view(row, secret_names=sorted(secret))
 
-    def page(self, principal: Principal, page: PageRequest) -> list[ConnectorView]:
-        """Up to ``page.limit + 1`` connectors by name (then id) after the cursor."""
-        query = keyset(select(Connector), page, Connector.connector_name, Connector.id)
-        with self.db.tenant(principal.subscription_id) as s:
-            rows = list(s.scalars(query))
-            return [self._view(r, self._secret_names(r)) for r in rows]
+    def page(self, ctx: RequestContext, page: PageRequest) -> list[ConnectorView]:
+        """Up to ``page.limit + 1`` connectors the caller may read, by name then id."""
+        query = select(Connector).where(self._readable(ctx))
+        query = keyset(query, page, Connector.connector_name, Connector.id)
+        rows = list(ctx.session.scalars(query))
+        return [self._view(r, self._secret_names(r)) for r in rows]
 
-    def get(self, principal: Principal, connector_id: uuid.UUID) -> ConnectorView:
-        with self.db.tenant(principal.subscription_id) as s:
-            row = self._row(s, connector_id)
-            return self._view(row, self._secret_names(row))
+    @staticmethod
+    def _readable(ctx: RequestContext) -> Any:
+        """Subscription-wide connectors are readable by every member; a workspace's by
+        whoever may read the connector or its workspace (one EXISTS, in SQL)."""
+        own = ctx.authz.readable_children("connector", Connector.id, None)
+        via_workspace = ctx.authz.readable_children("workspace", Connector.workspace_id, None)
+        return or_(Connector.workspace_id.is_(None), own, via_workspace)
+
+    def get(self, ctx: RequestContext, connector_id: uuid.UUID) -> ConnectorView:
+        row = ctx.authz.require("read", "connector", connector_id)
+        return self._view(row, self._secret_names(row))
 
     def update(
         self,
-        principal: Principal,
+        ctx: RequestContext,
         connector_id: uuid.UUID,
         *,
         name: str | None,
@@ -173,67 +188,67 @@ class ConnectorService:
         config: dict[str, Any] | None,
         keep_secrets: bool = False,
     ) -> ConnectorView:
-        with self.db.tenant(principal.subscription_id) as s:
-            row = self._row(s, connector_id, lock=True)
-            if config is not None:
-                model = self._config_model(row.connector_type)
-                stored_secrets = self._secrets(row)
-                old = {**row.connection_config, **stored_secrets}
-                # a secret left out (or sent back masked) keeps its stored value...
-                changes = {k: v for k, v in config.items() if v != MASK}
-                # ...unless the connector is pointed somewhere else: then it must be given
-                # again, or kept on purpose (audited), so no stored password follows a
-                # changed host to a server its owner never chose for it
-                moved = sorted(
-                    f for f in model.endpoint_fields if f in changes and changes[f] != old.get(f)
+        principal, s = ctx.principal, ctx.session
+        ctx.authz.require("read_write", "connector", connector_id)
+        row = self._row(s, connector_id, lock=True)
+        if config is not None:
+            model = self._config_model(row.connector_type)
+            stored_secrets = self._secrets(row)
+            old = {**row.connection_config, **stored_secrets}
+            # a secret left out (or sent back masked) keeps its stored value...
+            changes = {k: v for k, v in config.items() if v != MASK}
+            # ...unless the connector is pointed somewhere else: then it must be given
+            # again, or kept on purpose (audited), so no stored password follows a
+            # changed host to a server its owner never chose for it
+            moved = sorted(
+                f for f in model.endpoint_fields if f in changes and changes[f] != old.get(f)
+            )
+            kept = sorted(n for n in stored_secrets if n not in changes)
+            if moved and kept and not keep_secrets:
+                raise InvalidInput(
+                    f"changing {', '.join(moved)} would send the stored "
+                    f"{', '.join(kept)} to a different endpoint: enter "
+                    f"{'it' if len(kept) == 1 else 'them'} again, or set "
+                    "keep_secrets: true to keep the stored value",
+                    field=f"config.{kept[0]}",
                 )
-                kept = sorted(n for n in stored_secrets if n not in changes)
-                if moved and kept and not keep_secrets:
-                    raise InvalidInput(
-                        f"changing {', '.join(moved)} would send the stored "
-                        f"{', '.join(kept)} to a different endpoint: enter "
-                        f"{'it' if len(kept) == 1 else 'them'} again, or set "
-                        "keep_secrets: true to keep the stored value",
-                        field=f"config.{kept[0]}",
+            merged = {**old, **changes}
+            self._validate(row.connector_type, merged)
+            public, secret = split_secrets(model, merged)
+            row.connection_config = public
+            row.encrypted_credentials = self.vault.encrypt(secret) if secret else None
+            row.secret_fields = sorted(secret)
+            if moved and kept:
+                s.add(
+                    AuditLog(
+                        subscription_id=principal.subscription_id,
+                        user_id=principal.user_id,
+                        api_key_id=principal.api_key_id,
+                        action="connector.keep_secrets",
+                        resource_type="connector",
+                        resource_id=row.id,
+                        changes={"endpoint_fields": moved, "kept_secrets": kept},
+                        request_id=_request_id(),
                     )
-                merged = {**old, **changes}
-                self._validate(row.connector_type, merged)
-                public, secret = split_secrets(model, merged)
-                row.connection_config = public
-                row.encrypted_credentials = self.vault.encrypt(secret) if secret else None
-                row.secret_fields = sorted(secret)
-                if moved and kept:
-                    s.add(
-                        AuditLog(
-                            subscription_id=principal.subscription_id,
-                            user_id=principal.user_id,
-                            api_key_id=principal.api_key_id,
-                            action="connector.keep_secrets",
-                            resource_type="connector",
-                            resource_id=row.id,
-                            changes={"endpoint_fields": moved, "kept_secrets": kept},
-                            request_id=_request_id(),
-                        )
-                    )
-                    log.warning(
-                        "connector endpoint changed with its stored secrets kept",
-                        connector_id=str(row.id),
-                        fields=moved,
-                    )
-            if name is not None:
-                row.connector_name = name
-            if description is not None:
-                row.description = description
-            try:
-                s.flush()
-            except IntegrityError as exc:
-                raise Conflict(f"a connector named {name!r} already exists", field="name") from exc
-            s.refresh(row)
-            return self._view(row, self._secret_names(row))
+                )
+                log.warning(
+                    "connector endpoint changed with its stored secrets kept",
+                    connector_id=str(row.id),
+                    fields=moved,
+                )
+        if name is not None:
+            row.connector_name = name
+        if description is not None:
+            row.description = description
+        try:
+            s.flush()
+        except IntegrityError as exc:
+            raise Conflict(f"a connector named {name!r} already exists", field="name") from exc
+        s.refresh(row)
+        return self._view(row, self._secret_names(row))
 
-    def delete(self, principal: Principal, connector_id: uuid.UUID) -> None:
-        with self.db.tenant(principal.subscription_id) as s:
-            s.delete(self._row(s, connector_id))
+    def delete(self, ctx: RequestContext, connector_id: uuid.UUID) -> None:
+        ctx.session.delete(ctx.authz.require("admin", "connector", connector_id))
 
     # -- using a connector ----------------------------------------------------------------------
 
@@ -287,7 +302,7 @@ class ConnectorService:
         self, principal: Principal, connector_id: uuid.UUID
     ) -> tuple[BaseConnector[Any], str]:
         with self.db.tenant(principal.subscription_id) as s:
-            row = self._row(s, connector_id)
+            row = Authorizer(s, principal).require("read", "connector", connector_id)
             try:
                 config = merge_secrets(row.connection_config, self._secrets(row))
             except CredentialError as exc:
@@ -346,21 +361,6 @@ class ConnectorService:
         shown = redact(row.connection_config, model)
         shown.update(dict.fromkeys(secret_names, MASK))
         return ConnectorView(row=row, config=shown, secrets_set=secret_names)
-
-    @staticmethod
-    def _check_plan_limit(s: Session, subscription_id: uuid.UUID) -> None:
-        limit = s.scalar(
-            select(SubscriptionPlan.max_connectors)
-            .join(Subscription, Subscription.plan_id == SubscriptionPlan.id)
-            .where(Subscription.id == subscription_id)
-        )
-        if limit is None:
-            return
-        count = s.scalar(select(func.count()).select_from(Connector)) or 0
-        if count >= limit:
-            raise PlanLimitReached(
-                f"your plan allows {limit} connectors; delete one or upgrade the subscription"
-            )
 
 
 def _ms(started: float) -> float:

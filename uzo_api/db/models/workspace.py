@@ -22,6 +22,7 @@ from sqlalchemy import (
     column,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from uzo_api.db.models.base import Base, IdMixin, SoftDelete, TenantScoped, Timestamps
@@ -50,6 +51,10 @@ class Folder(IdMixin, Timestamps, SoftDelete, TenantScoped, Base):
     """A folder of a workspace; a NULL parent means a top-level folder."""
 
     __tablename__ = "folders"
+    __table_args__ = (
+        Index("ix_folders_ancestor_ids_gin", "ancestor_ids", postgresql_using="gin"),
+        {"info": {"tenant": True}},
+    )
 
     folder_name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
@@ -58,6 +63,11 @@ class Folder(IdMixin, Timestamps, SoftDelete, TenantScoped, Base):
     )
     parent_folder_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("folders.id", ondelete="CASCADE"), index=True
+    )
+    #: every folder above this one, nearest last (empty for a top-level folder): one
+    #: array lookup finds the grants a folder inherits, and a move checks for cycles
+    ancestor_ids: Mapped[list[uuid.UUID]] = mapped_column(
+        ARRAY(UUID(as_uuid=True)), server_default=text("'{}'::uuid[]")
     )
     created_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True
