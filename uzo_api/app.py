@@ -19,7 +19,7 @@ from uzo_api.db.session import Database
 from uzo_api.db.urls import resolve_urls
 from uzo_api.errors import install_error_handlers
 from uzo_api.observability import RequestIdMiddleware
-from uzo_api.routes import auth, connectors, health
+from uzo_api.routes import auth, connectors, features, health, workspaces
 from uzo_api.services.container import build_services, build_throttle
 from uzo_connectors.settings import ConnectorSettings
 
@@ -57,6 +57,7 @@ def create_app(
     """Build the API. A given ``database`` is used as is (and not disposed)."""
     connector_settings = connector_settings or ConnectorSettings()
     _refuse_retired_settings()
+    require_shared_secrets(settings)
     server = settings.server
 
     @contextlib.asynccontextmanager
@@ -108,9 +109,34 @@ def create_app(
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(connectors.router)
+    app.include_router(features.router)
+    app.include_router(workspaces.router)
     api_docs.install(app)
     openapi.install(app)
     return app
+
+
+def require_shared_secrets(settings: Settings) -> None:
+    """Keys generated into UZO_HOME suit one machine with its embedded database only.
+
+    Replicas sharing an external database (or any production deployment) must share the
+    JWT signing key and the credential keys: a key generated per machine would reject
+    every other replica's tokens and could not decrypt their tenants' credentials.
+    """
+    external = settings.database.url is not None
+    if settings.env != "production" and not external:
+        return
+    missing = []
+    if settings.auth.jwt_secret is None:
+        missing.append("UZO_AUTH_JWT_SECRET")
+    if settings.secret_keys is None:
+        missing.append("UZO_SECRET_KEYS")
+    if missing:
+        why = "UZO_ENV=production" if settings.env == "production" else "an external database"
+        raise ValueError(
+            f"{' and '.join(missing)} must be set with {why}: every API replica needs the "
+            "same keys (generated keys in UZO_HOME are for the embedded single-machine setup)"
+        )
 
 
 def _refuse_retired_settings() -> None:

@@ -36,6 +36,16 @@ TAGS: list[dict[str, str]] = [
         "description": "Connector types and the subscription's connectors: create, test, "
         "discover. Secrets are encrypted at rest and never returned.",
     },
+    {
+        "name": "features",
+        "description": "The subscription's edition: feature flags (override, then plan, then "
+        "default), usage against plan limits, and plan changes.",
+    },
+    {
+        "name": "workspaces",
+        "description": "Workspaces and their nested folders: create, rename, move, "
+        "soft-delete and restore. Grants on a workspace or folder inherit downwards.",
+    },
 ]
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query, Request, Response
 from pydantic import Field
-from sqlalchemy import and_, or_
+from sqlalchemy import DateTime, and_, or_
 
 from uzo_api.errors import InvalidInput
 from uzo_api.schemas.common import ResponseModel
@@ -117,8 +117,14 @@ def keyset(
     page: PageRequest,
     sort: InstrumentedAttribute[Any],
     ident: InstrumentedAttribute[Any],
+    *,
+    descending: bool = False,
 ) -> Select[Any]:
-    """``query`` ordered by (sort, id), after the cursor, one row more than the limit."""
+    """``query`` ordered by (sort, id), after the cursor, one row more than the limit.
+
+    With ``descending`` both keys run downwards (newest first, Z to A), the id still
+    breaking ties, so the order stays total and the cursor keeps working.
+    """
     if page.after is not None:
         value, last_id = page.after
         if isinstance(last_id, str):
@@ -126,7 +132,15 @@ def keyset(
                 last_id = uuid.UUID(last_id)
             except ValueError:
                 raise InvalidInput("cursor does not fit this list", field="query.cursor") from None
-        query = query.where(or_(sort > value, and_(sort == value, ident > last_id)))
+        if isinstance(value, dt.datetime) != isinstance(sort.type, DateTime):
+            # a cursor of a list sorted by another key (a name where a time is compared)
+            raise InvalidInput("cursor does not fit this list", field="query.cursor")
+        if descending:
+            query = query.where(or_(sort < value, and_(sort == value, ident < last_id)))
+        else:
+            query = query.where(or_(sort > value, and_(sort == value, ident > last_id)))
+    if descending:
+        return query.order_by(sort.desc(), ident.desc()).limit(page.limit + 1)
     return query.order_by(sort, ident).limit(page.limit + 1)
 
 
