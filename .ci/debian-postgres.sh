@@ -124,10 +124,6 @@ psql_super -d postgres \
 
 export UZO_DATABASE_URL="postgresql://uzo_owner:owner-pw@127.0.0.1:$PORT/uzo"
 export UZO_DATABASE_APP_PASSWORD="app-pw"
-# an external database means shared keys (several API replicas): UZO refuses to start
-# without them, so the run sets them as an operator would
-export UZO_SECRET_KEYS=$(python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())')
-export UZO_AUTH_JWT_SECRET=$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')
 # for tests that migrate, downgrade or serve a database of their own (the CLI tests),
 # and for the connector tests' target server where pgserver is not installed
 export UZO_TEST_SPARE_DATABASE_URL="postgresql://uzo_owner:owner-pw@127.0.0.1:$PORT/uzo_spare"

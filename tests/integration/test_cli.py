@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import TEST_SECRET_KEYS
 from tests.factories import TEST_PASSWORD, unique_email
 
 UZO = str(Path(sys.executable).with_name("uzo"))
@@ -23,9 +24,8 @@ def _env(home: Path, embedded: bool = False, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("UZO_")}
     if not embedded and "UZO_DATABASE_URL" in os.environ:
         env["UZO_DATABASE_URL"] = os.environ["UZO_DATABASE_URL"]
-        for name in ("UZO_DATABASE_APP_PASSWORD", "UZO_SECRET_KEYS", "UZO_AUTH_JWT_SECRET"):
-            if name in os.environ:
-                env[name] = os.environ[name]
+        if "UZO_DATABASE_APP_PASSWORD" in os.environ:
+            env["UZO_DATABASE_APP_PASSWORD"] = os.environ["UZO_DATABASE_APP_PASSWORD"]
     env["UZO_HOME"] = str(home)
     env.update(extra)
     return env
@@ -51,8 +51,9 @@ def _own_database_env(home: Path, **extra: str) -> dict[str, str]:
         UZO_DATABASE_URL=spare,
         UZO_DATABASE_APP_ROLE="uzo_app_spare",
         UZO_DATABASE_APP_PASSWORD="spare-app-pw",
-        UZO_SECRET_KEYS=os.environ.get("UZO_SECRET_KEYS", ""),
-        UZO_AUTH_JWT_SECRET=os.environ.get("UZO_AUTH_JWT_SECRET", ""),
+        # an external database needs the shared keys an operator would set
+        UZO_SECRET_KEYS=TEST_SECRET_KEYS,
+        UZO_AUTH_JWT_SECRET="cli-test-" + "j" * 48,
         **extra,
     )
 
