@@ -19,7 +19,16 @@ from uzo_api.db.session import Database
 from uzo_api.db.urls import resolve_urls
 from uzo_api.errors import install_error_handlers
 from uzo_api.observability import RequestIdMiddleware
-from uzo_api.routes import auth, connectors, features, health, workspaces
+from uzo_api.routes import (
+    auth,
+    connectors,
+    features,
+    groups,
+    health,
+    permissions,
+    users,
+    workspaces,
+)
 from uzo_api.services.container import build_services, build_throttle
 from uzo_connectors.settings import ConnectorSettings
 
@@ -111,6 +120,9 @@ def create_app(
     app.include_router(connectors.router)
     app.include_router(features.router)
     app.include_router(workspaces.router)
+    app.include_router(users.router)
+    app.include_router(groups.router)
+    app.include_router(permissions.router)
     api_docs.install(app)
     openapi.install(app)
     return app

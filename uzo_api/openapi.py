@@ -46,6 +46,22 @@ TAGS: list[dict[str, str]] = [
         "description": "Workspaces and their nested folders: create, rename, move, "
         "soft-delete and restore. Grants on a workspace or folder inherit downwards.",
     },
+    {
+        "name": "users",
+        "description": "The subscription's users: create or invite (a set-password link is "
+        "mailed), change, deactivate, delete. The last active owner always stays.",
+    },
+    {
+        "name": "groups",
+        "description": "Groups of users and their members; grants and roles given to a group "
+        "apply to every member.",
+    },
+    {
+        "name": "permissions",
+        "description": "Roles (a level on every object of a type), per-object grants to a user "
+        "or a group (read < execute < read_write < admin < owner, inherited workspace -> "
+        "folder -> job -> workflow), and the check of who may do what.",
+    },
 ]
 
 
