@@ -176,10 +176,7 @@ class Authorizer:
         """A level granted subscription-wide (owner, or a role), e.g. to create workspaces."""
         if self.principal.is_owner:
             return
-        roles = self.s.execute(
-            _ROLE_LEVELS, {"object_type": object_type, "user_id": self.principal.user_id}
-        ).scalars()
-        if not any(lv in RANK and RANK[lv] >= RANK[level] for lv in roles):
+        if not self._role_allows(object_type, level):
             raise Forbidden(
                 f"this needs {level} on every {object_type} of the subscription "
                 "(its owner, or a role that grants it)"
