@@ -21,6 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from tests.conftest import TEST_SECRET_KEYS
 from tests.factories import TEST_PASSWORD, auth_header, login, unique_email
 from uzo_api import __version__
 from uzo_api.app import create_app
@@ -204,7 +205,13 @@ def closed_client(uzo_home: Path, database: Database) -> Iterator[TestClient]:
         login_limit_per_account="1000/minute",
         login_limit_per_ip="10000/minute",
     )
-    settings = Settings(home=uzo_home, env="test", log_json=True, auth=auth)
+    settings = Settings(
+        home=uzo_home,
+        env="test",
+        log_json=True,
+        auth=auth,
+        secret_keys=SecretStr(TEST_SECRET_KEYS),  # type: ignore[call-arg]
+    )
     with TestClient(create_app(settings, database)) as client:
         yield client
 
