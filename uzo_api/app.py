@@ -25,8 +25,10 @@ from uzo_api.routes import (
     features,
     groups,
     health,
+    jobs,
     permissions,
     users,
+    workflows,
     workspaces,
 )
 from uzo_api.services.container import build_services, build_throttle
@@ -123,6 +125,8 @@ def create_app(
     app.include_router(users.router)
     app.include_router(groups.router)
     app.include_router(permissions.router)
+    app.include_router(jobs.router)
+    app.include_router(workflows.router)
     api_docs.install(app)
     openapi.install(app)
     return app

@@ -29,6 +29,12 @@ class FieldError(BaseModel):
     field: str = Field(description="Dotted location of the value, e.g. `body.email`.")
     message: str
     code: str
+    node_id: str | None = Field(
+        default=None, description="The workflow node the error is about (workflow diagrams)."
+    )
+    edge_id: str | None = Field(
+        default=None, description="The workflow edge the error is about (workflow diagrams)."
+    )
 
 
 class LimitDetail(BaseModel):
@@ -106,6 +112,16 @@ class Conflict(Problem):
 class InvalidInput(Problem):
     status, slug, title = 422, "validation-error", "Invalid input"
 
+    def __init__(self, detail: str, *, errors: list[FieldError] | None = None, **kw: Any):
+        super().__init__(detail, **kw)
+        self.errors = errors
+
+
+class PreconditionFailed(Problem):
+    """An ``If-Match`` naming a version the object is no longer at."""
+
+    status, slug, title = 412, "precondition-failed", "Precondition failed"
+
 
 class TooManyRequests(Problem):
     status, slug, title = 429, "rate-limited", "Too many requests"
@@ -135,6 +151,7 @@ PROBLEM_TYPES: dict[str, str] = {
         NotFound,
         Conflict,
         InvalidInput,
+        PreconditionFailed,
         TooManyRequests,
         ServiceUnavailable,
         UpstreamError,
@@ -208,6 +225,7 @@ _HTTP_SLUGS = {
     404: "not-found",
     405: "method-not-allowed",
     409: "conflict",
+    412: "precondition-failed",
     413: "payload-too-large",
     415: "unsupported-media-type",
     429: "rate-limited",
@@ -226,6 +244,7 @@ def install_error_handlers(app: FastAPI) -> None:
             field=exc.field,
             headers=exc.headers,
             limit=getattr(exc, "limit", None),
+            errors=getattr(exc, "errors", None),
         )
 
     @app.exception_handler(RequestValidationError)

@@ -62,6 +62,18 @@ TAGS: list[dict[str, str]] = [
         "or a group (read < execute < read_write < admin < owner, inherited workspace -> "
         "folder -> job -> workflow), and the check of who may do what.",
     },
+    {
+        "name": "jobs",
+        "description": "Jobs (a folder's units that hold workflows) and job packages "
+        "(ordered sets of jobs). Each object answers its version in `ETag`; a change with a "
+        "stale `If-Match` is refused (412).",
+    },
+    {
+        "name": "workflows",
+        "description": "A job's workflows: the ReactFlow document as drawn, returned as "
+        "sent. It is validated on save (every error at once, by node and field) unless "
+        "saved as a draft, which cannot run; it holds no secrets (nodes name a connector).",
+    },
 ]
 
 

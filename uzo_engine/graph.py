@@ -6,23 +6,45 @@
 ``data.config`` is the node type's own config (validated by its ``Params``
 model); ``data.settings`` holds what every node has: retries, retry backoff and
 timeout. Handles name ports; a single-port side may omit its handle.
+
+The document is the canvas as ReactFlow exports it (``toObject()``, v11 and v12), so a
+node or an edge also carries what the canvas draws: ``width``, ``height``, ``measured``,
+``selected``, ``dragging``, ``positionAbsolute``, ``style``, ``className``, ``zIndex``,
+``parentId``/``parentNode``, ``extent``, ``hidden``, markers, labels, an edge's ``data``,
+UI keys in a node's ``data``... The engine validates strictly only what it reads (ids,
+``type``, ``position`` x/y, ``data.nodeType``, ``data.label``, ``data.config`` through the
+node type's model, ``data.settings``, ``source``/``target`` and handles) and keeps
+the rest as sent (``extra="allow"``), so a document survives a round trip through the
+model. The document itself and its viewport are ReactFlow's own fixed shapes and stay
+closed: a misspelt ``edges`` is an error, not an empty graph.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+#: a coordinate: a JSON number (not a numeric string, not a boolean), finite
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+
 
 class _Model(BaseModel):
+    """A shape UZO defines completely: unknown fields are errors."""
+
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-class Position(_Model):
-    x: float
-    y: float
+class _CanvasModel(BaseModel):
+    """A shape the canvas extends: the fields UZO reads are checked, others kept as sent."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class Position(_CanvasModel):
+    x: Number
+    y: Number
 
 
 class NodeSettings(_Model):
@@ -35,14 +57,20 @@ class NodeSettings(_Model):
     timeout_seconds: float | None = Field(None, gt=0, description="per attempt, enforced by UZO")
 
 
-class NodeData(_Model):
+class NodeData(_CanvasModel):
+    """What UZO reads of a node; other keys (UI state of the node's renderer) are kept."""
+
     nodeType: str = Field(min_length=1, description="a registered node type")
     label: str | None = None
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: dict[str, Any] = Field(
+        default_factory=dict, description="the node type's config, validated by its model"
+    )
     settings: NodeSettings = Field(default_factory=NodeSettings)
 
 
-class Node(_Model):
+class Node(_CanvasModel):
+    """A node on the canvas; ReactFlow's UI fields (width, measured, selected...) are kept."""
+
     id: str = Field(min_length=1)
     type: str = Field("default", description="ReactFlow renderer type (not the UZO node type)")
     position: Position = Field(default_factory=lambda: Position(x=0, y=0))
@@ -57,7 +85,9 @@ class Node(_Model):
         return self.data.label or self.id
 
 
-class Edge(_Model):
+class Edge(_CanvasModel):
+    """An edge; ReactFlow's UI fields (type, animated, style, markers, label...) are kept."""
+
     id: str = Field(min_length=1)
     source: str
     target: str
@@ -66,9 +96,9 @@ class Edge(_Model):
 
 
 class Viewport(_Model):
-    x: float = 0
-    y: float = 0
-    zoom: float = 1
+    x: Number = 0
+    y: Number = 0
+    zoom: Number = 1
 
 
 class WorkflowGraph(_Model):

@@ -6,7 +6,8 @@ unknown/missing/extra ports, cycles (naming the cycle), orphan nodes. Then a
 static schema inference in topological order rejects a filter/derive on a
 missing column, a join on keys of incompatible types, a union of incompatible
 schemas, ... naming the node and the column. Nothing reads data except the
-Parquet source, which reads file metadata.
+Parquet source, which reads file metadata; with ``read_data=False`` (the API, when a
+workflow is saved) it does not, and its schema counts as unknown until it runs.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pydantic
 
-from uzo_engine.graph import Node, WorkflowGraph, variadic_port
+from uzo_engine.graph import Edge, Node, WorkflowGraph, variadic_port
 from uzo_engine.nodes.base import NodeType, Params, SchemaError, SchemaUnknownError
 from uzo_engine.nodes.registry import UnknownNodeTypeError, get_node_type
 
@@ -87,19 +88,28 @@ class ValidatedWorkflow:
 
 
 def validate_workflow(
-    workflow: WorkflowGraph | Mapping[str, Any], *, check_schemas: bool = True
+    workflow: WorkflowGraph | Mapping[str, Any],
+    *,
+    check_schemas: bool = True,
+    read_data: bool = True,
 ) -> ValidatedWorkflow:
     """The validated workflow, or :class:`WorkflowValidationError` listing every error."""
-    result, errors = _validate(workflow, check_schemas=check_schemas)
+    result, errors = _validate(workflow, check_schemas=check_schemas, read_data=read_data)
     if errors or result is None:
         raise WorkflowValidationError(errors)
     return result
 
 
 def validation_errors(
-    workflow: WorkflowGraph | Mapping[str, Any], *, check_schemas: bool = True
+    workflow: WorkflowGraph | Mapping[str, Any],
+    *,
+    check_schemas: bool = True,
+    read_data: bool = True,
 ) -> list[ValidationIssue]:
-    return _validate(workflow, check_schemas=check_schemas)[1]
+    """Every error of the workflow (empty when it is valid). ``read_data=False`` keeps
+    schema inference off storage: node types that read files to know their schema
+    (``infer_reads_data``) are left unknown, and so is what is downstream of them."""
+    return _validate(workflow, check_schemas=check_schemas, read_data=read_data)[1]
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:
@@ -124,16 +134,22 @@ def _document_issue(doc: Mapping[str, Any], err: Any) -> ValidationIssue:
 
 
 def _validate(
-    workflow: WorkflowGraph | Mapping[str, Any], *, check_schemas: bool
+    workflow: WorkflowGraph | Mapping[str, Any], *, check_schemas: bool, read_data: bool = True
 ) -> tuple[ValidatedWorkflow | None, list[ValidationIssue]]:
     errors: list[ValidationIssue] = []
+    reported: _Reported = _Reported(set(), [])
     if isinstance(workflow, WorkflowGraph):
         graph = workflow
     else:
         try:
             graph = WorkflowGraph.model_validate(workflow)
         except pydantic.ValidationError as e:
-            return None, [_document_issue(workflow, err) for err in e.errors()]
+            errors = [_document_issue(workflow, err) for err in e.errors()]
+            salvaged = _salvage(workflow)
+            if salvaged is None:
+                return None, errors
+            # the rest of the document is still checked: every error at once
+            graph, reported = salvaged
 
     # ids
     nodes: dict[str, Node] = {}
@@ -191,7 +207,16 @@ def _validate(
     resolved: list[ResolvedEdge] = []
     linked: set[str] = set()
     fed_by_broken: set[str] = set()  # nodes with an input from a node already reported
+    for source, target in reported.edges:  # edges reported as malformed still link nodes
+        linked.update(end for end in (source, target) if end is not None)
+        if target is not None:
+            fed_by_broken.add(target)
     for edge in graph.edges:
+        if reported.nodes & {edge.source, edge.target}:  # a malformed node, reported already
+            linked.update((edge.source, edge.target))
+            if edge.source in reported.nodes:
+                fed_by_broken.add(edge.target)
+            continue
         missing = [n for n in (edge.source, edge.target) if n not in nodes]
         for n in missing:
             errors.append(
@@ -250,7 +275,8 @@ def _validate(
                             field=port,
                         )
                     )
-    if len(nodes) > 1:
+    # a malformed edge that names no node could be the one link of any node: no guessing
+    if len(nodes) > 1 and all(None not in ends for ends in reported.edges):
         for node_id in nodes:
             if node_id not in linked:
                 errors.append(
@@ -272,10 +298,50 @@ def _validate(
     order = topological_order(list(nodes), adjacency)
 
     if check_schemas and len(order) == len(nodes):
-        errors.extend(_infer_schemas(validated, order, skip=fed_by_broken))
+        errors.extend(_infer_schemas(validated, order, skip=fed_by_broken, read_data=read_data))
     if errors:
         return None, errors
     return ValidatedWorkflow(graph=graph, nodes=validated, order=order, edges=resolved), []
+
+
+@dataclass(frozen=True)
+class _Reported:
+    """What a malformed document's shape errors already cover: the ids of its malformed
+    nodes, and (source, target) of its malformed edges (None where not a string)."""
+
+    nodes: set[str]
+    edges: list[tuple[str | None, str | None]]
+
+
+def _salvage(doc: Mapping[str, Any]) -> tuple[WorkflowGraph, _Reported] | None:
+    """The well-formed nodes and edges of a malformed document, to check them too."""
+    if not isinstance(doc, dict):
+        return None
+    raw_nodes, raw_edges = doc.get("nodes", []), doc.get("edges", [])
+    if not isinstance(raw_nodes, list) or not isinstance(raw_edges, list):
+        return None
+    reported = _Reported(set(), [])
+    nodes: list[Node] = []
+    for raw in raw_nodes:
+        try:
+            nodes.append(Node.model_validate(raw))
+        except pydantic.ValidationError:
+            if isinstance(raw, dict) and isinstance(raw.get("id"), str):
+                reported.nodes.add(raw["id"])
+    edges: list[Edge] = []
+    for raw in raw_edges:
+        try:
+            edges.append(Edge.model_validate(raw))
+        except pydantic.ValidationError:
+            if isinstance(raw, dict):
+                source, target = raw.get("source"), raw.get("target")
+                reported.edges.append(
+                    (
+                        source if isinstance(source, str) else None,
+                        target if isinstance(target, str) else None,
+                    )
+                )
+    return WorkflowGraph(nodes=nodes, edges=edges), reported
 
 
 def _output_port(
@@ -413,7 +479,10 @@ def topological_order(nodes: list[str], adjacency: Mapping[str, list[str]]) -> l
 
 
 def _infer_schemas(
-    validated: dict[str, ValidatedNode], order: list[str], skip: set[str] | None = None
+    validated: dict[str, ValidatedNode],
+    order: list[str],
+    skip: set[str] | None = None,
+    read_data: bool = True,
 ) -> list[ValidationIssue]:
     """Schemas in topological order; a node downstream of a failed one is not checked (its
     input is unknown), so one mistake gives one error."""
@@ -422,6 +491,10 @@ def _infer_schemas(
         vn = validated.get(node_id)
         if vn is None or (skip is not None and node_id in skip):
             continue
+        if not read_data and vn.node_type.infer_reads_data:
+            continue  # unknown without reading: downstream is not checked either
+        if not vn.node_type.variadic_inputs and set(vn.node_type.inputs) - set(vn.inputs):
+            continue  # an input is missing: reported as such, nothing to infer from
         inputs: dict[str, pl.Schema] = {}
         known = True
         for port, edge in vn.inputs.items():

@@ -16,8 +16,10 @@ from uzo_api.background import BackgroundWork
 from uzo_api.services.auth import AuthService
 from uzo_api.services.connectors import ConnectorService
 from uzo_api.services.features import FeatureService
+from uzo_api.services.jobs import JobPackageService, JobService
 from uzo_api.services.limits import LimitsService
 from uzo_api.services.remote_calls import RemoteCalls
+from uzo_api.services.workflows import WorkflowService
 from uzo_connectors.credentials import CredentialVault
 from uzo_connectors.settings import ConnectorSettings
 
@@ -32,6 +34,9 @@ class Services:
     connectors: ConnectorService
     limits: LimitsService
     features: FeatureService
+    jobs: JobService
+    jobpackages: JobPackageService
+    workflows: WorkflowService
     remote_calls: RemoteCalls
     background: BackgroundWork
 
@@ -87,6 +92,9 @@ def build_services(
         ),
         limits=limits,
         features=FeatureService(limits),
+        jobs=JobService(),
+        jobpackages=JobPackageService(),
+        workflows=WorkflowService(limits),
         remote_calls=RemoteCalls(
             max_total=server.connector_calls_max,
             per_tenant=server.connector_calls_per_tenant,

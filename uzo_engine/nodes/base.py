@@ -19,6 +19,7 @@ Port conventions: an output port that ``run`` leaves out of its result is
 from __future__ import annotations
 
 import abc
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import polars as pl
@@ -45,6 +46,15 @@ class Params(BaseModel):
 
 
 P = TypeVar("P", bound=Params)
+
+
+@dataclass(frozen=True)
+class InlineConnector:
+    """A connector config a node carries in its own config, at ``config.<field>``."""
+
+    connector_type: str | None  # None: the config does not say (yet)
+    field: str
+    config: Mapping[str, Any]
 
 
 class SchemaError(ValueError):
@@ -97,9 +107,22 @@ class NodeType(abc.ABC, Generic[P]):
     lazy: ClassVar[bool] = False
     rowwise: ClassVar[bool] = False
     description: ClassVar[str] = ""
+    #: ``infer_schema`` reads the data it describes (a file's metadata); a caller that must
+    #: not touch storage (the API, when a workflow is saved) validates with
+    #: ``read_data=False``, and such a node's schema is then unknown until it runs
+    infer_reads_data: ClassVar[bool] = False
 
     def parse_params(self, config: Mapping[str, Any]) -> P:
         return self.Params.model_validate(dict(config))
+
+    def inline_connectors(self, config: Mapping[str, Any]) -> list[InlineConnector]:
+        """Connector configs written inline in this node's raw ``config``.
+
+        Read from the raw dict, so that a config that does not validate yet (a draft) is
+        covered too: a caller that keeps secrets out of stored workflows checks each one
+        against its connector type's secret fields.
+        """
+        return []
 
     def referenced_columns(self, params: P) -> dict[str, tuple[str, ...]]:
         """Input columns the config names, by input port (checked before inference)."""

@@ -32,6 +32,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from uzo_engine.nodes.base import (
     ColumnSources,
+    InlineConnector,
     NodeType,
     Params,
     SchemaError,
@@ -115,6 +116,12 @@ class LlmNode(NodeType[LlmParams]):
 
     _caches: ClassVar[dict[tuple[str, str | None], Any]] = {}
     _caches_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def inline_connectors(self, config: Mapping[str, Any]) -> list[InlineConnector]:
+        inline = config.get("config")
+        if not isinstance(inline, dict) or not inline:
+            return []
+        return [InlineConnector("openai", "config", inline)]
 
     def referenced_columns(self, params: LlmParams) -> dict[str, tuple[str, ...]]:
         return {"in": tuple(_template_fields(params.template))}

@@ -29,6 +29,7 @@ from pydantic import Field, field_validator, model_validator
 
 from uzo_engine.expressions import ExpressionError, check, compile_expression, sql_name
 from uzo_engine.nodes.base import (
+    InlineConnector,
     LazyNodeType,
     NodeType,
     Params,
@@ -115,6 +116,7 @@ class ParquetSourceNode(LazyNodeType[ParquetSourceParams]):
     Params = ParquetSourceParams
     inputs = ()
     description = "Read local Parquet files (lazily: projections and filters are pushed down)."
+    infer_reads_data = True  # the schema comes from the files' metadata
 
     def infer_schema(
         self, params: ParquetSourceParams, inputs: Mapping[str, pl.Schema]
@@ -217,6 +219,15 @@ def filtered(batches: Iterator[pa.RecordBatch], predicate: str) -> Iterator[pa.R
         yield batch.filter(frame.select(condition).to_series().to_arrow())
 
 
+def inline_connector(config: Mapping[str, Any]) -> list[InlineConnector]:
+    """The inline ``config`` of a ``source``/``sink`` config, with its ``connector`` type."""
+    inline = config.get("config")
+    if not isinstance(inline, dict) or not inline:
+        return []
+    type_key = config.get("connector")
+    return [InlineConnector(type_key if isinstance(type_key, str) else None, "config", inline)]
+
+
 class SinkParams(ConnectorRef):
     mode: Literal["append", "overwrite", "upsert", "fail_if_exists"] = "append"
     keys: list[str] = Field(default_factory=list, description="merge keys for `upsert`")
@@ -243,6 +254,9 @@ class ConnectorSourceNode(NodeType[SourceParams]):
     Params = SourceParams
     inputs = ()
     description = "Read a dataset through a connector."
+
+    def inline_connectors(self, config: Mapping[str, Any]) -> list[InlineConnector]:
+        return inline_connector(config)
 
     def infer_schema(
         self, params: SourceParams, inputs: Mapping[str, pl.Schema]
@@ -306,6 +320,9 @@ class ConnectorSinkNode(NodeType[SinkParams]):
     Params = SinkParams
     outputs = ()
     description = "Write the input to a dataset through a connector (all or nothing)."
+
+    def inline_connectors(self, config: Mapping[str, Any]) -> list[InlineConnector]:
+        return inline_connector(config)
 
     def infer_schema(
         self, params: SinkParams, inputs: Mapping[str, pl.Schema]

@@ -52,14 +52,25 @@ def flow_run_state(flow_run_id: str) -> tuple[str, str | None]:
     return asyncio.run(read())
 
 
-def task_run_count(flow_run_id: str) -> int:
+def task_run_count(flow_run_id: str, at_least: int) -> int:
+    """The flow run's task runs, once Prefect has recorded ``at_least`` of them.
+
+    Prefect's server records task runs from the client's events in a background service,
+    so a count read right after the flow run completes can lag; it is read again until it
+    reaches ``at_least`` or 60 s pass, and whatever it then is gets returned.
+    """
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     async def read() -> int:
         async with get_client() as client:
             flt = FlowRunFilter(id=FlowRunFilterId(any_=[uuid.UUID(flow_run_id)]))
-            return len(await client.read_task_runs(flow_run_filter=flt))
+            deadline = time.monotonic() + 60
+            while True:
+                count = len(await client.read_task_runs(flow_run_filter=flt))
+                if count >= at_least or time.monotonic() > deadline:
+                    return count
+                await asyncio.sleep(0.2)
 
     return asyncio.run(read())
 
@@ -108,7 +119,8 @@ def test_steps_run_in_actors_and_the_flow_run_completes(runtime: Runtime) -> Non
     assert flow_run_state(result.flow_run_id)[0] == "COMPLETED"
     # one Prefect task per stage, or per batch of consecutive small stages: never per node
     batches = stage_batches(plan.stages, runtime.settings.merge_stages_up_to)
-    assert task_run_count(result.flow_run_id) == len(batches) == 1
+    assert len(batches) == 1
+    assert task_run_count(result.flow_run_id, at_least=1) == 1
 
     seen = [(e.node_id, e.status) for e in sink.node_events]
     for node in ("src", "double"):

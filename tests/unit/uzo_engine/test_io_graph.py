@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
-def test_document_round_trip_and_extra_fields_forbidden() -> None:
+def test_document_round_trip_keeps_canvas_fields_and_checks_what_it_reads() -> None:
     doc = chain(node("a", "values", label="A", rows=[{"x": 1}]), node("b", "limit", n=1))
     graph = WorkflowGraph.model_validate(doc)
     assert json.loads(graph.model_dump_json(exclude_none=True)) == doc | {
@@ -32,13 +32,25 @@ def test_document_round_trip_and_extra_fields_forbidden() -> None:
             for n in doc["nodes"]
         ]
     }
-    with pytest.raises(ValidationError, match="Extra inputs"):
-        WorkflowGraph.model_validate(
-            {"nodes": [{"id": "a", "data": {"nodeType": "x"}, "selected": True}]}
-        )
+    # the canvas's own fields are kept as sent; what the engine reads is still checked
+    drawn = {"id": "a", "data": {"nodeType": "x", "color": "red"}, "selected": True}
+    kept = WorkflowGraph.model_validate({"nodes": [drawn]}).nodes[0]
+    assert kept.model_dump()["selected"] is True
+    assert kept.data.model_dump()["color"] == "red"
+    for bad, field in (
+        ({"nodes": [{"id": "a", "data": {"nodeType": "x"}, "position": {"x": "1", "y": 0}}]},
+         "position"),
+        ({"nodes": [{"id": "a", "data": {"nodeType": "x", "settings": {"retry": 1}}}]}, "retry"),
+        ({"nodes": [], "egdes": []}, "egdes"),
+        ({"viewport": {"x": 0, "y": 0, "zoom": 1, "zom": 2}}, "zom"),
+    ):  # fmt: skip
+        with pytest.raises(ValidationError, match=field):
+            WorkflowGraph.model_validate(bad)
     schema = workflow_json_schema()
     assert schema["title"] == "UZO workflow"
-    assert schema["$defs"]["Node"]["additionalProperties"] is False
+    assert schema["$defs"]["Node"]["additionalProperties"] is True
+    assert schema["$defs"]["NodeSettings"]["additionalProperties"] is False
+    assert schema["additionalProperties"] is False
     assert sql_name("Orders 2024!") == "orders_2024"
     assert sql_name("2024") == "t_2024"
 

@@ -138,7 +138,8 @@ class Workflow(IdMixin, Timestamps, SoftDelete, TenantScoped, Base):
     """A workflow of a job; ``workflow_diagram`` is the ReactFlow document.
 
     ``current_version`` is the number of the latest saved version (0 before the
-    first one). A checked-out workflow is editable only by ``checked_out_by``.
+    first one). A checked-out workflow is editable only by ``checked_out_by``. A draft
+    (``is_draft``) holds a diagram that did not have to validate; it does not run.
     """
 
     __tablename__ = "workflows"
@@ -157,6 +158,11 @@ class Workflow(IdMixin, Timestamps, SoftDelete, TenantScoped, Base):
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
     checked_out_at: Mapped[dt.datetime | None] = mapped_column()
+    #: saved with ``?draft=true``: the diagram need not validate, and it cannot run until
+    #: it is saved without; NULL (rows older than the column) reads as not a draft
+    is_draft: Mapped[bool | None] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
     created_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
