@@ -77,7 +77,7 @@ def _create(client: TestClient, admin: Account, company: str, **extra: Any) -> d
     return body
 
 
-# -- platform admin CRUD ---------------------------------------------------------------------------
+# -- platform admin CRUD ------------------------------------------------------------------------
 
 
 def test_platform_admin_creates_reads_changes_and_deletes_a_subscription(
@@ -215,7 +215,7 @@ def test_pages_follow_next_without_repeats_in_either_order(
     assert bad.status_code == 422
 
 
-# -- everyone else ----------------------------------------------------------------------------------
+# -- everyone else -------------------------------------------------------------------------------
 
 
 def test_an_owner_reads_their_own_subscription_and_nothing_else(
@@ -322,7 +322,7 @@ def test_unknown_plan_and_unknown_create_fields_are_refused(
     assert resp.status_code == 422
 
 
-# -- the status machine locks users out ------------------------------------------------------------
+# -- the status machine locks users out ---------------------------------------------------------
 
 
 def test_a_suspended_subscription_locks_its_users_out_until_reactivated(
@@ -380,7 +380,7 @@ def test_a_platform_admin_cannot_lock_out_their_own_subscription(
     assert client.get("/api/auth/me", headers=admin.headers).status_code == 200
 
 
-# -- a hostile tenant and the platform scope -------------------------------------------------------
+# -- a hostile tenant and the platform scope ----------------------------------------------------
 
 
 def test_no_request_input_turns_on_the_platform_scope(client: TestClient, tenant: Account) -> None:
