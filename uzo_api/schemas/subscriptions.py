@@ -27,14 +27,14 @@ __all__ = [
     "Sort",
     "Status",
     "SubscriptionCreate",
-    "SubscriptionOwner",
+    "SubscriptionOwnerCreate",
     "SubscriptionPage",
     "SubscriptionRead",
     "SubscriptionUpdate",
 ]
 
 
-class SubscriptionOwner(RequestModel):
+class SubscriptionOwnerCreate(RequestModel):
     email: EmailStr = Field(description="The owner's email (their login).")
     password: Annotated[str, StringConstraints(min_length=10, max_length=200)]
     username: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
@@ -45,7 +45,7 @@ class SubscriptionCreate(RequestModel):
     company_name: CompanyName
     plan_key: PlanKey = Field(default="standard", description="An active plan's key.")
     infrastructure_type: Infrastructure = "shared"
-    owner: SubscriptionOwner = Field(description="The subscription's first user, its owner.")
+    owner: SubscriptionOwnerCreate = Field(description="The subscription's first user, its owner.")
 
 
 class SubscriptionUpdate(RequestModel):
