@@ -27,6 +27,7 @@ from uzo_api.routes import (
     health,
     jobs,
     permissions,
+    subscriptions,
     users,
     workflows,
     workspaces,
@@ -121,6 +122,7 @@ def create_app(
     app.include_router(auth.router)
     app.include_router(connectors.router)
     app.include_router(features.router)
+    app.include_router(subscriptions.router)
     app.include_router(workspaces.router)
     app.include_router(users.router)
     app.include_router(groups.router)

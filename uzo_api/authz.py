@@ -22,11 +22,13 @@ filtered in the same SQL query that reads them (:meth:`Authorizer.readable_child
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from sqlalchemy import and_, bindparam, exists, or_, select, text, true
 
+from uzo_api.db import platform
 from uzo_api.db.models import (
     Connector,
     Folder,
@@ -41,6 +43,7 @@ from uzo_api.errors import Forbidden, NotFound
 
 if TYPE_CHECKING:
     import uuid
+    from collections.abc import Iterator
 
     from sqlalchemy import ColumnElement
     from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -99,6 +102,7 @@ class Authorizer:
     def __init__(self, session: Session, principal: Principal) -> None:
         self.s = session
         self.principal = principal
+        self._platform_admin: bool | None = None
 
     # -- loading objects and their ancestry ----------------------------------------------------
 
@@ -181,6 +185,25 @@ class Authorizer:
                 f"this needs {level} on every {object_type} of the subscription "
                 "(its owner, or a role that grants it)"
             )
+
+    # -- the platform: every subscription (ADR 0013) -------------------------------------------
+
+    def is_platform_admin(self) -> bool:
+        if self._platform_admin is None:
+            self._platform_admin = platform.is_platform_admin(self.s, self.principal.user_id)
+        return self._platform_admin
+
+    def require_platform_admin(self) -> None:
+        if not self.is_platform_admin():
+            raise Forbidden("this needs a platform admin (`uzo admin create`)")
+
+    @contextmanager
+    def platform_scope(self) -> Iterator[None]:
+        """Inside, the platform tables of every tenant are visible: for platform admins
+        only (403 otherwise), and only for the statements of the block."""
+        self.require_platform_admin()
+        with platform.platform_scope(self.s, self.principal.user_id):
+            yield
 
     # -- filtering lists in SQL ----------------------------------------------------------------
 

@@ -42,6 +42,12 @@ TAGS: list[dict[str, str]] = [
         "default), usage against plan limits, and plan changes.",
     },
     {
+        "name": "subscriptions",
+        "description": "Every subscription of the server, for platform admins (`uzo admin "
+        "create`): create with an owner, rename, change plan, suspend, cancel, delete. A "
+        "member reads their own.",
+    },
+    {
         "name": "workspaces",
         "description": "Workspaces and their nested folders: create, rename, move, "
         "soft-delete and restore. Grants on a workspace or folder inherit downwards.",

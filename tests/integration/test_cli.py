@@ -84,8 +84,8 @@ def test_version(tmp_path: Path) -> None:
 def test_db_current_on_the_session_database(uzo_home: Path, database: object) -> None:
     result = _run("db", "current", env=_env(uzo_home))
     assert result.returncode == 0, result.stderr
-    assert "database: 0004" in result.stdout
-    assert "code:     0004" in result.stdout
+    assert "database: 0005" in result.stdout
+    assert "code:     0005" in result.stdout
 
 
 @pytest.mark.slow
@@ -97,7 +97,7 @@ def test_db_downgrade_and_upgrade_round_trip(tmp_path: Path) -> None:
     env = _own_database_env(home)
     up = _run("db", "upgrade", env=env)
     assert up.returncode == 0, up.stderr
-    assert "database at 0004" in up.stdout
+    assert "database at 0005" in up.stdout
     down = _run("db", "downgrade", "base", "--yes", env=env)
     assert down.returncode == 0, down.stderr
     assert "database at base" in down.stdout

@@ -57,6 +57,15 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _require_live_subscription(s: Session, subscription_id: uuid.UUID) -> None:
+    """A suspended, cancelled or deleted subscription's users neither sign in nor use
+    their tokens or keys (checked on every request; reactivating lets them back in)."""
+    sub = s.get(Subscription, subscription_id)
+    if sub is None or sub.deleted_at is not None or sub.status != "active":
+        state = "deleted" if sub is None or sub.deleted_at is not None else sub.status
+        raise Unauthorized(f"this subscription is {state}: ask the server's operator")
+
+
 @dataclass(frozen=True)
 class IssuedTokens:
     access_token: str
@@ -168,6 +177,7 @@ class AuthService:
                 raise Unauthorized(_BAD_LOGIN)
             if not user.is_active:
                 raise Unauthorized("this account is disabled")
+            _require_live_subscription(s, subscription_id)
             user.last_login_at = _now()
             return self._issue(s, user, uuid.uuid4(), ip, user_agent)
 
@@ -193,6 +203,7 @@ class AuthService:
                 user = s.get(User, token.user_id)
                 if user is None or not user.is_active or user.deleted_at is not None:
                     raise Unauthorized(_BAD_REFRESH)
+                _require_live_subscription(s, subscription_id)
                 token.rotated_at = _now()
                 return self._issue(s, user, token.family_id, ip, user_agent)
         if reused:  # committed above: the family stays revoked
@@ -341,6 +352,7 @@ class AuthService:
             user = s.get(User, claims.user_id)
             if user is None or not user.is_active or user.deleted_at is not None:
                 raise Unauthorized("access token is invalid or expired")
+            _require_live_subscription(s, claims.subscription_id)
             if claims.issued_at < user.password_changed_at.replace(microsecond=0):
                 raise Unauthorized("password changed since this token was issued")
             # the session lives while its family holds a token that is not revoked: a logout
@@ -383,6 +395,7 @@ class AuthService:
             user = s.get(User, key.user_id)
             if user is None or not user.is_active or user.deleted_at is not None:
                 raise bad
+            _require_live_subscription(s, subscription_id)
             if key.last_used_at is None or now - key.last_used_at > dt.timedelta(minutes=1):
                 key.last_used_at = now
         return Principal(

@@ -19,6 +19,7 @@ from uzo_api.services.features import FeatureService
 from uzo_api.services.jobs import JobPackageService, JobService
 from uzo_api.services.limits import LimitsService
 from uzo_api.services.remote_calls import RemoteCalls
+from uzo_api.services.subscriptions import SubscriptionService
 from uzo_api.services.workflows import WorkflowService
 from uzo_connectors.credentials import CredentialVault
 from uzo_connectors.settings import ConnectorSettings
@@ -34,6 +35,7 @@ class Services:
     connectors: ConnectorService
     limits: LimitsService
     features: FeatureService
+    subscriptions: SubscriptionService
     jobs: JobService
     jobpackages: JobPackageService
     workflows: WorkflowService
@@ -92,6 +94,7 @@ def build_services(
         ),
         limits=limits,
         features=FeatureService(limits),
+        subscriptions=SubscriptionService(),
         jobs=JobService(),
         jobpackages=JobPackageService(),
         workflows=WorkflowService(limits),

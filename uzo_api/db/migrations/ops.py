@@ -96,6 +96,26 @@ def create_definer_function(role: str, name: str, signature: str, returns: str, 
     op.execute(f"GRANT EXECUTE ON FUNCTION {name}({arg_types}) TO {role}")
 
 
+PLATFORM_SCOPE_FN = "uzo_platform_scope()"
+
+
+def enable_platform_scope(table: str, role: str, command: str = "ALL") -> None:
+    """Let a platform admin reach every tenant's rows of ``table`` (ADR 0013).
+
+    A second, permissive policy for the application role only: it holds while
+    ``uzo_platform_scope()`` is true, i.e. while the transaction-local setting
+    ``app.platform_admin`` names a platform admin of the transaction's own tenant.
+    ``command`` narrows it (``SELECT`` for a table a platform admin only reads).
+    """
+    _check_ident(table)
+    _check_ident(role)
+    if command not in {"ALL", "SELECT", "INSERT", "UPDATE", "DELETE"}:
+        raise ValueError(f"not a policy command: {command!r}")
+    using = "" if command == "INSERT" else f" USING ((SELECT {PLATFORM_SCOPE_FN}))"
+    check = "" if command in {"SELECT", "DELETE"} else f" WITH CHECK ((SELECT {PLATFORM_SCOPE_FN}))"
+    op.execute(f"CREATE POLICY platform_admin ON {table} FOR {command} TO {role}{using}{check}")
+
+
 def create_partition_function(role: str) -> None:
     """``uzo_ensure_log_partitions(n)`` creates monthly partitions from this month to n ahead.
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     ForeignKey,
     Index,
     Integer,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    column,
     func,
     text,
 )
@@ -64,11 +66,23 @@ class PlanFeature(IdMixin, Base):
     limit_value: Mapped[int | None] = mapped_column(Integer)
 
 
+#: a subscription's life: active <-> suspended, either -> cancelled (final)
+SUBSCRIPTION_STATUSES = ("active", "suspended", "cancelled")
+INFRASTRUCTURE_TYPES = ("shared", "dedicated")
+
+
 class Subscription(IdMixin, Timestamps, SoftDelete, Base):
-    """A tenant. Its own row is visible only with its id set as the tenant."""
+    """A tenant. Its own row is visible only with its id set as the tenant (or to a
+    platform admin inside :func:`uzo_api.db.platform.platform_scope`)."""
 
     __tablename__ = "subscriptions"
-    __table_args__ = ({"info": {"tenant": True, "tenant_column": "id"}},)
+    __table_args__ = (
+        CheckConstraint(column("status").in_(SUBSCRIPTION_STATUSES), name="status"),
+        CheckConstraint(
+            column("infrastructure_type").in_(INFRASTRUCTURE_TYPES), name="infrastructure_type"
+        ),
+        {"info": {"tenant": True, "tenant_column": "id"}},
+    )
 
     plan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("subscription_plans.id"), index=True)
     company_name: Mapped[str] = mapped_column(String(200))
@@ -113,6 +127,22 @@ class User(IdMixin, Timestamps, SoftDelete, TenantScoped, Base):
     is_subscription_owner: Mapped[bool] = mapped_column(Boolean, default=False)
     last_login_at: Mapped[dt.datetime | None] = mapped_column()
     password_changed_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
+class PlatformAdmin(TenantScoped, Base):
+    """A user who administers the whole server (every subscription), see ADR 0013.
+
+    Written only by ``uzo admin create`` on the owner connection: the application role
+    has no privilege on this table and learns membership only through the SECURITY
+    DEFINER function ``uzo_is_platform_admin``.
+    """
+
+    __tablename__ = "platform_admins"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
 
 
 class ApiKey(IdMixin, Timestamps, TenantScoped, Base):
