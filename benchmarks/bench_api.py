@@ -25,7 +25,7 @@ Goals (2 cores, load generator included): at 500 req/s, p95 < 25 ms for reads an
 itself < 1 ms at p95. Results: a table on stdout, ``benchmarks/results/api.json``
 (and the chart ``api.png``).
 
-Sizes and rates: ``UZO_BENCH_API_RATES`` (``100,250,500,750,1000``),
+Sizes and rates: ``UZO_BENCH_API_RATES`` (``25,50,100,250,500,750,1000``),
 ``UZO_BENCH_API_SECONDS`` (per rate, ``20``), ``UZO_BENCH_API_WORKFLOWS``,
 ``..._FOLDERS``, ``..._USERS``, ``..._GROUPS``; ``UZO_BENCH_QUICK=1`` (or
 ``python -m benchmarks --quick api``) runs a small smoke version.
@@ -77,14 +77,14 @@ SATURATED_P95_MS = 2000.0  # a rate whose reads wait this long: higher rates are
 @dataclass(frozen=True)
 class Config:
     sizes: SeedSizes = field(default_factory=SeedSizes)
-    rates: tuple[float, ...] = (100, 250, 500, 750, 1000)
+    rates: tuple[float, ...] = (25, 50, 100, 250, 500, 750, 1000)
     seconds: float = 20.0
     warmup_seconds: float = 5.0
     members: int = 7  # members logged in besides the owner
     decisions: int = 2000
     search_steps: int = 2
     timeout_s: float = 10.0
-    connections: int = 100
+    connections: int = 64
     mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
     results: Path = RESULTS
     quick: bool = False
