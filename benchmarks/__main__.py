@@ -5,12 +5,15 @@ function; it writes its results under ``benchmarks/results/<name>.json``. Severa
 benchmarks run one after the other, each in a process of its own. After
 each benchmark the runner draws ``benchmarks/results/<name>.png`` from that JSON
 (``benchmarks/charts.py``). ``--charts-only`` redraws the charts from the JSON
-already there, without running anything.
+already there, without running anything. ``--quick`` sets ``UZO_BENCH_QUICK=1``
+(for the benchmark processes too): a benchmark that knows it runs a small smoke
+version of itself.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import subprocess
 import sys
@@ -44,7 +47,9 @@ def chart(name: str) -> None:
 
 def main(argv: list[str]) -> int:
     charts_only = "--charts-only" in argv
-    argv = [a for a in argv if a != "--charts-only"]
+    if "--quick" in argv:
+        os.environ["UZO_BENCH_QUICK"] = "1"
+    argv = [a for a in argv if a not in ("--charts-only", "--quick")]
     available = discover()
     unknown = sorted(set(argv) - set(available))
     if unknown:

@@ -167,6 +167,48 @@ def plot_connectors_s3(data: dict[str, Any]) -> Figure:
     return fig
 
 
+def plot_api(data: dict[str, Any]) -> Figure:
+    rows: list[dict[str, Any]] = data["rates"]
+    goals = data.get("goals", {})
+    rates = [float(r["target_rps"]) for r in rows]
+    fig, (latency, throughput) = _figure(1, 2, width=13)
+    for key, label, style in (
+        ("p50_ms", "reads p50", "-"),
+        ("p95_ms", "reads p95", "-"),
+        ("p99_ms", "reads p99", ":"),
+    ):
+        latency.plot(rates, [r["reads"].get(key) for r in rows], style, marker="o", label=label)
+    latency.plot(
+        rates, [r["saves"].get("p95_ms") for r in rows], "--", marker="s", label="saves p95"
+    )
+    for goal, color, label in (
+        (goals.get("read_p95_ms_max"), "green", "read p95 goal"),
+        (goals.get("save_p95_ms_max"), "orange", "save p95 goal"),
+        (goals.get("max_rate_read_p95_ms"), "red", "100 ms"),
+    ):
+        if goal is not None:
+            latency.axhline(float(goal), color=color, linestyle="--", linewidth=0.8, label=label)
+    latency.set_yscale("log")
+    latency.set_xlabel("target rate (requests/s, open loop)")
+    latency.set_ylabel("ms from the scheduled send time")
+    latency.legend(fontsize=8)
+    latency.set_title("latency by rate", fontsize=10)
+    throughput.plot(rates, rates, color="grey", linestyle=":", label="offered")
+    throughput.plot(rates, [r["throughput_rps"] for r in rows], marker="o", label="2xx answered")
+    throughput.bar(rates, [r["errors"] for r in rows], width=15, color="red", label="errors")
+    throughput.set_xlabel("target rate (requests/s)")
+    throughput.set_ylabel("requests/s (errors: count)")
+    throughput.legend(fontsize=8)
+    throughput.set_title("throughput and errors", fontsize=10)
+    seed = data.get("seed", {})
+    fig.suptitle(
+        f"api: {seed.get('workflows', '?'):,} workflows, {seed.get('folders', '?')} folders, "
+        f"{seed.get('users', '?')} users; decision p95 "
+        f"{data.get('permission_decision', {}).get('decide', {}).get('p95_ms', '?')} ms"
+    )
+    return fig
+
+
 def _numeric_leaves(value: Any, prefix: str = "") -> list[tuple[str, float]]:
     if isinstance(value, bool):
         return []
@@ -207,6 +249,7 @@ PLOTTERS: dict[str, Callable[[dict[str, Any]], Figure]] = {
     "preview": plot_preview,
     "connectors_pg": plot_connectors_pg,
     "connectors_s3": plot_connectors_s3,
+    "api": plot_api,
 }
 
 

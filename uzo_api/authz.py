@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from sqlalchemy import and_, bindparam, exists, or_, select, text, true
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
 from uzo_api.db import platform
 from uzo_api.db.models import (
@@ -95,6 +96,28 @@ _ROLE_LEVELS = text(
     """
 )
 
+# A decision's one query: the grants (own or a group's) on the object and on everything
+# above it, then the levels the caller's roles give on the type (object_id NULL).
+_GRANTS_AND_ROLE_LEVELS = text(
+    """
+    SELECT op.object_id, op.user_id IS NOT NULL AS by_user, op.permission_level AS level
+    FROM object_permissions op
+    WHERE op.object_id = ANY(:ids)
+      AND (op.user_id = :user_id
+           OR op.group_id IN (SELECT ug.group_id FROM user_groups ug WHERE ug.user_id = :user_id))
+    UNION ALL
+    SELECT NULL, NULL, p.action FROM permissions p
+    WHERE p.resource_type IN (:object_type, '*')
+      AND p.role_id IN (
+        SELECT ur.role_id FROM user_roles ur WHERE ur.user_id = :user_id
+        UNION
+        SELECT gr.role_id FROM group_roles gr
+        JOIN user_groups ug ON ug.group_id = gr.group_id
+        WHERE ug.user_id = :user_id
+      )
+    """
+).bindparams(bindparam("ids", type_=ARRAY(UUID(as_uuid=True))))
+
 
 class Authorizer:
     """Decisions for one request's principal, inside its tenant session."""
@@ -124,8 +147,18 @@ class Authorizer:
             folder = self.s.get(Folder, row.folder_id)
             return [row.id, *self.chain("folder", folder)] if folder else [row.id]
         if object_type == "workflow":
-            job = self.s.get(Job, row.job_id)
-            return [row.id, *self.chain("job", job)] if job else [row.id]
+            # the job and its folder in one query (a decision is on every request's path)
+            above = self.s.execute(
+                select(Job.id, Folder.id, Folder.ancestor_ids, Folder.workspace_id)
+                .outerjoin(Folder, Folder.id == Job.folder_id)
+                .where(Job.id == row.job_id)
+            ).first()
+            if above is None:
+                return [row.id]
+            folder_id: uuid.UUID | None = above[1]  # NULL: the job's folder is not visible
+            if folder_id is None:
+                return [row.id, above[0]]
+            return [row.id, above[0], folder_id, *reversed(above[2] or []), above[3]]
         if object_type == "connector":
             return [row.id, row.workspace_id] if row.workspace_id else [row.id]
         return [row.id]
@@ -136,28 +169,22 @@ class Authorizer:
         if self.principal.is_owner:
             return Decision("owner", "owner")
         ids = self.chain(object_type, row)
-        me = self.principal.user_id
-        groups = select(UserGroup.group_id).where(UserGroup.user_id == me)
-        grants = self.s.execute(
-            select(
-                ObjectPermission.object_id,
-                ObjectPermission.user_id.is_not(None),
-                ObjectPermission.permission_level,
-            ).where(
-                ObjectPermission.object_id.in_(ids),
-                or_(ObjectPermission.user_id == me, ObjectPermission.group_id.in_(groups)),
-            )
+        found = self.s.execute(
+            _GRANTS_AND_ROLE_LEVELS,
+            {"ids": ids, "user_id": self.principal.user_id, "object_type": object_type},
         ).all()
         best: Decision = Decision(None, "none")
-        for object_id, by_user, level in grants:
-            source: Source = (
-                ("direct" if by_user else "group") if object_id == ids[0] else "inherited"
-            )
+        for object_id, by_user, level in found:
+            if level not in RANK:  # a role permission that is not a level
+                continue
+            source: Source
+            if object_id is None:
+                source = "role"
+            elif object_id == ids[0]:
+                source = "direct" if by_user else "group"
+            else:
+                source = "inherited"
             best = _higher(best, Decision(cast("Level", level), source))
-        roles = self.s.execute(_ROLE_LEVELS, {"object_type": object_type, "user_id": me}).scalars()
-        for level in roles:
-            if level in RANK:
-                best = _higher(best, Decision(cast("Level", level), "role"))
         if best.level is None and object_type == "connector" and row.workspace_id is None:
             # a subscription-wide connector may be used by every member of the subscription
             best = Decision("read", "member")

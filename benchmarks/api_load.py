@@ -1,0 +1,282 @@
+"""An open-loop HTTP load generator (asyncio + httpx) for the ``api`` benchmark.
+
+Requests are scheduled at fixed intervals (``1 / rate``) whatever the server does:
+a slow answer never delays the next send (a closed loop, as wrk or locust run by
+default, would wait and hide the queueing). Each latency is measured from the
+request's *scheduled* send time to the end of its response, so time spent waiting
+in the client's connection pool, in the event loop, or in the server's queues is
+counted. ``send_lag`` (actual start - scheduled) shows when the generator itself
+fell behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+if TYPE_CHECKING:
+    import uuid
+    from collections.abc import Sequence
+
+READ_OPS = ("get_workflow", "list_folder", "check_permission")
+SAVE_OPS = ("save_workflow",)
+DEFAULT_MIX = {"get_workflow": 0.40, "list_folder": 0.25, "check_permission": 0.25,
+               "save_workflow": 0.10}  # fmt: skip
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Linear-interpolated percentile (numpy's default method)."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    if len(ordered) == 1:
+        return ordered[0]
+    pos = (len(ordered) - 1) * pct / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def summary(latencies_s: Sequence[float]) -> dict[str, float | int | None]:
+    ms = [v * 1000 for v in latencies_s]
+    if not ms:
+        return {"count": 0, "p50_ms": None, "p95_ms": None, "p99_ms": None, "max_ms": None}
+    return {
+        "count": len(ms),
+        "p50_ms": round(percentile(ms, 50), 2),
+        "p95_ms": round(percentile(ms, 95), 2),
+        "p99_ms": round(percentile(ms, 99), 2),
+        "max_ms": round(max(ms), 2),
+    }
+
+
+@dataclass
+class Caller:
+    """A logged-in user and the objects their requests aim at."""
+
+    name: str
+    kind: str  # owner | member
+    headers: dict[str, str]
+    readable: list[uuid.UUID]  # workflows they may read (decided by the Authorizer)
+    writable: list[uuid.UUID]  # ... and save (read_write)
+    others: list[uuid.UUID]  # workflows to ask the permission check about
+
+
+@dataclass
+class Targets:
+    """What the generated requests address: folders to list, callers, diagrams."""
+
+    callers: list[Caller]
+    folders: list[tuple[uuid.UUID, uuid.UUID]]  # (workspace, folder)
+    parent_folders: list[tuple[uuid.UUID, uuid.UUID]]  # folders that have sub-folders
+    diagrams: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
+    etags: dict[uuid.UUID, str] = field(default_factory=dict)
+    templates: dict[uuid.UUID, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Planned:
+    op: str
+    caller: int
+    method: str
+    url: str
+    workflow: uuid.UUID | None = None
+
+
+@dataclass
+class Record:
+    op: str
+    latency_s: float
+    send_lag_s: float
+    status: int | str  # the HTTP status, or timeout / transport / unfinished
+    template: str | None = None
+
+
+def plan(targets: Targets, n: int, mix: dict[str, float], rng: random.Random) -> list[Planned]:
+    """``n`` requests drawn from the mix, each by a random caller at one of its targets."""
+    ops, weights = zip(*mix.items(), strict=True)
+    out: list[Planned] = []
+    for op in rng.choices(ops, weights, k=n):
+        c = rng.randrange(len(targets.callers))
+        caller = targets.callers[c]
+        if op == "get_workflow" and caller.readable:
+            w = rng.choice(caller.readable)
+            out.append(Planned(op, c, "GET", f"/api/workflows/{w}", w))
+        elif op == "save_workflow" and caller.writable:
+            w = rng.choice(caller.writable)  # re-chosen at send time if it is in flight
+            out.append(Planned(op, c, "PATCH", f"/api/workflows/{w}", w))
+        elif op == "check_permission" or op in ("get_workflow", "save_workflow"):
+            pool = caller.others if rng.random() < 0.5 or not caller.readable else caller.readable
+            w = rng.choice(pool)
+            level = rng.choice(("read", "read_write"))
+            url = f"/api/permissions/check?object_type=workflow&object_id={w}&level={level}"
+            out.append(Planned("check_permission", c, "GET", url, w))
+        elif rng.random() < 0.5 or not targets.parent_folders:
+            _, folder = rng.choice(targets.folders)  # the folder's jobs
+            out.append(Planned(op, c, "GET", f"/api/folders/{folder}/jobs"))
+        else:
+            ws, folder = rng.choice(targets.parent_folders)  # the folder's sub-folders
+            url = f"/api/workspaces/{ws}/folders?parent_folder_id={folder}"
+            out.append(Planned(op, c, "GET", url))
+    return out
+
+
+class Driver:
+    """Sends planned requests at a fixed rate and records what happened to each."""
+
+    def __init__(self, base_url: str, targets: Targets, *, timeout_s: float, connections: int):
+        self.base_url = base_url
+        self.targets = targets
+        self.timeout_s = timeout_s
+        self.connections = connections
+        self.in_flight: set[uuid.UUID] = set()
+        self.slots = asyncio.Semaphore(connections)
+        self.nudge: dict[uuid.UUID, int] = {}
+        self.rng = random.Random(11)
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(self.timeout_s),
+            limits=httpx.Limits(
+                max_connections=self.connections, max_keepalive_connections=self.connections
+            ),
+        )
+
+    def _save_body(self, workflow: uuid.UUID) -> bytes:
+        """The workflow's diagram with its first node moved by a pixel (a real change)."""
+        doc = copy.deepcopy(self.targets.diagrams[workflow])
+        step = self.nudge[workflow] = self.nudge.get(workflow, 0) + 1
+        position = doc["nodes"][0].setdefault("position", {"x": 0, "y": 0})
+        position["x"] = float(position.get("x", 0)) + (1 if step % 2 else -1)
+        self.targets.diagrams[workflow] = doc
+        return json.dumps({"diagram": doc}).encode()
+
+    async def _one(
+        self, client: httpx.AsyncClient, req: Planned, scheduled: float, out: list[Record]
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        caller = self.targets.callers[req.caller]
+        headers = caller.headers
+        content = None
+        workflow = req.workflow
+        url = req.url
+        if req.op == "save_workflow" and workflow is not None:
+            if workflow in self.in_flight:  # never two saves of one workflow at once
+                free = [w for w in caller.writable if w not in self.in_flight]
+                workflow = self.rng.choice(free) if free else workflow
+                url = f"/api/workflows/{workflow}"
+            self.in_flight.add(workflow)
+            headers = {
+                **headers,
+                "If-Match": self.targets.etags[workflow],
+                "Content-Type": "application/json",
+            }
+            content = self._save_body(workflow)
+        status: int | str
+        try:
+            # at most `connections` requests inside httpx: its pool gets slow (CPU) with many
+            # waiters, and the generator shares the cores with the server; the wait here
+            # still counts, from the scheduled time
+            async with self.slots:
+                response = await client.request(req.method, url, headers=headers, content=content)
+            status = response.status_code
+            if req.op == "save_workflow" and workflow is not None and status == 200:
+                self.targets.etags[workflow] = response.headers["etag"]
+        except httpx.TimeoutException:
+            status = "timeout"
+        except httpx.TransportError:
+            status = "transport"
+        finally:
+            if req.op == "save_workflow" and workflow is not None:
+                self.in_flight.discard(workflow)
+        ended = loop.time()
+        template = self.targets.templates.get(workflow) if req.op == "save_workflow" else None
+        out.append(Record(req.op, ended - scheduled, started - scheduled, status, template))
+
+    async def run(self, requests: list[Planned], rate: float, drain_s: float) -> Phase:
+        """Send ``requests`` at ``rate`` per second; wait up to ``drain_s`` for the last."""
+        out: list[Record] = []
+        loop = asyncio.get_running_loop()
+        self.slots = asyncio.Semaphore(self.connections)
+        cpu0 = time.process_time()
+        async with self.client() as client:
+            interval = 1.0 / rate
+            start = loop.time() + 0.05
+            tasks = []
+            for i, req in enumerate(requests):
+                at = start + i * interval
+                delay = at - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(self._one(client, req, at, out)))
+            sent_until = loop.time()
+            _done, pending = await asyncio.wait(tasks, timeout=drain_s) if tasks else (set(), set())
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            ended = loop.time()
+        unfinished = len(requests) - len(out)
+        out.extend(
+            Record("unfinished", ended - start, 0.0, "unfinished") for _ in range(unfinished)
+        )
+        return Phase(
+            records=out,
+            rate=rate,
+            scheduled_s=len(requests) * interval,
+            send_s=sent_until - start,
+            wall_s=ended - start,
+            client_cpu_s=time.process_time() - cpu0,
+        )
+
+
+@dataclass
+class Phase:
+    records: list[Record]
+    rate: float
+    scheduled_s: float
+    send_s: float
+    wall_s: float
+    client_cpu_s: float
+
+    def report(self) -> dict[str, Any]:
+        recs = self.records
+        ok = [r for r in recs if _ok(r)]
+        errors = Counter(str(r.status) for r in recs if not _ok(r))
+        done = [r for r in recs if r.status != "unfinished"]
+        by_op = {
+            op: summary([r.latency_s for r in done if r.op == op]) for op in (*READ_OPS, *SAVE_OPS)
+        }
+        saves_by_template: dict[str, list[float]] = {}
+        for r in done:
+            if r.op == "save_workflow" and r.template:
+                saves_by_template.setdefault(r.template, []).append(r.latency_s)
+        return {
+            "target_rps": self.rate,
+            "duration_s": round(self.scheduled_s, 2),
+            "sent": len(recs),
+            "ok": len(ok),
+            "errors": sum(errors.values()),
+            "error_kinds": dict(sorted(errors.items())),
+            "throughput_rps": round(len(ok) / self.wall_s, 1) if self.wall_s else 0.0,
+            "send_rps": round(len(recs) / self.send_s, 1) if self.send_s else 0.0,
+            "send_lag": summary([r.send_lag_s for r in done]),
+            "reads": summary([r.latency_s for r in done if r.op in READ_OPS]),
+            "saves": summary([r.latency_s for r in done if r.op in SAVE_OPS]),
+            "by_op": by_op,
+            "saves_by_template": {k: summary(v) for k, v in sorted(saves_by_template.items())},
+            "client_cpu_s": round(self.client_cpu_s, 2),
+        }
+
+
+def _ok(record: Record) -> bool:
+    return isinstance(record.status, int) and 200 <= record.status < 300
