@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from fastapi import FastAPI, Request
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+# FastAPI's 400 for a body it cannot even decode (bytes that are not UTF-8)
+_UNDECODABLE_BODY = "There was an error parsing the body"
 log = structlog.get_logger("uzo.api")
 
 
@@ -266,6 +268,19 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == _UNDECODABLE_BODY:
+            # JSON that does not parse is a documented 422; bytes that do not decode are
+            # the same mistake and get the same answer, not an undocumented 400
+            error = FieldError(field="body", message="not a JSON document", code="json_invalid")
+            return problem_response(
+                request,
+                status=422,
+                slug="validation-error",
+                title="Invalid input",
+                detail=f"{error.field}: {error.message}",
+                field=error.field,
+                errors=[error],
+            )
         slug = _HTTP_SLUGS.get(exc.status_code, "bad-request")
         title = PROBLEM_TYPES.get(slug, "Error")
         detail = exc.detail if isinstance(exc.detail, str) else title
