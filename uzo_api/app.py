@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import text
 
 from uzo_api import __version__, api_docs, openapi
+from uzo_api.admission import AdmissionMiddleware, admission_slots
 from uzo_api.body_limit import BodyLimitMiddleware
 from uzo_api.client_address import parse_networks
 from uzo_api.db.session import Database
@@ -109,6 +110,16 @@ def create_app(
     app.state.throttle = throttle
     app.state.trusted_proxies = parse_networks(server.trusted_proxies)
     install_error_handlers(app)
+    # innermost: a request refused for its body or origin never takes a slot
+    app.add_middleware(
+        AdmissionMiddleware,
+        slots=admission_slots(
+            database.pool_capacity
+            if database is not None
+            else Database.capacity_of(settings.database.pool_size)
+        ),
+        wait_seconds=settings.database.pool_timeout_seconds,
+    )
     if settings.server.cors_origins:
         app.add_middleware(
             CORSMiddleware,

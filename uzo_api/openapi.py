@@ -114,6 +114,8 @@ def _statuses(path: str, operation: dict[str, Any]) -> set[int]:
         statuses.update({400, 413, 422})  # 400: a body that is not JSON at all
     if operation.get("parameters") or path.startswith(API_PREFIX):
         statuses.add(422)  # parameters are validated; unknown query parameters refused
+    if path.startswith(API_PREFIX):
+        statuses.add(503)  # no admission slot came free in time (uzo_api.admission)
     return statuses
 
 

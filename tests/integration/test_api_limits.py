@@ -14,21 +14,18 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from tests.conftest import make_settings
 from tests.factories import TEST_PASSWORD, unique_email
+from tests.live_server import LiveServer
 from uzo_api.app import create_app
-from uzo_api.serving import uvicorn_config
 from uzo_api.settings import AuthSettings, ServerSettings
 from uzo_connectors.settings import ConnectorSettings
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
-
-    from fastapi import FastAPI
 
     from uzo_api.db.session import Database
 
@@ -115,28 +112,6 @@ class HangingServer:
         for conn in self.conns:
             conn.close()
         self.sock.close()
-
-
-class LiveServer:
-    """The API on a loopback port in this process, served by uvicorn as `uzo serve` does."""
-
-    def __init__(self, app: FastAPI) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", self.port))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def close(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
 
 
 @pytest.fixture

@@ -52,6 +52,8 @@ class Database:
         pool_timeout_seconds: float = 10.0,
     ):
         self.urls = urls
+        #: connections the request pool can hand out at once (its size, as many in overflow)
+        self.pool_capacity = self.capacity_of(pool_size)
         self.engine = make_engine(
             urls.app,
             pool_size=pool_size,
@@ -61,6 +63,11 @@ class Database:
         self._owner_engine: Engine | None = None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         event.listen(self._sessions, "after_begin", _apply_tenant)
+
+    @staticmethod
+    def capacity_of(pool_size: int) -> int:
+        """Connections a pool of ``pool_size`` hands out at once (as many in overflow)."""
+        return 2 * pool_size
 
     @property
     def owner_engine(self) -> Engine:

@@ -51,6 +51,7 @@ log = structlog.get_logger("uzo.auth")
 DEFAULT_PLAN = "standard"
 _BAD_LOGIN = "email or password is incorrect"
 _BAD_REFRESH = "refresh token is invalid, expired or revoked"
+_BAD_KEY = "API key is invalid, expired or revoked"
 
 
 def _now() -> dt.datetime:
@@ -61,9 +62,24 @@ def _require_live_subscription(s: Session, subscription_id: uuid.UUID) -> None:
     """A suspended, cancelled or deleted subscription's users neither sign in nor use
     their tokens or keys (checked on every request; reactivating lets them back in)."""
     sub = s.get(Subscription, subscription_id)
-    if sub is None or sub.deleted_at is not None or sub.status != "active":
-        state = "deleted" if sub is None or sub.deleted_at is not None else sub.status
+    _require_live(None if sub is None else sub.status, None if sub is None else sub.deleted_at)
+
+
+def _require_live(status: str | None, deleted_at: dt.datetime | None) -> None:
+    """``status`` None: the subscription row is gone."""
+    if status is None or deleted_at is not None or status != "active":
+        state = "deleted" if status is None or deleted_at is not None else status
         raise Unauthorized(f"this subscription is {state}: ask the server's operator")
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A bearer as read before the database is asked: the tenant it claims, and either
+    a JWT's claims or an API key's row id with the key itself (to compare its digest)."""
+
+    subscription_id: uuid.UUID
+    claims: crypto.AccessClaims | None = None
+    api_key: tuple[uuid.UUID, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -340,70 +356,105 @@ class AuthService:
     # -- authenticating requests --------------------------------------------------------------
 
     def authenticate(self, bearer: str) -> Principal:
-        if crypto.api_key_prefix(bearer) is not None:
-            return self._authenticate_api_key(bearer)
+        """The caller of ``bearer``, verified in a short transaction of its own (for routes
+        that hold no request transaction, such as a connector test's slow remote call)."""
+        credential = self.credential(bearer)
+        with self.db.tenant(credential.subscription_id) as s:
+            return self.verify(s, credential)
+
+    def credential(self, bearer: str) -> Credential:
+        """What a bearer claims, read before any tenant is known: a JWT's claims (no
+        database), or an API key's row id and tenant (one lookup by its public prefix)."""
+        prefix = crypto.api_key_prefix(bearer)
+        if prefix is not None:
+            with self.db.session() as s:
+                found = lookups.api_key_by_prefix(s, prefix)
+            if found is None:
+                raise Unauthorized(_BAD_KEY)
+            key_id, subscription_id = found
+            return Credential(subscription_id, api_key=(key_id, bearer))
         try:
             claims = crypto.decode_access_token(
                 bearer, secret=self.settings.jwt_secret(), issuer=self.settings.auth.jwt_issuer
             )
         except crypto.InvalidToken as exc:
             raise Unauthorized("access token is invalid or expired") from exc
-        with self.db.tenant(claims.subscription_id) as s:
-            user = s.get(User, claims.user_id)
-            if user is None or not user.is_active or user.deleted_at is not None:
-                raise Unauthorized("access token is invalid or expired")
-            _require_live_subscription(s, claims.subscription_id)
-            if claims.issued_at < user.password_changed_at.replace(microsecond=0):
-                raise Unauthorized("password changed since this token was issued")
-            # the session lives while its family holds a token that is not revoked: a logout
-            # or a reset revokes them all, and a family whose rows are gone has ended too
-            alive = s.scalar(
-                select(
-                    exists().where(
-                        RefreshToken.family_id == claims.family_id,
-                        RefreshToken.user_id == claims.user_id,
-                        RefreshToken.revoked_at.is_(None),
-                    )
-                )
+        return Credential(claims.subscription_id, claims=claims)
+
+    def verify(self, s: Session, credential: Credential) -> Principal:
+        """The principal, checked in ``s``, a session of the credential's tenant (a request
+        verifies its caller in its own transaction: one statement for a JWT, one for a key)."""
+        if credential.api_key is not None:
+            return self._verify_api_key(s, credential.subscription_id, *credential.api_key)
+        claims = credential.claims
+        assert claims is not None
+        # the session lives while its family holds a token that is not revoked: a logout
+        # or a reset revokes them all, and a family whose rows are gone has ended too
+        alive = exists().where(
+            RefreshToken.family_id == claims.family_id,
+            RefreshToken.user_id == User.id,
+            RefreshToken.revoked_at.is_(None),
+        )
+        row = s.execute(
+            select(
+                User.is_subscription_owner,
+                User.password_changed_at,
+                Subscription.status,
+                Subscription.deleted_at,
+                alive.label("alive"),
             )
-            if not alive:
-                raise Unauthorized("this session has ended")
+            .outerjoin(Subscription, Subscription.id == User.subscription_id)
+            .where(User.id == claims.user_id, User.is_active, User.deleted_at.is_(None))
+        ).first()
+        if row is None:
+            raise Unauthorized("access token is invalid or expired")
+        _require_live(row.status, row.deleted_at)
+        if claims.issued_at < row.password_changed_at.replace(microsecond=0):
+            raise Unauthorized("password changed since this token was issued")
+        if not row.alive:
+            raise Unauthorized("this session has ended")
         return Principal(
             user_id=claims.user_id,
             subscription_id=claims.subscription_id,
             method="jwt",
             family_id=claims.family_id,
-            is_owner=user.is_subscription_owner,
+            is_owner=row.is_subscription_owner,
         )
 
-    def _authenticate_api_key(self, token: str) -> Principal:
-        prefix = crypto.api_key_prefix(token)
-        assert prefix is not None
-        bad = Unauthorized("API key is invalid, expired or revoked")
-        with self.db.session() as s:
-            found = lookups.api_key_by_prefix(s, prefix)
-        if found is None:
+    def _verify_api_key(
+        self, s: Session, subscription_id: uuid.UUID, key_id: uuid.UUID, token: str
+    ) -> Principal:
+        bad = Unauthorized(_BAD_KEY)
+        found = s.execute(
+            select(
+                ApiKey,
+                User.is_active,
+                User.deleted_at,
+                User.is_subscription_owner,
+                Subscription.status,
+                Subscription.deleted_at.label("subscription_deleted_at"),
+            )
+            .join(User, User.id == ApiKey.user_id)
+            .outerjoin(Subscription, Subscription.id == ApiKey.subscription_id)
+            .where(ApiKey.id == key_id)
+        ).first()
+        if found is None or not crypto.digest_matches(token, found.ApiKey.key_hash):
             raise bad
-        key_id, subscription_id = found
-        with self.db.tenant(subscription_id) as s:
-            key = s.get(ApiKey, key_id)
-            if key is None or not crypto.digest_matches(token, key.key_hash):
-                raise bad
-            now = _now()
-            if key.revoked_at is not None or (key.expires_at and key.expires_at <= now):
-                raise bad
-            user = s.get(User, key.user_id)
-            if user is None or not user.is_active or user.deleted_at is not None:
-                raise bad
-            _require_live_subscription(s, subscription_id)
-            if key.last_used_at is None or now - key.last_used_at > dt.timedelta(minutes=1):
-                key.last_used_at = now
+        key: ApiKey = found.ApiKey
+        now = _now()
+        if key.revoked_at is not None or (key.expires_at and key.expires_at <= now):
+            raise bad
+        if not found.is_active or found.deleted_at is not None:
+            raise bad
+        _require_live(found.status, found.subscription_deleted_at)
+        if key.last_used_at is None or now - key.last_used_at > dt.timedelta(minutes=1):
+            key.last_used_at = now
         return Principal(
             user_id=key.user_id,
             subscription_id=subscription_id,
             method="api_key",
             api_key_id=key_id,
-            is_owner=user.is_subscription_owner,
+            is_owner=found.is_subscription_owner,
         )
 
     def account(self, principal: Principal) -> Account:
