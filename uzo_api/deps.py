@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 from uzo_api.auth.principal import Principal
 from uzo_api.client_address import client_address
 from uzo_api.context import RequestContext
+from uzo_api.db.router import require_connection
 from uzo_api.db.session import Database
 from uzo_api.errors import Unauthorized
 from uzo_api.openapi import route_params
@@ -75,19 +77,55 @@ def current_principal(
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def tenant_session(principal: CurrentPrincipal, db: DatabaseDep) -> Iterator[Session]:
-    """The request's one transaction, in the caller's tenant (see uzo_api.context)."""
-    with db.tenant(principal.subscription_id) as session:
-        yield session
+@dataclass(frozen=True)
+class TenantSessions:
+    """The tenant's resources (``data``) and identity (``control``): one session when shared."""
+
+    data: Session
+    control: Session
+
+
+def tenant_sessions(principal: CurrentPrincipal, services: ServicesDep) -> Iterator[TenantSessions]:
+    """The request's one transaction, in the caller's tenant (see uzo_api.context).
+
+    A dedicated tenant's resources are in its own database (uzo_api.db.router): the
+    request then has a second transaction, in the control database, for identity rows;
+    the control one commits first, so a success answer never hides a lost identity change.
+    """
+    router, sid = services.router, principal.subscription_id
+    data_db = router.database_for(principal)
+    if data_db is router.control:
+        with data_db.tenant(sid) as session:
+            yield TenantSessions(session, session)
+        return
+    with router.control.session(sid) as control, data_db.session(sid) as data:
+        data.begin()
+        require_connection(data, sid)
+        control.begin()
+        try:
+            yield TenantSessions(data, control)
+        except BaseException:
+            control.rollback()
+            data.rollback()
+            raise
+        control.commit()
+        data.commit()
 
 
 # scope="function": committed when the route returns, before the response is sent, so a
 # commit that fails is the request's error, never a success answer for a lost change
-SessionDep = Annotated[Session, Depends(tenant_session, scope="function")]
+SessionsDep = Annotated[TenantSessions, Depends(tenant_sessions, scope="function")]
 
 
-def request_context(principal: CurrentPrincipal, session: SessionDep) -> RequestContext:
-    return RequestContext.of(principal, session)
+def tenant_session(sessions: SessionsDep) -> Session:
+    return sessions.data
+
+
+SessionDep = Annotated[Session, Depends(tenant_session)]
+
+
+def request_context(principal: CurrentPrincipal, sessions: SessionsDep) -> RequestContext:
+    return RequestContext.of(principal, sessions.data, sessions.control)
 
 
 ContextDep = Annotated[RequestContext, Depends(request_context)]

@@ -49,12 +49,32 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("uzo.auth")
 DEFAULT_PLAN = "standard"
+ACTIVE = "active"
+DEDICATED = "dedicated"
 _BAD_LOGIN = "email or password is incorrect"
 _BAD_REFRESH = "refresh token is invalid, expired or revoked"
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _live_subscription(s: Session, subscription_id: uuid.UUID) -> Subscription:
+    """The caller's subscription, unless it is shut down (``uzo tenant shutdown``): then
+    nobody of it signs in and no token or key of it is accepted; its data stays."""
+    sub = s.get(Subscription, subscription_id)
+    if sub is None or sub.deleted_at is not None:
+        raise Unauthorized("this subscription no longer exists")
+    if sub.status != ACTIVE:
+        raise Unauthorized(f"this subscription is {sub.status}: ask the server's operator")
+    return sub
+
+
+def _dedicated(sub: Subscription) -> str | None:
+    if sub.infrastructure_type != DEDICATED:
+        return None
+    # a dedicated subscription without its database is refused, never served from the shared one
+    return sub.dedicated_database_url or ""
 
 
 @dataclass(frozen=True)
@@ -168,6 +188,7 @@ class AuthService:
                 raise Unauthorized(_BAD_LOGIN)
             if not user.is_active:
                 raise Unauthorized("this account is disabled")
+            _live_subscription(s, subscription_id)
             user.last_login_at = _now()
             return self._issue(s, user, uuid.uuid4(), ip, user_agent)
 
@@ -193,6 +214,7 @@ class AuthService:
                 user = s.get(User, token.user_id)
                 if user is None or not user.is_active or user.deleted_at is not None:
                     raise Unauthorized(_BAD_REFRESH)
+                _live_subscription(s, subscription_id)
                 token.rotated_at = _now()
                 return self._issue(s, user, token.family_id, ip, user_agent)
         if reused:  # committed above: the family stays revoked
@@ -356,12 +378,14 @@ class AuthService:
             )
             if not alive:
                 raise Unauthorized("this session has ended")
+            sub = _live_subscription(s, claims.subscription_id)
         return Principal(
             user_id=claims.user_id,
             subscription_id=claims.subscription_id,
             method="jwt",
             family_id=claims.family_id,
             is_owner=user.is_subscription_owner,
+            dedicated_database=_dedicated(sub),
         )
 
     def _authenticate_api_key(self, token: str) -> Principal:
@@ -383,6 +407,7 @@ class AuthService:
             user = s.get(User, key.user_id)
             if user is None or not user.is_active or user.deleted_at is not None:
                 raise bad
+            sub = _live_subscription(s, subscription_id)
             if key.last_used_at is None or now - key.last_used_at > dt.timedelta(minutes=1):
                 key.last_used_at = now
         return Principal(
@@ -391,6 +416,7 @@ class AuthService:
             method="api_key",
             api_key_id=key_id,
             is_owner=user.is_subscription_owner,
+            dedicated_database=_dedicated(sub),
         )
 
     def account(self, principal: Principal) -> Account:
