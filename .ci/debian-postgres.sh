@@ -117,7 +117,7 @@ log "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') ready on 127.0
 # --- 3. The UZO owner role and database -------------------------------------------
 psql_super() { "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$WORK" -p "$PORT" -U postgres "$@"; }
 psql_super -d postgres \
-    -c "CREATE ROLE uzo_owner LOGIN CREATEROLE PASSWORD 'owner-pw'" \
+    -c "CREATE ROLE uzo_owner LOGIN CREATEROLE CREATEDB PASSWORD 'owner-pw'" \
     -c "CREATE DATABASE uzo OWNER uzo_owner" \
     -c "CREATE DATABASE prefect OWNER uzo_owner" \
     -c "CREATE DATABASE uzo_spare OWNER uzo_owner"
