@@ -115,9 +115,10 @@ done
 log "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') ready on 127.0.0.1:$PORT in $(elapsed "$T0")"
 
 # --- 3. The UZO owner role and database -------------------------------------------
+# CREATEDB: `uzo tenant provision` creates dedicated tenants' databases with the owner
 psql_super() { "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$WORK" -p "$PORT" -U postgres "$@"; }
 psql_super -d postgres \
-    -c "CREATE ROLE uzo_owner LOGIN CREATEROLE PASSWORD 'owner-pw'" \
+    -c "CREATE ROLE uzo_owner LOGIN CREATEROLE CREATEDB PASSWORD 'owner-pw'" \
     -c "CREATE DATABASE uzo OWNER uzo_owner" \
     -c "CREATE DATABASE prefect OWNER uzo_owner" \
     -c "CREATE DATABASE uzo_spare OWNER uzo_owner"

@@ -18,6 +18,7 @@ import typer
 from uzo_api import __version__
 from uzo_api.cli_admin import register as register_admin_commands
 from uzo_api.cli_output import HELP_CONTEXT, Output, UzoCommand, UzoGroup, sub_app
+from uzo_api.cli_tenant import register as register_tenant_commands
 from uzo_api.cli_workflows import register as register_workflow_commands
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ secrets_app = sub_app("Connector credentials at rest.")
 app.add_typer(secrets_app, name="secrets")
 register_workflow_commands(app)
 register_admin_commands(app)
+register_tenant_commands(app)
 
 
 def bootstrap() -> tuple[Settings, Database]:
@@ -99,6 +101,8 @@ def serve(
     started = time.perf_counter()
     settings, db = bootstrap()
     migrate.upgrade(db.owner_engine, settings)
+    # a dedicated database that cannot be migrated leaves that tenant answered 503, not the rest
+    _upgrade_dedicated(settings, db)
     host = host or settings.server.host
     port = port or settings.server.port
     base = f"http://{host}:{port}"
@@ -132,6 +136,24 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     settings, db = bootstrap()
     migrate.upgrade(db.owner_engine, settings, revision)
     print(f"database at {migrate.current_revision(db.owner_engine)}")
+    if revision == "head" and not _upgrade_dedicated(settings, db):
+        raise typer.Exit(1)
+
+
+def _upgrade_dedicated(settings: Settings, db: Database) -> bool:
+    """Migrate every active dedicated tenant database too; False if one failed."""
+    from uzo_api.services.tenants import upgrade_dedicated
+    from uzo_connectors.credentials import CredentialVault
+
+    vault = CredentialVault(settings.credential_keys())
+    ok = True
+    for tenant, rev, error in upgrade_dedicated(settings, db, vault):
+        if error is None:
+            print(f"tenant {tenant.subscription_id} ({tenant.database}) at {rev}")
+        else:
+            ok = False
+            print(f"uzo: tenant {tenant.subscription_id}: not migrated: {error}", file=sys.stderr)
+    return ok
 
 
 @db_app.command("downgrade", cls=UzoCommand)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 from uzo_api.auth.principal import Principal
 from uzo_api.client_address import client_address
 from uzo_api.context import RequestContext
+from uzo_api.db.router import require_connection
 from uzo_api.db.session import Database
 from uzo_api.errors import Unauthorized
 from uzo_api.openapi import route_params
@@ -65,7 +67,6 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-_PRINCIPAL = "principal"
 
 
 def _token(credentials: HTTPAuthorizationCredentials | None) -> str:
@@ -83,25 +84,67 @@ def current_principal(service: AuthServiceDep, credentials: BearerDep) -> Princi
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def tenant_session(
-    service: AuthServiceDep, credentials: BearerDep, db: DatabaseDep
-) -> Iterator[Session]:
-    """The request's one transaction, in the caller's tenant (see uzo_api.context). The
-    caller is verified inside it, so a request costs one transaction, not two."""
+@dataclass(frozen=True)
+class TenantSessions:
+    """The tenant's resources (``data``) and identity (``control``): one session when
+    shared; and the caller, verified in the control one."""
+
+    data: Session
+    control: Session
+    principal: Principal
+
+
+def tenant_sessions(
+    service: AuthServiceDep, credentials: BearerDep, services: ServicesDep
+) -> Iterator[TenantSessions]:
+    """The request's one transaction, in the caller's tenant (see uzo_api.context).
+
+    The caller is verified inside it (one transaction per request, not two). A dedicated
+    tenant's resources are in its own database (uzo_api.db.router): the request then has
+    a second transaction there, and the control one (identity rows) commits first, so a
+    success answer never hides a lost identity change.
+    """
     credential = service.credential(_token(credentials))
-    with db.tenant(credential.subscription_id) as session:
-        session.info[_PRINCIPAL] = service.verify(session, credential)
-        yield session
+    router, sid = services.router, credential.subscription_id
+    with router.control.session(sid) as control:
+        control.begin()
+        try:
+            principal = service.verify(control, credential)
+            data_db = router.database_for(principal)
+            if data_db is router.control:
+                yield TenantSessions(control, control, principal)
+            else:
+                with data_db.session(sid) as data:
+                    data.begin()
+                    require_connection(data, sid)
+                    try:
+                        yield TenantSessions(data, control, principal)
+                        control.commit()
+                    except BaseException:
+                        data.rollback()
+                        raise
+                    data.commit()
+                return
+        except BaseException:
+            control.rollback()
+            raise
+        control.commit()
 
 
 # scope="function": committed when the route returns, before the response is sent, so a
 # commit that fails is the request's error, never a success answer for a lost change
-SessionDep = Annotated[Session, Depends(tenant_session, scope="function")]
+SessionsDep = Annotated[TenantSessions, Depends(tenant_sessions, scope="function")]
 
 
-async def request_context(session: SessionDep) -> RequestContext:
-    principal: Principal = session.info[_PRINCIPAL]
-    return RequestContext.of(principal, session)
+async def tenant_session(sessions: SessionsDep) -> Session:
+    return sessions.data
+
+
+SessionDep = Annotated[Session, Depends(tenant_session)]
+
+
+async def request_context(sessions: SessionsDep) -> RequestContext:
+    return RequestContext.of(sessions.principal, sessions.data, sessions.control)
 
 
 ContextDep = Annotated[RequestContext, Depends(request_context)]

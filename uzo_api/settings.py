@@ -78,6 +78,27 @@ class DatabaseSettings(UzoSettings):
         ge=0,
         description="PostgreSQL statement_timeout of the application role's connections (0: none).",
     )
+    dedicated_pool_size: int = Field(
+        default=2,
+        ge=1,
+        le=50,
+        description="Connections the pool of each dedicated tenant database keeps (as many "
+        "again may overflow); see `uzo tenant provision`.",
+    )
+    dedicated_max_open: int = Field(
+        default=32,
+        ge=1,
+        le=1000,
+        description="Dedicated tenant databases one API process keeps a pool for; beyond "
+        "that the least recently used pool is closed.",
+    )
+    dedicated_connect_timeout_seconds: int = Field(
+        default=5,
+        ge=1,
+        le=60,
+        description="Longest a request waits to connect to a dedicated tenant database "
+        "before it is answered 503.",
+    )
     log_partition_months_ahead: int = Field(
         default=3,
         ge=1,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
@@ -18,3 +18,6 @@ class Principal:
     api_key_id: uuid.UUID | None = None
     #: the subscription's owner holds every level on every object of the subscription
     is_owner: bool = False
+    #: where a dedicated-infrastructure subscription's resources are (encrypted, see
+    #: uzo_api.db.router); None: the shared (control) database
+    dedicated_database: str | None = field(default=None, repr=False)

@@ -94,15 +94,23 @@ def missing_pgserver_message() -> str:
 
 
 def _prepare(superuser_uri: str, database: str) -> None:
-    """Create the owner role and the database once (idempotent)."""
+    """Create the owner role and the database once (idempotent).
+
+    The owner may create databases: ``uzo tenant provision`` makes a dedicated tenant's
+    database on the same server with it.
+    """
     with psycopg.connect(superuser_uri, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [OWNER_ROLE]).fetchone()
-        if exists is None:
+        role = conn.execute(
+            "SELECT rolcreatedb FROM pg_roles WHERE rolname = %s", [OWNER_ROLE]
+        ).fetchone()
+        if role is None:
             conn.execute(
-                sql.SQL("CREATE ROLE {} LOGIN CREATEROLE NOSUPERUSER NOBYPASSRLS").format(
+                sql.SQL("CREATE ROLE {} LOGIN CREATEROLE CREATEDB NOSUPERUSER NOBYPASSRLS").format(
                     sql.Identifier(OWNER_ROLE)
                 )
             )
+        elif not role[0]:  # created before dedicated tenants: `uzo tenant provision` needs it
+            conn.execute(sql.SQL("ALTER ROLE {} CREATEDB").format(sql.Identifier(OWNER_ROLE)))
         has_db = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
         if has_db is None:
             conn.execute(

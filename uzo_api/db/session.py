@@ -27,15 +27,24 @@ TENANT_KEY = "subscription_id"
 
 
 def make_engine(
-    url: URL, *, pool_size: int = 5, statement_timeout_ms: int = 0, **kw: Any
+    url: URL,
+    *,
+    pool_size: int = 5,
+    statement_timeout_ms: int = 0,
+    connect_timeout_seconds: int | None = None,
+    **kw: Any,
 ) -> Engine:
-    options = f"-c statement_timeout={statement_timeout_ms}" if statement_timeout_ms else ""
+    connect_args: dict[str, Any] = {}
+    if statement_timeout_ms:
+        connect_args["options"] = f"-c statement_timeout={statement_timeout_ms}"
+    if connect_timeout_seconds is not None:
+        connect_args["connect_timeout"] = connect_timeout_seconds
     return create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
-        connect_args={"options": options} if options else {},
+        connect_args=connect_args,
         **kw,
     )
 
@@ -50,6 +59,7 @@ class Database:
         pool_size: int = 10,
         statement_timeout_ms: int = 0,
         pool_timeout_seconds: float = 10.0,
+        connect_timeout_seconds: int | None = None,
     ):
         self.urls = urls
         #: connections the request pool can hand out at once (its size, as many in overflow)
@@ -58,6 +68,7 @@ class Database:
             urls.app,
             pool_size=pool_size,
             statement_timeout_ms=statement_timeout_ms,
+            connect_timeout_seconds=connect_timeout_seconds,
             pool_timeout=pool_timeout_seconds,
         )
         self._owner_engine: Engine | None = None

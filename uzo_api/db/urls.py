@@ -20,7 +20,8 @@ class DatabaseUrls:
     embedded: bool
 
 
-def _driver(url: URL) -> URL:
+def with_driver(url: URL) -> URL:
+    """``postgresql://`` URLs use psycopg 3."""
     if url.drivername in {"postgresql", "postgres"}:
         return url.set(drivername="postgresql+psycopg")
     return url
@@ -36,10 +37,10 @@ def resolve_urls(settings: Settings) -> DatabaseUrls:
         owner = embedded_owner_url(settings)
         embedded = True
     else:
-        owner = _driver(make_url(db.url.get_secret_value()))
+        owner = with_driver(make_url(db.url.get_secret_value()))
         embedded = False
     if db.app_url is not None:
-        app = _driver(make_url(db.app_url.get_secret_value()))
+        app = with_driver(make_url(db.app_url.get_secret_value()))
     else:
         password = db.app_password.get_secret_value() if db.app_password else None
         app = owner.set(username=db.app_role, password=password)

@@ -46,7 +46,7 @@ def check_feature(feature_key: FeatureKey, ctx: ContextDep, services: ServicesDe
     openapi_extra=permission("authenticated"),
 )
 def list_enabled_features(ctx: ContextDep, services: ServicesDep) -> EnabledFeaturesResult:
-    plan_key = ctx.session.scalar(
+    plan_key = ctx.control.scalar(
         select(SubscriptionPlan.plan_key)
         .join(Subscription, Subscription.plan_id == SubscriptionPlan.id)
         .where(Subscription.id == ctx.principal.subscription_id)

@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("uzo.auth")
 DEFAULT_PLAN = "standard"
+ACTIVE = "active"
+DEDICATED = "dedicated"
 _BAD_LOGIN = "email or password is incorrect"
 _BAD_REFRESH = "refresh token is invalid, expired or revoked"
 _BAD_KEY = "API key is invalid, expired or revoked"
@@ -67,7 +69,7 @@ def _require_live_subscription(s: Session, subscription_id: uuid.UUID) -> None:
 
 def _require_live(status: str | None, deleted_at: dt.datetime | None) -> None:
     """``status`` None: the subscription row is gone."""
-    if status is None or deleted_at is not None or status != "active":
+    if status is None or deleted_at is not None or status != ACTIVE:
         state = "deleted" if status is None or deleted_at is not None else status
         raise Unauthorized(f"this subscription is {state}: ask the server's operator")
 
@@ -80,6 +82,14 @@ class Credential:
     subscription_id: uuid.UUID
     claims: crypto.AccessClaims | None = None
     api_key: tuple[uuid.UUID, str] | None = None
+
+
+def _dedicated(infrastructure_type: str | None, database: str | None) -> str | None:
+    """Where a dedicated subscription's resources are (encrypted); None: the shared database."""
+    if infrastructure_type != DEDICATED:
+        return None
+    # a dedicated subscription without its database is refused, never served from the shared one
+    return database or ""
 
 
 @dataclass(frozen=True)
@@ -401,6 +411,8 @@ class AuthService:
                 User.password_changed_at,
                 Subscription.status,
                 Subscription.deleted_at,
+                Subscription.infrastructure_type,
+                Subscription.dedicated_database_url,
                 alive.label("alive"),
             )
             .outerjoin(Subscription, Subscription.id == User.subscription_id)
@@ -419,6 +431,7 @@ class AuthService:
             method="jwt",
             family_id=claims.family_id,
             is_owner=row.is_subscription_owner,
+            dedicated_database=_dedicated(row.infrastructure_type, row.dedicated_database_url),
         )
 
     def _verify_api_key(
@@ -433,6 +446,8 @@ class AuthService:
                 User.is_subscription_owner,
                 Subscription.status,
                 Subscription.deleted_at.label("subscription_deleted_at"),
+                Subscription.infrastructure_type,
+                Subscription.dedicated_database_url,
             )
             .join(User, User.id == ApiKey.user_id)
             .outerjoin(Subscription, Subscription.id == ApiKey.subscription_id)
@@ -455,6 +470,7 @@ class AuthService:
             method="api_key",
             api_key_id=key_id,
             is_owner=found.is_subscription_owner,
+            dedicated_database=_dedicated(found.infrastructure_type, found.dedicated_database_url),
         )
 
     def account(self, principal: Principal) -> Account:

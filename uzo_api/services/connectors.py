@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
     from uzo_api.auth.principal import Principal
     from uzo_api.context import RequestContext
-    from uzo_api.db.session import Database
+    from uzo_api.db.router import DatabaseRouter
     from uzo_api.pagination import PageRequest
     from uzo_api.services.limits import LimitsService
     from uzo_connectors.base import BaseConnector, ConnectorContext, DatasetInfo
@@ -81,13 +81,13 @@ class TestOutcome:
 class ConnectorService:
     def __init__(
         self,
-        db: Database,
+        router: DatabaseRouter,
         vault: CredentialVault,
         connector_settings: ConnectorSettings,
         files_root: Path,
         limits: LimitsService,
     ) -> None:
-        self.db = db
+        self.router = router
         self.vault = vault
         self.connector_settings = connector_settings
         self.files_root = files_root
@@ -277,7 +277,7 @@ class ConnectorService:
         return outcome
 
     def record_test(self, principal: Principal, connector_id: uuid.UUID, *, ok: bool) -> None:
-        with self.db.tenant(principal.subscription_id) as s:
+        with self.router.tenant(principal) as s:
             row = s.get(Connector, connector_id)
             if row is not None:
                 row.last_tested_at = dt.datetime.now(dt.UTC)
@@ -301,7 +301,7 @@ class ConnectorService:
     def _build(
         self, principal: Principal, connector_id: uuid.UUID
     ) -> tuple[BaseConnector[Any], str]:
-        with self.db.tenant(principal.subscription_id) as s:
+        with self.router.tenant(principal) as s:
             row = Authorizer(s, principal).require("read", "connector", connector_id)
             try:
                 config = merge_secrets(row.connection_config, self._secrets(row))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from uzo_api.auth.mail import build_sender
 from uzo_api.auth.throttle import Throttle
 from uzo_api.background import BackgroundWork
+from uzo_api.db.router import DatabaseRouter
 from uzo_api.services.auth import AuthService
 from uzo_api.services.connectors import ConnectorService
 from uzo_api.services.features import FeatureService
@@ -41,10 +42,12 @@ class Services:
     workflows: WorkflowService
     remote_calls: RemoteCalls
     background: BackgroundWork
+    router: DatabaseRouter
 
     def shutdown(self) -> None:
         self.remote_calls.shutdown()
         self.background.shutdown()
+        self.router.dispose()
 
 
 def limits_storage_uri(redis_url: str | None) -> str:
@@ -77,6 +80,8 @@ def build_services(
     files_root.mkdir(parents=True, exist_ok=True, mode=0o700)
     background = BackgroundWork()
     limits = LimitsService()
+    vault = CredentialVault(settings.credential_keys())
+    router = DatabaseRouter(db, settings, vault)
     return Services(
         auth=AuthService(
             db,
@@ -86,8 +91,8 @@ def build_services(
             background,
         ),
         connectors=ConnectorService(
-            db,
-            CredentialVault(settings.credential_keys()),
+            router,
+            vault,
             connector_settings or ConnectorSettings(),
             files_root,
             limits,
@@ -104,4 +109,5 @@ def build_services(
             timeout=server.connector_call_timeout_seconds,
         ),
         background=background,
+        router=router,
     )

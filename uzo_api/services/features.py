@@ -44,7 +44,7 @@ class FeatureService:
 
     def states(self, ctx: RequestContext) -> list[FeatureState]:
         """Every feature's state for the caller's subscription, by key (three queries)."""
-        s, sid = ctx.session, ctx.principal.subscription_id
+        s, sid = ctx.control, ctx.principal.subscription_id
         plan_id = s.scalar(select(Subscription.plan_id).where(Subscription.id == sid))
         now = dt.datetime.now(dt.UTC)
         plan = {
@@ -90,13 +90,15 @@ class FeatureService:
     def usage(self, ctx: RequestContext, kind: str) -> Usage:
         if kind not in LIMITS:
             raise NotFound(f"no usage {kind!r}: one of {', '.join(sorted(LIMITS))}")
-        return self.limits.usage(ctx.session, ctx.principal.subscription_id, kind)
+        # users are identity (control database); connectors and workflows are resources
+        s = ctx.control if kind == "users" else ctx.session
+        return self.limits.usage(s, ctx.principal.subscription_id, kind)
 
     def upgrade(self, ctx: RequestContext, plan_key: str) -> SubscriptionPlan:
         """Move the subscription to another plan; its limits and features apply at once."""
         if not ctx.principal.is_owner:
             raise Forbidden("only the subscription's owner may change its plan")
-        s = ctx.session
+        s = ctx.control
         plan = s.scalar(
             select(SubscriptionPlan).where(
                 SubscriptionPlan.plan_key == plan_key, SubscriptionPlan.is_active.is_(True)
@@ -111,4 +113,5 @@ class FeatureService:
             raise InvalidInput(f"the subscription is on {plan_key!r} already", field="plan_key")
         sub.plan_id = plan.id
         s.flush()
+        ctx.mirror(sub)
         return plan

@@ -13,6 +13,10 @@ A user created without a password is invited: a single-use set-password token (a
 :class:`PasswordResetToken`, spent through ``POST /api/auth/reset-password``) is mailed
 once the creating transaction has committed. Deleting is soft (``deleted_at``, inactive)
 and revokes the user's sessions, API keys and outstanding set-password tokens.
+
+Users and their credentials are identity: they are read and written in the control
+database (``ctx.control``), and a dedicated tenant's copy is updated in the same request
+(``ctx.mirror``, ADR 0014).
 """
 
 from __future__ import annotations
@@ -101,11 +105,11 @@ class UserService:
             )
         if email:
             query = query.where(User.email.ilike(like_pattern(email), escape="\\"))
-        return list(ctx.session.scalars(keyset(query, page, User.username, User.id)))
+        return list(ctx.control.scalars(keyset(query, page, User.username, User.id)))
 
     @staticmethod
     def get(ctx: RequestContext, user_id: uuid.UUID) -> User:
-        return live_user(ctx.session, user_id)
+        return live_user(ctx.control, user_id)
 
     # -- creating --------------------------------------------------------------------------
 
@@ -120,7 +124,7 @@ class UserService:
     ) -> User:
         """A user of the caller's subscription; without a password, an invited one."""
         ctx.authz.require_subscription("admin", "user")
-        principal, s = ctx.principal, ctx.session
+        principal, s = ctx.principal, ctx.control
         # hashed before the limit's lock is taken: the lock is held until the commit
         password_hash = crypto.hash_password(password or crypto.new_secret(32))
         self.limits.reserve(s, principal.subscription_id, "users")
@@ -144,6 +148,7 @@ class UserService:
                 field="username",
             ) from exc
         s.refresh(row)
+        ctx.mirror(row)
         if password is None:
             self._invite(s, row)
         log.info("user created", user_id=str(row.id), invited=password is None)
@@ -184,7 +189,7 @@ class UserService:
     def update(self, ctx: RequestContext, user_id: uuid.UUID, changes: dict[str, Any]) -> User:
         """Apply ``changes`` (username, full_name, is_active, is_subscription_owner)."""
         ctx.authz.require_subscription("admin", "user")
-        principal, s = ctx.principal, ctx.session
+        principal, s = ctx.principal, ctx.control
         row = live_user(s, user_id, lock=True)
         if "is_subscription_owner" in changes and not principal.is_owner:
             raise Forbidden(
@@ -208,12 +213,13 @@ class UserService:
                 field="username",
             ) from exc
         s.refresh(row)
+        ctx.mirror(row)
         return row
 
     def delete(self, ctx: RequestContext, user_id: uuid.UUID) -> None:
         """Soft delete: the row stays (audit, history) but can no longer sign in."""
         ctx.authz.require_subscription("admin", "user")
-        principal, s = ctx.principal, ctx.session
+        principal, s = ctx.principal, ctx.control
         row = live_user(s, user_id, lock=True)
         self._only_owners_touch_owners(ctx, row)
         if row.is_subscription_owner and row.is_active:
@@ -228,6 +234,7 @@ class UserService:
             .where(ApiKey.user_id == row.id, ApiKey.revoked_at.is_(None))
             .values(revoked_at=now)
         )
+        ctx.mirror(row)
         log.info("user deleted", user_id=str(row.id))
 
     # -- rules -----------------------------------------------------------------------------
