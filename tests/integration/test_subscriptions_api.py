@@ -112,7 +112,7 @@ def test_platform_admin_creates_reads_changes_and_deletes_a_subscription(
         json={
             "company_name": company + " Ltd",
             "plan_key": "enterprise",
-            "infrastructure_type": "dedicated",
+            "infrastructure_type": "shared",
         },
     )
     assert patched.status_code == 200, patched.text
@@ -120,7 +120,18 @@ def test_platform_admin_creates_reads_changes_and_deletes_a_subscription(
     assert (body["company_name"], body["plan_key"], body["infrastructure_type"]) == (
         company + " Ltd",
         "enterprise",
-        "dedicated",
+        "shared",
+    )
+    # a tenant moves to its own database only with `uzo tenant provision`, never by a field
+    moved = client.patch(
+        f"/api/subscriptions/{sid}",
+        headers=admin.headers,
+        json={"infrastructure_type": "dedicated"},
+    )
+    assert moved.status_code == 422, moved.text
+    assert "uzo tenant provision" in moved.text
+    assert client.get(f"/api/subscriptions/{sid}", headers=owner).json()["plan_key"] == (
+        "enterprise"
     )
     # the plan's limits apply to the tenant at once
     usage = client.get("/api/features/usage/users", headers=owner).json()

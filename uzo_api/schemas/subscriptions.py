@@ -1,7 +1,9 @@
 """Subscriptions, as platform admins manage them.
 
 A PATCH changes only the fields it names; the settable ones are ``company_name``,
-``status``, ``plan_key`` and ``infrastructure_type``. Anything else, such as ``id``,
+``status`` and ``plan_key`` (``infrastructure_type`` may be sent with its current
+value; ``uzo tenant provision`` moves a tenant to a dedicated database). Anything
+else, such as ``id``,
 ``plan_id``, ``subscription_id``, ``dedicated_database_url``, ``settings`` or
 ``deleted_at``, is refused (422), as are values outside each field's set.
 """
@@ -56,7 +58,11 @@ class SubscriptionUpdate(RequestModel):
         "subscription that is not active locks its users out at once.",
     )
     plan_key: PlanKey | None = Field(default=None, description="Its limits apply at once.")
-    infrastructure_type: Infrastructure | None = None
+    infrastructure_type: Infrastructure | None = Field(
+        default=None,
+        description="Only its current value: `uzo tenant provision` creates, migrates and "
+        "registers a dedicated tenant's database, then switches it.",
+    )
 
     @field_validator("*", mode="after")
     @classmethod

@@ -105,6 +105,7 @@ class SubscriptionService:
     def create(self, ctx: RequestContext, body: SubscriptionCreate) -> tuple[Subscription, str]:
         """A subscription and its owner, in the request's transaction."""
         s = ctx.session
+        _infrastructure_unchanged("shared", body.infrastructure_type)
         plan = _plan(s, body.plan_key)
         owner = body.owner
         email = str(owner.email)
@@ -152,9 +153,10 @@ class SubscriptionService:
             if "plan_key" in changes and changes["plan_key"] != plan_key:
                 plan = _plan(s, changes["plan_key"])
                 row.plan_id, plan_key = plan.id, plan.plan_key
-            for name in ("company_name", "infrastructure_type"):
-                if name in changes:
-                    setattr(row, name, changes[name])
+            if "infrastructure_type" in changes:
+                _infrastructure_unchanged(row.infrastructure_type, changes["infrastructure_type"])
+            if "company_name" in changes:
+                row.company_name = changes["company_name"]
             s.flush()
             s.refresh(row)
         _audit(ctx, "subscription.update", row.id, {"fields": sorted(changes)})
@@ -252,3 +254,14 @@ def _audit(
             request_id=str(request_id)[:64] if request_id else None,
         )
     )
+
+
+def _infrastructure_unchanged(current: str, wanted: str | None) -> None:
+    """Shared and dedicated differ in where the tenant's rows live: only ``uzo tenant
+    provision`` (which creates, migrates and registers the database) moves a tenant."""
+    if wanted is not None and wanted != current:
+        raise InvalidInput(
+            f"infrastructure_type stays {current!r} here: `uzo tenant provision "
+            "--subscription ID` creates a dedicated tenant's database and switches it",
+            field="infrastructure_type",
+        )
