@@ -65,13 +65,15 @@ class DatabaseSettings(UzoSettings):
         default=10,
         ge=1,
         le=200,
-        description="Connections the application role's pool keeps (as many again may overflow).",
+        description="Connections the application role's pool keeps (as many again may "
+        "overflow). The `/api` requests in flight are bounded by the same number, twice "
+        "`pool_size` and at most 32; more wait their turn (uzo_api/admission.py).",
     )
     pool_timeout_seconds: float = Field(
         default=10.0,
         gt=0,
-        description="Longest a request waits for a pooled connection before it fails (the "
-        "pool holds `pool_size` connections and as many again in overflow).",
+        description="Longest a request waits for a pooled connection, or for its turn among "
+        "the `/api` requests in flight, before it fails (503 with `Retry-After`).",
     )
     statement_timeout_ms: int = Field(
         default=30_000,

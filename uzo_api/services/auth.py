@@ -121,6 +121,14 @@ class AuthService:
         self.throttle = throttle
         self.mailer = mailer
         self.background = background
+        self._jwt_secret: str | None = None
+
+    def jwt_secret(self) -> str:
+        """The signing key, read once: a generated one lives in a file in UZO_HOME, which
+        every request would otherwise open and read again (seen in the API benchmark)."""
+        if self._jwt_secret is None:
+            self._jwt_secret = self.settings.jwt_secret()
+        return self._jwt_secret
 
     # -- registration -------------------------------------------------------------------------
 
@@ -261,7 +269,7 @@ class AuthService:
             )
         )
         access = crypto.encode_access_token(
-            secret=self.settings.jwt_secret(),
+            secret=self.jwt_secret(),
             issuer=auth.jwt_issuer,
             user_id=user.id,
             subscription_id=user.subscription_id,
@@ -385,7 +393,7 @@ class AuthService:
             return Credential(subscription_id, api_key=(key_id, bearer))
         try:
             claims = crypto.decode_access_token(
-                bearer, secret=self.settings.jwt_secret(), issuer=self.settings.auth.jwt_issuer
+                bearer, secret=self.jwt_secret(), issuer=self.settings.auth.jwt_issuer
             )
         except crypto.InvalidToken as exc:
             raise Unauthorized("access token is invalid or expired") from exc
