@@ -253,15 +253,16 @@ def test_an_owner_reads_their_own_subscription_and_nothing_else(
             },
         ),
         client.patch(f"/api/subscriptions/{sid}", headers=tenant.headers, json={"plan_key": "x"}),
-        client.patch(
-            f"/api/subscriptions/{other.subscription_id}",
-            headers=tenant.headers,
-            json={"status": "suspended"},
-        ),
         client.delete(f"/api/subscriptions/{sid}", headers=tenant.headers),
-        client.delete(f"/api/subscriptions/{other.subscription_id}", headers=tenant.headers),
     ]
     assert [r.status_code for r in refusals] == [403] * len(refusals)
+    # another tenant's subscription is not found, as every foreign object, never a 403
+    for foreign in (other.subscription_id, str(uuid.uuid4())):
+        changed = client.patch(
+            f"/api/subscriptions/{foreign}", headers=tenant.headers, json={"status": "suspended"}
+        )
+        deleted = client.delete(f"/api/subscriptions/{foreign}", headers=tenant.headers)
+        assert (changed.status_code, deleted.status_code) == (404, 404), foreign
     assert "platform admin" in refusals[0].json()["detail"]
     assert client.get(f"/api/subscriptions/{sid}", headers=tenant.headers).json()["status"] == (
         "active"

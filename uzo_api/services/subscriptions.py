@@ -145,6 +145,7 @@ class SubscriptionService:
         self, ctx: RequestContext, subscription_id: uuid.UUID, changes: dict[str, Any]
     ) -> tuple[Subscription, str]:
         s = ctx.session
+        _foreign_is_not_found(ctx, subscription_id)
         with ctx.authz.platform_scope():
             row, plan_key = _live(s, subscription_id, lock=True)
             if "status" in changes and changes["status"] != row.status:
@@ -165,6 +166,7 @@ class SubscriptionService:
     def delete(self, ctx: RequestContext, subscription_id: uuid.UUID) -> None:
         """Soft delete: the tenant's rows stay, its users are locked out."""
         s = ctx.session
+        _foreign_is_not_found(ctx, subscription_id)
         with ctx.authz.platform_scope():
             row, _ = _live(s, subscription_id, lock=True)
             self._own_stays_active(ctx, subscription_id)
@@ -265,3 +267,10 @@ def _infrastructure_unchanged(current: str, wanted: str | None) -> None:
             "--subscription ID` creates a dedicated tenant's database and switches it",
             field="infrastructure_type",
         )
+
+
+def _foreign_is_not_found(ctx: RequestContext, subscription_id: uuid.UUID) -> None:
+    """Another tenant's subscription does not exist for anyone but a platform admin: 404,
+    as for every foreign object (the caller's own one is a 403 below, naming the need)."""
+    if subscription_id != ctx.principal.subscription_id and not ctx.authz.is_platform_admin():
+        raise NotFound("no such subscription")
