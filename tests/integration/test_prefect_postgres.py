@@ -8,11 +8,14 @@ Needs a PostgreSQL with the pg_trgm extension, which the embedded pgserver build
 from __future__ import annotations
 
 import os
+import secrets
+import uuid
 from typing import TYPE_CHECKING
 
 import httpx
 import psycopg
 import pytest
+from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from uzo_engine.runtime import prefect_server
@@ -61,12 +64,26 @@ def test_local_prefect_server_keeps_its_data_in_a_prefect_database(tmp_path: Pat
 
 def test_a_database_the_role_may_not_create_gets_a_clear_error(tmp_path: Path) -> None:
     assert EXTERNAL is not None
-    missing = make_url(EXTERNAL).set(database="prefect_not_there")
-    settings = EngineSettings(
-        home=tmp_path, prefect_database_url=missing.render_as_string(hide_password=False)
-    )
-    with pytest.raises(PrefectDatabaseError) as info:
-        ensure_database(settings)
-    message = str(info.value)
-    assert "CREATE DATABASE prefect_not_there" in message
-    assert (missing.password or "\0") not in message  # the password is never shown
+    # a role without CREATEDB (UZO's owner role has it: it creates dedicated tenants' databases)
+    role, password = f"uzo_nocreatedb_{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(16)
+    with psycopg.connect(_dsn(make_url(EXTERNAL).database or "uzo"), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN NOCREATEDB PASSWORD {}").format(
+                sql.Identifier(role), sql.Literal(password)
+            )
+        )
+    try:
+        missing = make_url(EXTERNAL).set(
+            username=role, password=password, database="prefect_not_there"
+        )
+        settings = EngineSettings(
+            home=tmp_path, prefect_database_url=missing.render_as_string(hide_password=False)
+        )
+        with pytest.raises(PrefectDatabaseError) as info:
+            ensure_database(settings)
+        message = str(info.value)
+        assert "CREATE DATABASE prefect_not_there" in message
+        assert password not in message  # the password is never shown
+    finally:
+        with psycopg.connect(_dsn(make_url(EXTERNAL).database or "uzo"), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
