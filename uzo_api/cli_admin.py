@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from uzo_api.cli_output import USAGE_ERROR, Output, UzoCommand, sub_app
+from uzo_api.cli_output import USAGE_ERROR, JsonFlag, Output, UzoCommand, sub_app
 
 if TYPE_CHECKING:
     from uzo_api.background import BackgroundWork
@@ -30,6 +30,13 @@ _OPTION_OF = {
     "full_name": "--full-name",
     "password": "password",
 }
+PasswordStdin = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin",
+        help="Read the password from the first line of stdin instead of asking twice.",
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -53,16 +60,8 @@ def create_subscription(
     full_name: Annotated[
         str | None, typer.Option("--full-name", help="The owner's full name.")
     ] = None,
-    password_stdin: Annotated[
-        bool,
-        typer.Option(
-            "--password-stdin",
-            help="Read the password from the first line of stdin instead of asking twice.",
-        ),
-    ] = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON document on stdout (errors included).")
-    ] = False,
+    password_stdin: PasswordStdin = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Create a subscription and its owner, whatever UZO_AUTH_REGISTRATION says."""
     from uzo_api.errors import Problem
@@ -105,16 +104,8 @@ def create_admin(
     full_name: Annotated[
         str | None, typer.Option("--full-name", help="The admin's full name.")
     ] = None,
-    password_stdin: Annotated[
-        bool,
-        typer.Option(
-            "--password-stdin",
-            help="Read the password from the first line of stdin instead of asking twice.",
-        ),
-    ] = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON document on stdout (errors included).")
-    ] = False,
+    password_stdin: PasswordStdin = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Create a platform admin: a user who manages every subscription (/api/subscriptions)."""
     from uzo_api.errors import Problem

@@ -21,7 +21,7 @@ import json
 import math
 import sys
 import traceback
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperCommand, TyperGroup, TyperOption
@@ -207,3 +207,9 @@ class Output:
             traceback.print_exc(file=sys.stderr)
             self.emit(errors=[issue("internal_error", f"{type(exc).__name__}: {exc}")])
             raise typer.Exit(1) from None
+
+
+#: ``--json`` as every command declares it
+JsonFlag = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document on stdout (errors included).")
+]

@@ -7,14 +7,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from uzo_api.cli_output import USAGE_ERROR, Output, UzoCommand, sub_app
+from uzo_api.cli_output import USAGE_ERROR, JsonFlag, Output, UzoCommand, sub_app
 
 if TYPE_CHECKING:
     from uzo_api.services.tenants import TenantInfo
 
-JsonFlag = Annotated[
-    bool, typer.Option("--json", help="Print one JSON document on stdout (errors included).")
-]
 SubscriptionOpt = Annotated[
     str, typer.Option("--subscription", help="The subscription's id.", show_default=False)
 ]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from uzo_api.cli_output import USAGE_ERROR, Output, UzoCommand, issue
+from uzo_api.cli_output import USAGE_ERROR, JsonFlag, Output, UzoCommand, issue
 
 if TYPE_CHECKING:
     from uzo_engine.events import NodeEvent, RunEvent
@@ -30,10 +30,6 @@ if TYPE_CHECKING:
 
 # existence and readability are checked by the command, so that --json reports them too
 WorkflowFile = Annotated[Path, typer.Argument(help="Workflow JSON file.", show_default=False)]
-JsonFlag = Annotated[
-    bool,
-    typer.Option("--json", help="Print one JSON document on stdout (errors included)."),
-]
 _STATUS_STYLE = {
     "queued": "dim",
     "running": "cyan",
