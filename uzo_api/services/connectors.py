@@ -26,6 +26,7 @@ from uzo_api.errors import (
     UpstreamError,
 )
 from uzo_api.pagination import keyset
+from uzo_api.services import audit
 from uzo_connectors import registry
 from uzo_connectors.credentials import (
     MASK,
@@ -228,7 +229,7 @@ class ConnectorService:
                         resource_type="connector",
                         resource_id=row.id,
                         changes={"endpoint_fields": moved, "kept_secrets": kept},
-                        request_id=_request_id(),
+                        request_id=audit.request_id(),
                     )
                 )
                 log.warning(
@@ -371,8 +372,3 @@ def _unexpected(type_key: str, exc: BaseException) -> str:
     # the text of a driver's own exception may quote the config (a DSN, a URL with a key):
     # only its type is shown; the request id finds the log line
     return f"the {type_key!r} connector failed unexpectedly ({type(exc).__name__})"
-
-
-def _request_id() -> str | None:
-    value = structlog.contextvars.get_contextvars().get("request_id")
-    return str(value)[:64] if value else None

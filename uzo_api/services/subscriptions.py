@@ -32,9 +32,10 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from uzo_api.auth import crypto
 from uzo_api.db import platform
-from uzo_api.db.models import AuditLog, Subscription, SubscriptionPlan, User
+from uzo_api.db.models import Subscription, SubscriptionPlan, User
 from uzo_api.errors import Conflict, InvalidInput, NotFound
 from uzo_api.pagination import keyset
+from uzo_api.services import audit
 
 if TYPE_CHECKING:
     import uuid
@@ -243,19 +244,7 @@ def _audit(
     changes: dict[str, Any] | None = None,
 ) -> None:
     """An audit row in the acting admin's tenant, in the transaction of the change."""
-    request_id = structlog.contextvars.get_contextvars().get("request_id")
-    ctx.session.add(
-        AuditLog(
-            subscription_id=ctx.principal.subscription_id,
-            user_id=ctx.principal.user_id,
-            api_key_id=ctx.principal.api_key_id,
-            action=action,
-            resource_type="subscription",
-            resource_id=subscription_id,
-            changes=changes,
-            request_id=str(request_id)[:64] if request_id else None,
-        )
-    )
+    audit.record(ctx, action, "subscription", subscription_id, changes)
 
 
 def _infrastructure_unchanged(current: str, wanted: str | None) -> None:

@@ -30,9 +30,10 @@ import structlog
 from sqlalchemy import ColumnElement, bindparam, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
-from uzo_api.db.models import AuditLog, Folder, Job, ObjectPermission, Workflow, Workspace
+from uzo_api.db.models import Folder, Job, ObjectPermission, Workflow, Workspace
 from uzo_api.errors import Conflict, InvalidInput, NotFound
 from uzo_api.pagination import keyset
+from uzo_api.services import audit
 
 if TYPE_CHECKING:
     import uuid
@@ -91,7 +92,7 @@ class WorkspaceService:
                 granted_by=me.user_id,
             )
         )
-        _audit(ctx, "workspace.create", "workspace", row.id)
+        audit.record(ctx, "workspace.create", "workspace", row.id)
         ctx.session.flush()
         ctx.session.refresh(row)
         log.info("workspace created", workspace_id=str(row.id))
@@ -119,7 +120,7 @@ class WorkspaceService:
     ) -> Workspace:
         row: Workspace = ctx.authz.require("read_write", "workspace", workspace_id)
         _apply(row, changes, WORKSPACE_FIELDS)
-        _audit(ctx, "workspace.update", "workspace", row.id, {"fields": sorted(changes)})
+        audit.record(ctx, "workspace.update", "workspace", row.id, {"fields": sorted(changes)})
         ctx.session.flush()
         ctx.session.refresh(row)
         return row
@@ -140,7 +141,7 @@ class WorkspaceService:
         if getattr(done, "rowcount", 0) != 1:  # a guarded update, checked for its one row
             raise NotFound("no such workspace")
         counts = _cascade(s, Folder.workspace_id == row.id, folders, gone)
-        _audit(ctx, "workspace.delete", "workspace", row.id, counts)
+        audit.record(ctx, "workspace.delete", "workspace", row.id, counts)
         s.expire_all()
 
     def restore_workspace(self, ctx: RequestContext, workspace_id: uuid.UUID) -> Workspace:
@@ -158,7 +159,7 @@ class WorkspaceService:
         )
         folders = select(Folder.id).where(Folder.workspace_id == row.id)
         counts = _uncascade(s, Folder.workspace_id == row.id, folders, when)
-        _audit(ctx, "workspace.restore", "workspace", row.id, counts)
+        audit.record(ctx, "workspace.restore", "workspace", row.id, counts)
         s.expire_all()
         s.refresh(row)
         return row
@@ -194,7 +195,9 @@ class WorkspaceService:
         )
         s.add(row)
         s.flush()
-        _audit(ctx, "folder.create", "folder", row.id, {"parent_folder_id": _str(parent_folder_id)})
+        audit.record(
+            ctx, "folder.create", "folder", row.id, {"parent_folder_id": _str(parent_folder_id)}
+        )
         s.refresh(row)
         return row
 
@@ -251,7 +254,7 @@ class WorkspaceService:
             self._move(ctx, row, target)
         _apply(row, changes, FOLDER_FIELDS)
         fields = sorted(k for k in changes if k != "parent_folder_id" or moving)
-        _audit(ctx, "folder.update", "folder", row.id, {"fields": fields})
+        audit.record(ctx, "folder.update", "folder", row.id, {"fields": fields})
         s.flush()
         s.refresh(row)
         return row
@@ -263,7 +266,7 @@ class WorkspaceService:
         ctx.authz.require_row("admin", "folder", row)
         subtree = _subtree(row.id)
         counts = _cascade(s, subtree, select(Folder.id).where(subtree), _stamp(ctx))
-        _audit(ctx, "folder.delete", "folder", row.id, counts)
+        audit.record(ctx, "folder.delete", "folder", row.id, counts)
         s.expire_all()
 
     def restore_folder(self, ctx: RequestContext, folder_id: uuid.UUID) -> Folder:
@@ -282,7 +285,7 @@ class WorkspaceService:
         assert when is not None
         subtree = _subtree(row.id)
         counts = _uncascade(s, subtree, select(Folder.id).where(subtree), when)
-        _audit(ctx, "folder.restore", "folder", row.id, counts)
+        audit.record(ctx, "folder.restore", "folder", row.id, counts)
         s.expire_all()
         s.refresh(row)
         return row
@@ -314,7 +317,7 @@ class WorkspaceService:
                 "parent": target,
             },
         )
-        _audit(
+        audit.record(
             ctx,
             "folder.move",
             "folder",
@@ -445,29 +448,6 @@ def _apply(row: Any, changes: dict[str, Any], columns: dict[str, str]) -> None:
     for field, column in columns.items():
         if field in changes:
             setattr(row, column, changes[field])
-
-
-def _audit(
-    ctx: RequestContext,
-    action: str,
-    resource_type: str,
-    resource_id: uuid.UUID,
-    changes: dict[str, Any] | None = None,
-) -> None:
-    """An audit row, in the transaction of the change it records."""
-    request_id = structlog.contextvars.get_contextvars().get("request_id")
-    ctx.session.add(
-        AuditLog(
-            subscription_id=ctx.principal.subscription_id,
-            user_id=ctx.principal.user_id,
-            api_key_id=ctx.principal.api_key_id,
-            action=action,
-            resource_type=resource_type,
-            resource_id=resource_id,
-            changes=changes,
-            request_id=str(request_id)[:64] if request_id else None,
-        )
-    )
 
 
 def _str(value: uuid.UUID | None) -> str | None:
