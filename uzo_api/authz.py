@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from sqlalchemy import and_, bindparam, exists, or_, select, text, true
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.orm import defer
 
 from uzo_api.db import platform
 from uzo_api.db.models import (
@@ -63,6 +64,8 @@ MODELS: dict[str, Any] = {
     "jobpackage": JobPackage,
     "connector": Connector,
 }
+#: columns a decision never reads, left out of a ``light`` load
+_HEAVY: dict[str, tuple[Any, ...]] = {"workflow": (Workflow.workflow_diagram,)}
 Source = Literal["owner", "direct", "group", "inherited", "role", "member", "none"]
 
 
@@ -96,13 +99,27 @@ _ROLE_LEVELS = text(
     """
 )
 
+# What is above an object, read by the decision's query itself (so a decision is one
+# round trip): the job of a workflow, then the job's folder, the folders above it and the
+# workspace; an object above that the tenant session cannot see ends the chain there.
+_ABOVE = {
+    "workflow": """
+        SELECT ARRAY[j.id] || CASE WHEN f.id IS NULL THEN CAST('{}' AS uuid[])
+                                   ELSE ARRAY[f.id] || f.ancestor_ids || f.workspace_id END
+        FROM jobs j LEFT JOIN folders f ON f.id = j.folder_id WHERE j.id = :above_id
+    """,
+    "job": """
+        SELECT ARRAY[f.id] || f.ancestor_ids || f.workspace_id
+        FROM folders f WHERE f.id = :above_id
+    """,
+}
+
 # A decision's one query: the grants (own or a group's) on the object and on everything
 # above it, then the levels the caller's roles give on the type (object_id NULL).
-_GRANTS_AND_ROLE_LEVELS = text(
-    """
+_GRANTS_AND_ROLE_LEVELS = """
     SELECT op.object_id, op.user_id IS NOT NULL AS by_user, op.permission_level AS level
     FROM object_permissions op
-    WHERE op.object_id = ANY(:ids)
+    WHERE op.object_id = ANY({ids})
       AND (op.user_id = :user_id
            OR op.group_id IN (SELECT ug.group_id FROM user_groups ug WHERE ug.user_id = :user_id))
     UNION ALL
@@ -115,8 +132,17 @@ _GRANTS_AND_ROLE_LEVELS = text(
         JOIN user_groups ug ON ug.group_id = gr.group_id
         WHERE ug.user_id = :user_id
       )
-    """
-).bindparams(bindparam("ids", type_=ARRAY(UUID(as_uuid=True))))
+"""
+_IDS = bindparam("ids", type_=ARRAY(UUID(as_uuid=True)))
+_DECISION = {
+    object_type: text(
+        _GRANTS_AND_ROLE_LEVELS.format(
+            ids=f"CAST(:ids AS uuid[]) || COALESCE(({above}), CAST('{{}}' AS uuid[]))"
+        )
+    ).bindparams(_IDS, bindparam("above_id", type_=UUID(as_uuid=True)))
+    for object_type, above in _ABOVE.items()
+}
+_DECISION_ON_KNOWN = text(_GRANTS_AND_ROLE_LEVELS.format(ids=":ids")).bindparams(_IDS)
 
 
 class Authorizer:
@@ -129,50 +155,44 @@ class Authorizer:
 
     # -- loading objects and their ancestry ----------------------------------------------------
 
-    def load(self, object_type: str, object_id: uuid.UUID) -> Any:
-        """The live row, or 404: RLS hides other tenants' rows, deleted ones count as gone."""
+    def load(self, object_type: str, object_id: uuid.UUID, *, light: bool = False) -> Any:
+        """The live row, or 404: RLS hides other tenants' rows, deleted ones count as gone.
+
+        ``light``: for a decision only, without the large columns (a workflow's diagram);
+        they load on first access if a caller reads them after all.
+        """
         model = MODELS[object_type]
-        row = self.s.get(model, object_id)
+        heavy = _HEAVY.get(object_type, ()) if light else ()
+        row = self.s.get(model, object_id, options=[defer(column) for column in heavy])
         if row is None or getattr(row, "deleted_at", None) is not None:
             raise NotFound(f"no such {object_type}")
         return row
 
-    def chain(self, object_type: str, row: Any) -> list[uuid.UUID]:
-        """The object's id, then every object above it, nearest first."""
-        if object_type == "workspace":
-            return [row.id]
+    @staticmethod
+    def chain(object_type: str, row: Any) -> tuple[list[uuid.UUID], uuid.UUID | None]:
+        """The object's id and what is known above it from its row; and, for a workflow or
+        a job, the row above it whose ancestry the decision's query reads (``_ABOVE``)."""
         if object_type == "folder":
-            return [row.id, *reversed(row.ancestor_ids or []), row.workspace_id]
+            return [row.id, *reversed(row.ancestor_ids or []), row.workspace_id], None
         if object_type == "job":
-            folder = self.s.get(Folder, row.folder_id)
-            return [row.id, *self.chain("folder", folder)] if folder else [row.id]
+            return [row.id], row.folder_id
         if object_type == "workflow":
-            # the job and its folder in one query (a decision is on every request's path)
-            above = self.s.execute(
-                select(Job.id, Folder.id, Folder.ancestor_ids, Folder.workspace_id)
-                .outerjoin(Folder, Folder.id == Job.folder_id)
-                .where(Job.id == row.job_id)
-            ).first()
-            if above is None:
-                return [row.id]
-            folder_id: uuid.UUID | None = above[1]  # NULL: the job's folder is not visible
-            if folder_id is None:
-                return [row.id, above[0]]
-            return [row.id, above[0], folder_id, *reversed(above[2] or []), above[3]]
+            return [row.id], row.job_id
         if object_type == "connector":
-            return [row.id, row.workspace_id] if row.workspace_id else [row.id]
-        return [row.id]
+            return ([row.id, row.workspace_id] if row.workspace_id else [row.id]), None
+        return [row.id], None  # a workspace, a job package
 
     # -- deciding ------------------------------------------------------------------------------
 
     def decide(self, object_type: str, row: Any) -> Decision:
         if self.principal.is_owner:
             return Decision("owner", "owner")
-        ids = self.chain(object_type, row)
-        found = self.s.execute(
-            _GRANTS_AND_ROLE_LEVELS,
-            {"ids": ids, "user_id": self.principal.user_id, "object_type": object_type},
-        ).all()
+        ids, above_id = self.chain(object_type, row)
+        params = {"ids": ids, "user_id": self.principal.user_id, "object_type": object_type}
+        if above_id is None:
+            found = self.s.execute(_DECISION_ON_KNOWN, params).all()
+        else:
+            found = self.s.execute(_DECISION[object_type], {**params, "above_id": above_id}).all()
         best: Decision = Decision(None, "none")
         for object_id, by_user, level in found:
             if level not in RANK:  # a role permission that is not a level
@@ -180,7 +200,7 @@ class Authorizer:
             source: Source
             if object_id is None:
                 source = "role"
-            elif object_id == ids[0]:
+            elif object_id == row.id:
                 source = "direct" if by_user else "group"
             else:
                 source = "inherited"

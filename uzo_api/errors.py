@@ -13,7 +13,7 @@ import structlog
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 if TYPE_CHECKING:
@@ -305,6 +305,22 @@ def install_error_handlers(app: FastAPI) -> None:
             slug="validation-error",
             title="Invalid input",
             detail="a value in the request cannot be stored",
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        if not exc.connection_invalidated:
+            return await _unexpected(request, exc)
+        # the database dropped the connection (restarted, or failed over): the pool has
+        # been discarded, so a retry gets a fresh connection
+        log.warning("database connection lost", path=request.url.path)
+        return problem_response(
+            request,
+            status=503,
+            slug=ServiceUnavailable.slug,
+            title=ServiceUnavailable.title,
+            detail="the connection to the database was lost; retry the request",
+            headers={"Retry-After": "1"},
         )
 
     @app.exception_handler(Exception)

@@ -563,9 +563,6 @@ def test_a_decision_runs_a_bounded_number_of_queries_whatever_the_depth(
         assert (decision.level, decision.source) == (
             ("execute", "group") if object_type == "workspace" else ("execute", "inherited")
         )
-    # one query for the grants and the roles together, plus one lookup of what the
-    # folders' materialised ancestry does not cover (a job's folder; a workflow's job
-    # and its folder, joined)
-    assert len(set(counts.values())) == 1, counts
-    hops = {"workspace": 0, "folder": 0, "job": 1, "workflow": 1}[object_type]
-    assert counts[12] == 1 + hops, counts
+    # one query whatever the type and depth: the grants and roles together, with what
+    # the row does not say about its ancestry (a workflow's job and folders) read by it
+    assert counts == {1: 1, 3: 1, 12: 1}, counts

@@ -8,11 +8,12 @@ request). Row-Level Security does the filtering.
 
 from __future__ import annotations
 
+import time
 import uuid
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, exc, text
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 if TYPE_CHECKING:
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
 _SET_TENANT = text("SELECT set_config('app.subscription_id', :sid, true)")
 TENANT_KEY = "subscription_id"
+#: a pooled connection idle for longer than this is checked before use (see ping_when_idle)
+PING_AFTER_IDLE_S = 10.0
 
 
 def make_engine(
@@ -39,14 +42,43 @@ def make_engine(
         connect_args["options"] = f"-c statement_timeout={statement_timeout_ms}"
     if connect_timeout_seconds is not None:
         connect_args["connect_timeout"] = connect_timeout_seconds
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         connect_args=connect_args,
         **kw,
     )
+    ping_when_idle(engine)
+    return engine
+
+
+def ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection before use only when it has been idle a while.
+
+    SQLAlchemy's ``pool_pre_ping`` costs a round trip on every checkout, i.e. on every
+    request. A connection in steady use is known good; one that sat in the pool (the
+    server may have restarted or dropped it meanwhile) gets a ``SELECT 1`` first, and a
+    failed one is replaced before the request sees it. A connection that breaks between
+    two close uses fails its statement: SQLAlchemy then discards the whole pool, and the
+    request answers 503 (uzo_api.errors).
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
+            return  # fresh from connect, or in steady use
+        try:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            dbapi_connection.rollback()
+        except Exception as error:
+            raise exc.DisconnectionError(f"pooled connection failed its ping: {error}") from error
 
 
 class Database:

@@ -139,7 +139,7 @@ class PermissionService:
         user_id: uuid.UUID | None,
     ) -> Check:
         """The caller's decision on the object, or another user's for an admin on it."""
-        row: Any = ctx.authz.load(object_type, object_id)
+        row: Any = ctx.authz.load(object_type, object_id, light=True)
         me = ctx.principal
         if user_id is None or user_id == me.user_id:
             return Check(user_id=me.user_id, decision=ctx.authz.decide(object_type, row))
