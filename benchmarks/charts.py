@@ -168,19 +168,33 @@ def plot_connectors_s3(data: dict[str, Any]) -> Figure:
 
 
 def plot_api(data: dict[str, Any]) -> Figure:
-    rows: list[dict[str, Any]] = data["rates"]
     goals = data.get("goals", {})
-    rates = [float(r["target_rps"]) for r in rows]
+    sweeps: list[dict[str, Any]] = data.get("sweeps") or [{"workers": 1, "rates": data["rates"]}]
     fig, (latency, throughput) = _figure(1, 2, width=13)
-    for key, label, style in (
-        ("p50_ms", "reads p50", "-"),
-        ("p95_ms", "reads p95", "-"),
-        ("p99_ms", "reads p99", ":"),
-    ):
-        latency.plot(rates, [r["reads"].get(key) for r in rows], style, marker="o", label=label)
-    latency.plot(
-        rates, [r["saves"].get("p95_ms") for r in rows], "--", marker="s", label="saves p95"
-    )
+    offered: set[float] = set()
+    for sweep in sweeps:
+        rows: list[dict[str, Any]] = sweep["rates"]
+        rates = [float(r["target_rps"]) for r in rows]
+        offered.update(rates)
+        name = f"{sweep['workers']} proc"
+        for section, key, style in (
+            ("reads", "p50_ms", "-"),
+            ("reads", "p95_ms", "-"),
+            ("saves", "p95_ms", "--"),
+        ):
+            latency.plot(
+                rates,
+                [r[section].get(key) for r in rows],
+                style,
+                marker="o" if section == "reads" else "s",
+                label=f"{name}: {section} {key.removesuffix('_ms')}",
+            )
+        throughput.plot(
+            rates, [r["throughput_rps"] for r in rows], marker="o", label=f"{name}: 2xx answered"
+        )
+        throughput.bar(
+            rates, [r["errors"] for r in rows], width=15, alpha=0.5, label=f"{name}: errors"
+        )
     for goal, color, label in (
         (goals.get("read_p95_ms_max"), "green", "read p95 goal"),
         (goals.get("save_p95_ms_max"), "orange", "save p95 goal"),
@@ -191,14 +205,13 @@ def plot_api(data: dict[str, Any]) -> Figure:
     latency.set_yscale("log")
     latency.set_xlabel("target rate (requests/s, open loop)")
     latency.set_ylabel("ms from the scheduled send time")
-    latency.legend(fontsize=8)
+    latency.legend(fontsize=7)
     latency.set_title("latency by rate", fontsize=10)
-    throughput.plot(rates, rates, color="grey", linestyle=":", label="offered")
-    throughput.plot(rates, [r["throughput_rps"] for r in rows], marker="o", label="2xx answered")
-    throughput.bar(rates, [r["errors"] for r in rows], width=15, color="red", label="errors")
+    axis = sorted(offered)
+    throughput.plot(axis, axis, color="grey", linestyle=":", label="offered")
     throughput.set_xlabel("target rate (requests/s)")
     throughput.set_ylabel("requests/s (errors: count)")
-    throughput.legend(fontsize=8)
+    throughput.legend(fontsize=7)
     throughput.set_title("throughput and errors", fontsize=10)
     seed = data.get("seed", {})
     fig.suptitle(

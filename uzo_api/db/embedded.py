@@ -8,6 +8,9 @@ application role is created by the migrations.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import sys
 import threading
 import warnings
@@ -57,7 +60,33 @@ def stop_embedded(settings: Settings) -> None:
     with _lock:
         server = _servers.pop(pgdata, None)
     if server is not None:
+        _forget_dead_handles(pgdata)
         server.cleanup()
+
+
+def _forget_dead_handles(pgdata: Path) -> None:
+    """Drop the processes that died without releasing their handle from pgserver's list.
+
+    pgserver keeps the ids of the processes using a server in ``.handle_pids.json`` and
+    stops it when the last one lets go; a process killed outright (a `uzo serve` worker
+    that crashed and was replaced) never does, and the server would outlive the command.
+    """
+    handles = pgdata / ".handle_pids.json"
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        pids = json.loads(handles.read_text())
+        alive = [pid for pid in pids if isinstance(pid, int) and _alive(pid)]
+        if alive != pids:
+            handles.write_text(json.dumps(alive))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 def _start(pgdata: Path) -> Any:
