@@ -146,6 +146,9 @@ class Driver:
         self.slots = asyncio.Semaphore(connections)
         self.nudge: dict[uuid.UUID, int] = {}
         self.rng = random.Random(11)
+        #: workflows whose last save got no answer (cancelled at the end of a phase, timed
+        #: out): the server may have saved it, so its ETag is read again before the next
+        self.stale: set[uuid.UUID] = set()
 
     def client(self) -> aiohttp.ClientSession:
         return aiohttp.ClientSession(
@@ -185,7 +188,7 @@ class Driver:
                 "Content-Type": "application/json",
             }
             content = self._save_body(workflow)
-        status: int | str
+        status: int | str = "unfinished"
         try:
             # at most `connections` requests in flight; the wait here still counts, from
             # the scheduled time
@@ -204,10 +207,22 @@ class Driver:
         finally:
             if req.op == "save_workflow" and workflow is not None:
                 self.in_flight.discard(workflow)
+                if not isinstance(status, int):
+                    self.stale.add(workflow)
         ended = loop.time()
         saved = req.op == "save_workflow" and workflow is not None
         template = self.targets.templates.get(workflow) if saved and workflow else None
         out.append(Record(req.op, ended - scheduled, started - scheduled, status, template))
+
+    async def _refresh_stale(self, client: aiohttp.ClientSession) -> None:
+        """Read again, untimed, the ETag and diagram of workflows whose save went unanswered."""
+        owner = self.targets.callers[0].headers  # the owner reads every workflow
+        for workflow in sorted(self.stale):
+            async with client.get(f"/api/workflows/{workflow}", headers=owner) as response:
+                if response.status == 200:
+                    self.targets.etags[workflow] = response.headers["etag"]
+                    self.targets.diagrams[workflow] = (await response.json())["diagram"]
+        self.stale.clear()
 
     async def run(self, requests: list[Planned], rate: float, drain_s: float) -> Phase:
         """Send ``requests`` at ``rate`` per second; wait up to ``drain_s`` for the last."""
@@ -216,6 +231,7 @@ class Driver:
         self.slots = asyncio.Semaphore(self.connections)
         cpu0 = time.process_time()
         async with self.client() as client:
+            await self._refresh_stale(client)
             interval = 1.0 / rate
             start = loop.time() + 0.05
             tasks = []

@@ -83,7 +83,7 @@ class Config:
     warmup_seconds: float = 5.0
     members: int = 7  # members logged in besides the owner
     decisions: int = 2000
-    search_steps: int = 2
+    search_steps: int = 3
     timeout_s: float = 10.0
     connections: int = 64
     mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))

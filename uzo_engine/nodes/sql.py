@@ -12,6 +12,11 @@ connection gets a fresh private one (0700, removed when it closes), and its
 (``UZO_SQL_MEMORY_LIMIT_MB``, ``UZO_SQL_THREADS``). Inputs are registered as
 Arrow tables named by input port (the edge's target handle, else the upstream
 node's label as an identifier, else its id).
+
+Static schema inference runs the query ``LIMIT 0`` over empty inputs; its answer
+depends only on the query text and the input schemas, so it is kept (a bounded
+LRU of ``SCHEMA_CACHE_SIZE`` entries per process): saving an edited workflow again
+does not open a DuckDB connection for every unchanged SQL node.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import contextlib
 import re
 import shutil
 import tempfile
+import threading
+from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -109,6 +116,53 @@ class SqlParams(Params):
 
 _MISSING_COLUMN = re.compile(r'Referenced column "([^"]+)" not found')
 
+SCHEMA_CACHE_SIZE = 512
+# (query, input schemas) -> the output schema, or the refusal's (message, code, column)
+_SchemaKey = tuple[str, tuple[tuple[str, tuple[tuple[str, str], ...]], ...]]
+_schemas: OrderedDict[_SchemaKey, pl.Schema | tuple[str, str, str | None]] = OrderedDict()
+_schemas_lock = threading.Lock()
+
+
+def _schema_key(query: str, inputs: Mapping[str, pl.Schema]) -> _SchemaKey:
+    return (
+        query,
+        tuple(
+            (port, tuple((name, repr(dtype)) for name, dtype in schema.items()))
+            for port, schema in sorted(inputs.items())
+        ),
+    )
+
+
+def _infer_output_schema(query: str, inputs: Mapping[str, pl.Schema]) -> pl.Schema:
+    key = _schema_key(query, inputs)
+    with _schemas_lock:
+        known = _schemas.get(key)
+        if known is not None:
+            _schemas.move_to_end(key)
+    if known is None:
+        known = _run_inference(query, inputs)
+        with _schemas_lock:
+            _schemas[key] = known
+            while len(_schemas) > SCHEMA_CACHE_SIZE:
+                _schemas.popitem(last=False)
+    if isinstance(known, tuple):
+        message, code, column = known
+        raise SchemaError(message, code=code, column=column)
+    return pl.Schema(known)
+
+
+def _run_inference(
+    query: str, inputs: Mapping[str, pl.Schema]
+) -> pl.Schema | tuple[str, str, str | None]:
+    empties = {port: to_arrow(pl.DataFrame(schema=schema)) for port, schema in inputs.items()}
+    try:
+        result = run_sql(f"SELECT * FROM ({query}) AS q LIMIT 0", empties)
+    except (duckdb.Error, SqlPermissionError) as e:
+        text = str(e).splitlines()[0]
+        m = _MISSING_COLUMN.search(text)
+        return (f"SQL: {text}", "missing_column" if m else "sql_error", m.group(1) if m else None)
+    return polars_schema(result.schema)
+
 
 def run_sql(query: str, tables: Mapping[str, pa.Table]) -> pa.Table:
     with sandboxed_connection() as con:
@@ -139,18 +193,7 @@ class SqlNode(NodeType[SqlParams]):
     def infer_schema(
         self, params: SqlParams, inputs: Mapping[str, pl.Schema]
     ) -> dict[str, pl.Schema]:
-        empties = {port: to_arrow(pl.DataFrame(schema=schema)) for port, schema in inputs.items()}
-        try:
-            result = run_sql(f"SELECT * FROM ({params.query}) AS q LIMIT 0", empties)
-        except (duckdb.Error, SqlPermissionError) as e:
-            text = str(e).splitlines()[0]
-            m = _MISSING_COLUMN.search(text)
-            raise SchemaError(
-                f"SQL: {text}",
-                code="missing_column" if m else "sql_error",
-                column=m.group(1) if m else None,
-            ) from None
-        return {"out": polars_schema(result.schema)}
+        return {"out": _infer_output_schema(params.query, inputs)}
 
     def run(
         self, params: SqlParams, inputs: Mapping[str, pa.Table], ctx: StepContext

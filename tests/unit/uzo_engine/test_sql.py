@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from tests.unit.uzo_engine.helpers import assert_same, duck, edge, node, run_node, values
 from uzo_engine.local import run_workflow
+from uzo_engine.nodes.base import SchemaError
 from uzo_engine.nodes.registry import get_node_type
 from uzo_engine.nodes.sql import SqlPermissionError, locked_connection, run_sql
 from uzo_engine.settings import get_engine_settings
@@ -179,3 +180,43 @@ def test_a_query_over_its_memory_limit_fails_clearly(monkeypatch: pytest.MonkeyP
             )
     finally:
         get_engine_settings.cache_clear()
+
+
+def test_schema_inference_is_kept_per_query_and_input_schemas(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import polars as pl
+
+    from uzo_engine.nodes import sql as sql_module
+
+    node_type = get_node_type("sql")
+    runs: list[str] = []
+    real = sql_module.run_sql
+
+    def counting(query: str, tables: dict[str, pa.Table]) -> pa.Table:
+        runs.append(query)
+        return real(query, tables)
+
+    monkeypatch.setattr(sql_module, "run_sql", counting)
+    monkeypatch.setattr(sql_module, "_schemas", type(sql_module._schemas)())
+    params = node_type.Params(query="SELECT a, a * 2 AS b FROM t")
+    ints = {"t": pl.Schema({"a": pl.Int64})}
+    first = node_type.infer_schema(params, ints)
+    again = node_type.infer_schema(params, ints)
+    assert first == again == {"out": pl.Schema({"a": pl.Int64, "b": pl.Int64})}
+    assert len(runs) == 1  # the second answer came from the cache
+    floats = node_type.infer_schema(params, {"t": pl.Schema({"a": pl.Float64})})
+    assert floats["out"]["b"] == pl.Float64  # other input schemas: inferred afresh
+    assert len(runs) == 2
+    # a refusal is kept too, and raised afresh each time with its code and column
+    bad = node_type.Params(query="SELECT missing FROM t")
+    for _ in range(2):
+        with pytest.raises(SchemaError) as refused:
+            node_type.infer_schema(bad, ints)
+        assert refused.value.code == "missing_column"
+        assert refused.value.column == "missing"
+    assert len(runs) == 3
+    # bounded: the oldest entries go
+    monkeypatch.setattr(sql_module, "SCHEMA_CACHE_SIZE", 2)
+    node_type.infer_schema(node_type.Params(query="SELECT 1 AS x"), {})
+    assert len(sql_module._schemas) == 2
