@@ -30,6 +30,7 @@ from uzo_api.routes import (
     jobs,
     permissions,
     subscriptions,
+    transfer,
     users,
     workflows,
     workspaces,
@@ -156,6 +157,7 @@ def create_app(
     app.include_router(permissions.router)
     app.include_router(jobs.router)
     app.include_router(workflows.router)
+    app.include_router(transfer.router)
     api_docs.install(app)
     openapi.install(app)
     return app

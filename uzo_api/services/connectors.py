@@ -162,13 +162,13 @@ class ConnectorService:
 
     def page(self, ctx: RequestContext, page: PageRequest) -> list[ConnectorView]:
         """Up to ``page.limit + 1`` connectors the caller may read, by name then id."""
-        query = select(Connector).where(self._readable(ctx))
+        query = select(Connector).where(self.readable(ctx))
         query = keyset(query, page, Connector.connector_name, Connector.id)
         rows = list(ctx.session.scalars(query))
         return [self._view(r, self._secret_names(r)) for r in rows]
 
     @staticmethod
-    def _readable(ctx: RequestContext) -> Any:
+    def readable(ctx: RequestContext) -> Any:
         """Subscription-wide connectors are readable by every member; a workspace's by
         whoever may read the connector or its workspace (one EXISTS, in SQL)."""
         own = ctx.authz.readable_children("connector", Connector.id, None)

@@ -21,6 +21,7 @@ from uzo_api.services.jobs import JobPackageService, JobService
 from uzo_api.services.limits import LimitsService
 from uzo_api.services.remote_calls import RemoteCalls
 from uzo_api.services.subscriptions import SubscriptionService
+from uzo_api.services.transfer import TransferService
 from uzo_api.services.workflows import WorkflowService
 from uzo_connectors.credentials import CredentialVault
 from uzo_connectors.settings import ConnectorSettings
@@ -40,6 +41,7 @@ class Services:
     jobs: JobService
     jobpackages: JobPackageService
     workflows: WorkflowService
+    transfer: TransferService
     remote_calls: RemoteCalls
     background: BackgroundWork
     router: DatabaseRouter
@@ -82,6 +84,10 @@ def build_services(
     limits = LimitsService()
     vault = CredentialVault(settings.credential_keys())
     router = DatabaseRouter(db, settings, vault)
+    connectors = ConnectorService(
+        router, vault, connector_settings or ConnectorSettings(), files_root, limits
+    )
+    jobs, workflows = JobService(), WorkflowService(limits)
     return Services(
         auth=AuthService(
             db,
@@ -90,19 +96,14 @@ def build_services(
             build_sender(settings.auth.mail_sender, settings.home),
             background,
         ),
-        connectors=ConnectorService(
-            router,
-            vault,
-            connector_settings or ConnectorSettings(),
-            files_root,
-            limits,
-        ),
+        connectors=connectors,
         limits=limits,
         features=FeatureService(limits),
         subscriptions=SubscriptionService(),
-        jobs=JobService(),
+        jobs=jobs,
         jobpackages=JobPackageService(),
-        workflows=WorkflowService(limits),
+        workflows=workflows,
+        transfer=TransferService(jobs, workflows, connectors),
         remote_calls=RemoteCalls(
             max_total=server.connector_calls_max,
             per_tenant=server.connector_calls_per_tenant,
