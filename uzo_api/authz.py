@@ -45,7 +45,7 @@ from uzo_api.errors import Forbidden, NotFound
 
 if TYPE_CHECKING:
     import uuid
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
     from sqlalchemy import ColumnElement
     from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -282,6 +282,13 @@ class Authorizer:
                 or_(ObjectPermission.user_id == me, ObjectPermission.group_id.in_(groups)),
             )
         )
+
+    def subscription_wide(self, level: str, object_types: Iterable[str]) -> set[str]:
+        """The types among ``object_types`` on which the caller holds ``level`` on every
+        object of the subscription (its owner: all of them; others: by a role)."""
+        if self.principal.is_owner:
+            return set(object_types)
+        return {t for t in object_types if self._role_allows(t, level)}
 
     def _role_allows(self, object_type: str, level: str) -> bool:
         roles = self.s.execute(
