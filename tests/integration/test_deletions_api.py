@@ -499,12 +499,16 @@ def test_deletion_log_filters_pages_and_who_reads_it(
     assert [d["resource_id"] for d in until] == [d["resource_id"] for d in every[3:]]
     naive = client.get("/api/audit/deletions?from=2026-01-01T00:00:00", headers=owner.headers)
     assert _problem(naive, 422)["field"] == "query.from"
-    assert api.deletions(resource_type="workspace", resource_id=ws) == []
+    assert api.deletions(resource_type="workspace", resource_id=ws) == []  # live, never deleted
+    unknown = client.get(f"/api/audit/deletions?resource_id={uuid.uuid4()}", headers=owner.headers)
+    assert _problem(unknown, 404)["field"] == "query.resource_id"
 
     # a member reads the deletions they made; a stranger none of this tenant's
     assert [d["resource_id"] for d in Api(client, member).deletions()] == [folders[4]]
     stranger = _owner(client, "Elsewhere")
     assert Api(client, stranger).deletions() == []
+    theirs = client.get(f"/api/audit/deletions?resource_id={folders[1]}", headers=stranger.headers)
+    _problem(theirs, 404)  # as for an id that never existed: no existence oracle
     foreign = client.post(f"/api/deletions/{every[1]['id']}/restore", headers=stranger.headers)
     _problem(foreign, 404)
     _problem(client.delete(f"/api/deletions/{every[1]['id']}", headers=stranger.headers), 404)
@@ -524,7 +528,7 @@ def test_a_platform_admin_lists_the_deletions_of_every_tenant(
     )
     admin = auth_header(login(client, email)["access_token"])
     own = client.get("/api/audit/deletions", params={"resource_id": ws}, headers=admin)
-    assert own.json()["items"] == []  # without all_tenants: their own tenant only
+    _problem(own, 404)  # without all_tenants: their own tenant only, which never had it
     every = client.get(
         "/api/audit/deletions", params={"resource_id": ws, "all_tenants": "true"}, headers=admin
     )

@@ -51,7 +51,7 @@ def deletion_read(row: DeletionLog, now: dt.datetime | None = None) -> DeletionR
 
 @router.get(
     "/api/audit/deletions",
-    responses=problem_responses(403),
+    responses=problem_responses(403, 404),
     summary="The deletion log, newest first",
     openapi_extra=permission(
         "authenticated: the subscription's owner reads all of it; a member the deletions "
@@ -60,7 +60,7 @@ def deletion_read(row: DeletionLog, now: dt.datetime | None = None) -> DeletionR
     ),
     description="Filters combine (AND). `action`: `soft` (still deleted, restorable or "
     "expired), `restored`, `hard` (removed for good). `from`/`to` bound `deleted_at` "
-    "(from inclusive, to exclusive).",
+    "(from inclusive, to exclusive). A `resource_id` the tenant never had is a 404.",
 )
 def list_deletions(
     ctx: ContextDep,

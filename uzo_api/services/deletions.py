@@ -315,7 +315,10 @@ class DeletionService:
     ) -> list[DeletionLog]:
         """Up to ``page.limit + 1`` deletions, newest first (then by id)."""
         query = select(DeletionLog).where(*_filters(filters))
-        if all_tenants:
+        across = all_tenants and ctx.authz.is_platform_admin()
+        if filters.resource_id is not None and not across:
+            _require_known(ctx.session, filters.resource_id)
+        if all_tenants:  # refused (403) for anyone but a platform admin
             with ctx.authz.platform_scope():
                 return self._run_page(ctx.session, query, page)
         readable = ctx.authz.subscription_wide("admin", KINDS)
@@ -390,6 +393,15 @@ def remove_rows(
             execution_options={"synchronize_session": False},
         )
     return counts
+
+
+def _require_known(s: Session, resource_id: uuid.UUID) -> None:
+    """404 for a resource the tenant never had (or another tenant's: RLS hides both),
+    as every filter naming an object answers; one with no deletion is an empty page."""
+    known = [select(DeletionLog.id).where(DeletionLog.resource_id == resource_id).exists()]
+    known += [select(k.model.id).where(k.model.id == resource_id).exists() for k in KINDS.values()]
+    if not s.scalar(select(or_(*known))):
+        raise NotFound("no such resource", field="query.resource_id")
 
 
 def older_than(cutoff: dt.datetime) -> Callable[[Any], ColumnElement[bool]]:
