@@ -597,13 +597,15 @@ def test_soft_deleted_objects_vanish_from_lists_counts_checks_and_limits(
 # -- the migration ---------------------------------------------------------------------------------
 
 
-def test_migration_0006_renames_live_duplicates_and_goes_down_and_up(
-    database: Database, settings: Settings, owner: Caller
+def test_migration_0006_renames_live_duplicates_logs_old_deletes_and_goes_down_and_up(
+    client: TestClient, database: Database, settings: Settings, owner: Caller
 ) -> None:
+    sid = owner.subscription_id
+    ids = [uuid.uuid4() for _ in range(3)]
+    ws, folder, early, job = (uuid.uuid4() for _ in range(4))
     migrate.downgrade(database.owner_engine, settings, "0005")
     try:
         with database.owner_engine.begin() as conn:
-            ids = [uuid.uuid4() for _ in range(3)]
             for i, wid in enumerate(ids):
                 conn.execute(
                     text(
@@ -611,8 +613,28 @@ def test_migration_0006_renames_live_duplicates_and_goes_down_and_up(
                         "deleted_at) VALUES (:id, :s, 'Twin', now() + make_interval(secs => :i), "
                         "CASE WHEN :i = 2 THEN now() END)"
                     ),
-                    {"id": wid, "s": owner.subscription_id, "i": i},
+                    {"id": wid, "s": sid, "i": i},
                 )
+            # deleted the old way (no log): a workspace with a folder and a job stamped with
+            # its timestamp, and a folder deleted on its own earlier
+            when = "now() - interval '1 day'"
+            conn.execute(
+                text(f"INSERT INTO workspaces (id, subscription_id, workspace_name, deleted_at) "
+                     f"VALUES (:ws, :s, 'Old way', {when})"),
+                {"ws": ws, "s": sid},
+            )  # fmt: skip
+            for fid, name, at in ((folder, "f", when), (early, "e", "now() - interval '2 days'")):
+                conn.execute(
+                    text(f"INSERT INTO folders (id, subscription_id, workspace_id, folder_name, "
+                         f"deleted_at) VALUES (:f, :s, :ws, :n, {at})"),
+                    {"f": fid, "s": sid, "ws": ws, "n": name},
+                )  # fmt: skip
+            conn.execute(
+                text(f"INSERT INTO jobs (id, subscription_id, folder_id, job_name, deleted_at, "
+                     f"schedule_type, timezone, is_enabled) "
+                     f"VALUES (:j, :s, :f, 'j', {when}, 'manual', 'UTC', true)"),
+                {"j": job, "s": sid, "f": folder},
+            )  # fmt: skip
     finally:
         migrate.upgrade(database.owner_engine, settings)
     assert migrate.current_revision(database.owner_engine) == migrate.head_revision(settings)
@@ -626,3 +648,15 @@ def test_migration_0006_renames_live_duplicates_and_goes_down_and_up(
     assert names[ids[0]] == "Twin"  # the oldest keeps its name
     assert names[ids[1]] == f"Twin ({str(ids[1])[:8]})"
     assert names[ids[2]] == "Twin"  # a deleted one blocks nothing and is left alone
+
+    api = Api(client, owner)
+    log = api.last_deletion(str(ws))
+    assert log["cascaded_ids"] == {"folders": [str(folder)], "jobs": [str(job)], "workflows": []}
+    assert log["status"] == "restorable"
+    assert api.last_deletion(str(early))["cascaded_counts"] == {
+        "folders": 0, "jobs": 0, "workflows": 0
+    }  # fmt: skip
+    restored = client.post(f"/api/deletions/{log['id']}/restore", headers=owner.headers)
+    assert restored.status_code == 200, restored.text
+    assert api.status(f"/api/jobs/{job}") == 200
+    assert api.status(f"/api/folders/{early}") == 404

@@ -6,6 +6,11 @@ a soft-deleted object keeps its name without blocking it. Live duplicates that e
 before this revision (nothing refused them until now) keep the oldest name; each
 later one gets its id's first eight characters appended, ``Sales (1a2b3c4d)``.
 
+Workspaces and folders deleted before this revision wrote no deletion log: each gets
+one now, found as before by its timestamp (the folders, jobs and workflows that carry
+the same ``deleted_at``), so it stays restorable by the log; every log without a
+deadline gets the default one (``deleted_at`` + 30 days).
+
 ``deletion_logs`` gains ``purged_at``/``purged_by`` (rows removed for real), an index
 for listing by time, and a read-only platform-admin policy (ADR 0013), so a platform
 admin can list the deletions of every tenant. Soft-deleted rows get a partial index
@@ -66,7 +71,67 @@ def _rename_live_duplicates(table: str, scope: tuple[str, ...], name: str) -> No
     )
 
 
+RESTORE_DAYS = 30
+
+# one log per workspace, and per folder deleted on its own (not with what holds it),
+# that has none: what carries its timestamp under it, as restores matched it until now
+_BACKFILL = """
+WITH roots AS (
+    SELECT 'workspace' AS kind, w.id, w.subscription_id, w.workspace_name AS name,
+           w.deleted_by, w.deleted_at, w.id AS workspace_id
+    FROM workspaces w WHERE w.deleted_at IS NOT NULL
+    UNION ALL
+    SELECT 'folder', f.id, f.subscription_id, f.folder_name, f.deleted_by, f.deleted_at,
+           f.workspace_id
+    FROM folders f
+    WHERE f.deleted_at IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM workspaces w
+                      WHERE w.id = f.workspace_id AND w.deleted_at = f.deleted_at)
+      AND NOT EXISTS (SELECT 1 FROM folders p
+                      WHERE p.id = f.parent_folder_id AND p.deleted_at = f.deleted_at)
+), sets AS (
+    SELECT r.*,
+        ARRAY(SELECT c.id FROM folders c
+              WHERE c.deleted_at = r.deleted_at AND c.id <> r.id
+                AND CASE WHEN r.kind = 'workspace' THEN c.workspace_id = r.id
+                         ELSE c.ancestor_ids @> ARRAY[r.id] END) AS folder_ids
+    FROM roots r
+    WHERE NOT EXISTS (SELECT 1 FROM deletion_logs l
+                      WHERE l.resource_id = r.id AND l.deleted_at = r.deleted_at)
+), with_jobs AS (
+    SELECT s.*,
+        ARRAY(SELECT j.id FROM jobs j
+              WHERE j.deleted_at = s.deleted_at
+                AND (j.folder_id = ANY(s.folder_ids) OR j.folder_id = s.id)) AS job_ids
+    FROM sets s
+), full_sets AS (
+    SELECT j.*,
+        ARRAY(SELECT wf.id FROM workflows wf
+              WHERE wf.deleted_at = j.deleted_at AND wf.job_id = ANY(j.job_ids)) AS workflow_ids
+    FROM with_jobs j
+)
+INSERT INTO deletion_logs (id, subscription_id, resource_type, resource_id, resource_name,
+                           cascaded_counts, cascaded_ids, is_soft_delete, deleted_by,
+                           deleted_at, restore_deadline)
+SELECT gen_random_uuid(), subscription_id, kind, id, left(name, 300),
+       jsonb_build_object('folders', cardinality(folder_ids), 'jobs', cardinality(job_ids),
+                          'workflows', cardinality(workflow_ids)),
+       jsonb_build_object('folders', to_jsonb(folder_ids::text[]),
+                          'jobs', to_jsonb(job_ids::text[]),
+                          'workflows', to_jsonb(workflow_ids::text[])),
+       true, deleted_by, deleted_at, deleted_at + make_interval(days => :days)
+FROM full_sets
+"""
+
+
 def upgrade() -> None:
+    op.execute(sa.text(_BACKFILL).bindparams(days=RESTORE_DAYS))
+    op.execute(
+        sa.text(
+            "UPDATE deletion_logs SET restore_deadline = deleted_at + make_interval(days => :days) "
+            "WHERE restore_deadline IS NULL AND is_soft_delete"
+        ).bindparams(days=RESTORE_DAYS)
+    )
     for index, (table, scope, name) in LIVE_NAMES.items():
         _rename_live_duplicates(table, scope, name)
         columns = [sa.text(expr) if "(" in expr else expr for expr in scope]
