@@ -660,3 +660,33 @@ def test_migration_0006_renames_live_duplicates_logs_old_deletes_and_goes_down_a
     assert restored.status_code == 200, restored.text
     assert api.status(f"/api/jobs/{job}") == 200
     assert api.status(f"/api/folders/{early}") == 404
+
+
+def test_a_deleted_workspaces_connectors_are_gone_with_it_until_restored(
+    client: TestClient, owner: Caller, member: Caller, database: Database
+) -> None:
+    api = Api(client, owner)
+    ws = api.workspace("With a connector")
+    body = {
+        "name": f"lake-{uuid.uuid4().hex[:8]}",
+        "connector_type": "s3",
+        "workspace_id": ws,
+        "config": {"bucket": "lake", "endpoint_url": "http://127.0.0.1:9"},
+    }
+    connector = _made(client.post("/api/connectors", json=body, headers=owner.headers))["id"]
+    _grant(database, member, "workspace", ws, "read")
+
+    def listed(who: Caller) -> list[str]:
+        resp = client.get("/api/connectors", params={"limit": 200}, headers=who.headers)
+        assert resp.status_code == 200, resp.text
+        return [c["id"] for c in resp.json()["items"]]
+
+    assert connector in listed(member)
+    api.delete(f"/api/workspaces/{ws}")
+    for who in (owner, member):
+        assert connector not in listed(who)
+        assert Api(client, who).status(f"/api/connectors/{connector}") == 404
+    restored = client.post(f"/api/workspaces/{ws}/restore", headers=owner.headers)
+    assert restored.status_code == 200, restored.text
+    assert connector in listed(member)
+    assert Api(client, member).status(f"/api/connectors/{connector}") == 200
