@@ -4,7 +4,9 @@ and soft-deleted objects vanishing from lists, counts, permission checks and lim
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -690,3 +692,27 @@ def test_a_deleted_workspaces_connectors_are_gone_with_it_until_restored(
     assert restored.status_code == 200, restored.text
     assert connector in listed(member)
     assert Api(client, member).status(f"/api/connectors/{connector}") == 200
+
+
+def test_a_job_created_while_its_folder_is_being_deleted_is_refused_not_orphaned(
+    client: TestClient, owner: Caller, database: Database
+) -> None:
+    api = Api(client, owner)
+    folder = api.folder(api.workspace("Race"), "f")
+    with database.owner_engine.connect() as conn, ThreadPoolExecutor(1) as pool:
+        held = conn.begin()
+        # a delete of the folder, not committed yet (it holds the folder's row)
+        conn.execute(text("UPDATE folders SET deleted_at = now() WHERE id = :f"), {"f": folder})
+        create = pool.submit(
+            client.post, f"/api/folders/{folder}/jobs", json={"name": "late"}, headers=owner.headers
+        )
+        time.sleep(0.5)
+        assert not create.done(), "the creation did not wait for the folder's delete"
+        held.commit()
+        refused = create.result(timeout=30)
+    _problem(refused, 404)
+    with database.owner_engine.connect() as conn:
+        live = conn.execute(
+            text("SELECT count(*) FROM jobs WHERE folder_id = :f"), {"f": folder}
+        ).scalar_one()
+    assert live == 0

@@ -102,6 +102,11 @@ class JobService:
     ) -> Job:
         """A job in a folder: needs read_write on the folder."""
         folder = ctx.authz.require("read_write", "folder", folder_id)
+        # a share lock on the folder until commit: a delete of the folder waits for this
+        # job and then takes it along, or it went first and the job is refused (404)
+        ctx.session.refresh(folder, with_for_update={"read": True})
+        if folder.deleted_at is not None:
+            raise NotFound("no such folder")
         row = Job(
             subscription_id=ctx.principal.subscription_id,
             folder_id=folder.id,
