@@ -5,8 +5,9 @@ owner its own policy), in one transaction: a workspace, folder, job, workflow or
 package deleted more than ``UZO_HISTORY_RESTORE_DAYS`` ago goes, with what was deleted
 under it, the grants on them, their workflows' versions and runs, and the connectors
 bound to a removed workspace; their deletion-log entries are marked purged (they stay,
-for the record, until the log's own retention removes them). ``--dry-run`` counts the
-same rows in the same transaction and rolls it back.
+for the record, until the log's own retention removes them), and each gets an audit
+row ``<type>.purge`` in its tenant (no user: the operator's command). ``--dry-run``
+counts the same rows in the same transaction and rolls it back.
 """
 
 from __future__ import annotations
@@ -28,13 +29,28 @@ def register(db_app: typer.Typer) -> None:
 
 def purge_expired(db: Database, older_than_days: int) -> dict[str, int]:
     """Remove the rows soft-deleted more than ``older_than_days`` ago; counts per type."""
+    from sqlalchemy import func, select
     from sqlalchemy.orm import Session
 
+    from uzo_api.db.models import AuditLog, DeletionLog
     from uzo_api.services.deletions import older_than, remove_rows
 
     cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=older_than_days)
     with Session(db.owner_engine) as s, s.begin():
-        return remove_rows(s, older_than(cutoff), by=None)
+        counts = remove_rows(s, older_than(cutoff), by=None)
+        # the entries this transaction marked (now() is the transaction's start)
+        purged = s.scalars(select(DeletionLog).where(DeletionLog.purged_at == func.now()))
+        s.add_all(
+            AuditLog(
+                subscription_id=log.subscription_id,
+                action=f"{log.resource_type}.purge",
+                resource_type=log.resource_type,
+                resource_id=log.resource_id,
+                changes={"deletion_id": str(log.id), "by": "uzo db purge"},
+            )
+            for log in purged
+        )
+        return counts
 
 
 def count_expired(db: Database, older_than_days: int) -> dict[str, int]:

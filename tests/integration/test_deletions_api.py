@@ -458,6 +458,13 @@ def test_uzo_db_purge_removes_what_is_past_the_window_only(
     assert _count(database, "workspaces", [new_ws]) == 1  # inside the window: kept
     assert api.last_deletion(old_ws)["status"] == "purged"
     assert api.last_deletion(old_ws)["purged_by"] is None
+    with database.owner_engine.connect() as conn:
+        audited = conn.execute(
+            text("SELECT user_id, changes FROM audit_logs WHERE resource_id = :id AND action = :a"),
+            {"id": old_ws, "a": "workspace.purge"},
+        ).one()
+    assert audited.user_id is None
+    assert audited.changes["deletion_id"] == api.last_deletion(old_ws)["id"]
     assert api.last_deletion(new_ws)["status"] == "restorable"
 
 
