@@ -64,8 +64,8 @@ if TYPE_CHECKING:
     from uzo_api.pagination import PageRequest
     from uzo_api.services.limits import LimitsService
 
-ResourceType = Literal["workspace", "folder", "job", "workflow", "jobpackage"]
 Action = Literal["soft", "restored", "hard"]
+Status = Literal["restorable", "expired", "restored", "purged"]
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ class DeletionFilters:
     until: dt.datetime | None = None
 
 
-def status_of(log: DeletionLog, now: dt.datetime) -> str:
+def status_of(log: DeletionLog, now: dt.datetime) -> Status:
     """``restorable``, ``expired`` (window closed, not purged yet), ``restored``, or
     ``purged`` (its rows are gone for good)."""
     if log.purged_at is not None or not log.is_soft_delete:
