@@ -447,11 +447,11 @@ def test_uzo_db_purge_removes_what_is_past_the_window_only(
                      "AND id <> :keep"),
                 {"s": owner.subscription_id, "keep": new_ws},
             )  # fmt: skip
-    would = count_expired(database, 30)
+    would = count_expired(database.owner_engine, 30)
     assert would["workspaces"] >= 1
     assert would["workflows"] >= 1
     assert _count(database, "workspaces", [old_ws]) == 1  # a dry run removes nothing
-    removed = purge_expired(database, 30)
+    removed = purge_expired(database.owner_engine, 30)
     assert removed["workspaces"] >= 1
     assert _count(database, "workspaces", [old_ws]) == 0
     assert _count(database, "workflows", [old_flow]) == 0
