@@ -24,6 +24,7 @@ from uzo_api.observability import RequestIdMiddleware
 from uzo_api.routes import (
     auth,
     connectors,
+    deletions,
     features,
     groups,
     health,
@@ -158,6 +159,7 @@ def create_app(
     app.include_router(jobs.router)
     app.include_router(workflows.router)
     app.include_router(transfer.router)
+    app.include_router(deletions.router)
     api_docs.install(app)
     openapi.install(app)
     return app

@@ -45,7 +45,7 @@ from uzo_api.errors import Forbidden, NotFound
 
 if TYPE_CHECKING:
     import uuid
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
     from sqlalchemy import ColumnElement
     from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -166,6 +166,11 @@ class Authorizer:
         row = self.s.get(model, object_id, options=[defer(column) for column in heavy])
         if row is None or getattr(row, "deleted_at", None) is not None:
             raise NotFound(f"no such {object_type}")
+        if object_type == "connector" and row.workspace_id is not None:
+            # a connector of a deleted workspace is gone with it (until it is restored)
+            workspace = self.s.get(Workspace, row.workspace_id)
+            if workspace is None or workspace.deleted_at is not None:
+                raise NotFound(f"no such {object_type}")
         return row
 
     @staticmethod
@@ -282,6 +287,18 @@ class Authorizer:
                 or_(ObjectPermission.user_id == me, ObjectPermission.group_id.in_(groups)),
             )
         )
+
+    def subscription_wide(self, level: str, object_types: Iterable[str]) -> set[str]:
+        """The types among ``object_types`` on which the caller holds ``level`` on every
+        object of the subscription (its owner: all of them; others: by a role)."""
+        if self.principal.is_owner:
+            return set(object_types)
+        return {t for t in object_types if self._role_allows(t, level)}
+
+    @staticmethod
+    def live_workspace(workspace_id: InstrumentedAttribute[Any]) -> ColumnElement[bool]:
+        """A WHERE clause: the workspace ``workspace_id`` names is not deleted."""
+        return exists().where(Workspace.id == workspace_id, Workspace.deleted_at.is_(None))
 
     def _role_allows(self, object_type: str, level: str) -> bool:
         roles = self.s.execute(

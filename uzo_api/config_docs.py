@@ -112,6 +112,7 @@ def sections() -> tuple[Section, ...]:
     from uzo_api.settings import (
         AuthSettings,
         DatabaseSettings,
+        HistorySettings,
         RedisSettings,
         ServerSettings,
         Settings,
@@ -126,6 +127,7 @@ def sections() -> tuple[Section, ...]:
         Section("Accounts and tokens", AuthSettings),
         Section("HTTP server", ServerSettings),
         Section("Redis", RedisSettings),
+        Section("History: deletion and restore", HistorySettings),
         Section("Engine: Ray, Prefect, runs and the sql node", EngineSettings),
         Section("Connectors", ConnectorSettings),
         Section("Connector database files", DatabaseFileSettings),

@@ -13,7 +13,7 @@ import structlog
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import DataError, DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 if TYPE_CHECKING:
@@ -111,6 +111,12 @@ class Conflict(Problem):
     status, slug, title = 409, "conflict", "Conflict"
 
 
+class Gone(Problem):
+    """Something that existed and cannot come back (a deletion past its restore window)."""
+
+    status, slug, title = 410, "gone", "Gone"
+
+
 class InvalidInput(Problem):
     status, slug, title = 422, "validation-error", "Invalid input"
 
@@ -152,6 +158,7 @@ PROBLEM_TYPES: dict[str, str] = {
         PlanLimitReached,
         NotFound,
         Conflict,
+        Gone,
         InvalidInput,
         PreconditionFailed,
         TooManyRequests,
@@ -168,6 +175,22 @@ PROBLEM_TYPES.update(
         "payload-too-large": "Payload too large",
     }
 )
+
+
+#: unique index on live names -> what its rows are, and where a name must be unique
+LIVE_NAME_INDEXES = {
+    "uq_workspaces_live_name": "workspace (in this subscription)",
+    "uq_folders_live_name": "folder (in the same parent)",
+    "uq_jobs_live_name": "job (in the same folder)",
+    "uq_workflows_live_name": "workflow (in the same job)",
+    "uq_jobpackages_live_name": "job package (in this subscription)",
+}
+
+
+def _constraint(exc: IntegrityError) -> str | None:
+    diag = getattr(exc.orig, "diag", None)
+    name = getattr(diag, "constraint_name", None)
+    return str(name) if name else None
 
 
 def problem_type(slug: str) -> str:
@@ -227,6 +250,7 @@ _HTTP_SLUGS = {
     404: "not-found",
     405: "method-not-allowed",
     409: "conflict",
+    410: "gone",
     412: "precondition-failed",
     413: "payload-too-large",
     415: "unsupported-media-type",
@@ -305,6 +329,23 @@ def install_error_handlers(app: FastAPI) -> None:
             slug="validation-error",
             title="Invalid input",
             detail="a value in the request cannot be stored",
+        )
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+        # a live name taken in its scope (the partial unique indexes of migration 0006),
+        # met by a create, a rename or a move: the caller's mistake, never a 5xx
+        taken = LIVE_NAME_INDEXES.get(_constraint(exc) or "")
+        if taken is None:
+            return await _unexpected(request, exc)
+        return problem_response(
+            request,
+            status=409,
+            slug=Conflict.slug,
+            title=Conflict.title,
+            detail=f"a {taken} of this name already exists there: names are unique among "
+            "live objects of the same parent; pick another name",
+            field="body.name",
         )
 
     @app.exception_handler(DBAPIError)

@@ -80,6 +80,11 @@ TAGS: list[dict[str, str]] = [
         "sent. It is validated on save (every error at once, by node and field) unless "
         "saved as a draft, which cannot run; it holds no secrets (nodes name a connector).",
     },
+    {
+        "name": "deletions",
+        "description": "The deletion log: what each soft delete cascaded to (ids and counts "
+        "per type), restoring exactly that within the restore window, and hard deletes.",
+    },
 ]
 
 

@@ -185,6 +185,21 @@ class RedisSettings(UzoSettings):
     )
 
 
+class HistorySettings(UzoSettings):
+    """History of objects: how long a deletion stays restorable."""
+
+    model_config = _group("UZO_HISTORY_")
+
+    restore_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="Days a soft delete (of a workspace, folder, job, workflow or job "
+        "package and what it cascaded to) can be restored; `uzo db purge` removes the rows "
+        "of older ones for good.",
+    )
+
+
 class ServerSettings(UzoSettings):
     """HTTP server."""
 
@@ -292,6 +307,9 @@ class Settings(UzoSettings):
     )
     server: ServerSettings = Field(
         default_factory=ServerSettings, description="The UZO_SERVER_* group."
+    )
+    history: HistorySettings = Field(
+        default_factory=HistorySettings, description="The UZO_HISTORY_* group."
     )
 
     secret_keys: SecretStr | None = Field(

@@ -98,8 +98,26 @@ def test_version(tmp_path: Path) -> None:
 def test_db_current_on_the_session_database(uzo_home: Path, database: object) -> None:
     result = _run("db", "current", env=_env(uzo_home))
     assert result.returncode == 0, result.stderr
-    assert "database: 0005" in result.stdout
-    assert "code:     0005" in result.stdout
+    assert "database: 0006" in result.stdout
+    assert "code:     0006" in result.stdout
+
+
+def test_db_purge_dry_run_counts_per_type_and_removes_nothing(
+    uzo_home: Path, database: object
+) -> None:
+    result = _run("db", "purge", "--dry-run", "--json", env=_env(uzo_home))
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["ok"] is True
+    assert doc["dry_run"] is True
+    assert doc["older_than_days"] == 30
+    assert set(doc["removed"]) == {
+        "workflows", "jobs", "jobpackages", "folders", "workspaces", "connectors"
+    }  # fmt: skip
+    text_run = _run("db", "purge", "--dry-run", "--older-than-days", "3650", env=_env(uzo_home))
+    assert text_run.returncode == 0, text_run.stderr
+    assert "would remove" in text_run.stdout
+    assert "workspaces" in text_run.stdout
 
 
 @pytest.mark.slow
@@ -111,7 +129,7 @@ def test_db_downgrade_and_upgrade_round_trip(tmp_path: Path) -> None:
     env = _own_database_env(home)
     up = _run("db", "upgrade", env=env)
     assert up.returncode == 0, up.stderr
-    assert "database at 0005" in up.stdout
+    assert "database at 0006" in up.stdout
     down = _run("db", "downgrade", "base", "--yes", env=env)
     assert down.returncode == 0, down.stderr
     assert "database at base" in down.stdout

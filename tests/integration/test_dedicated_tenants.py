@@ -303,6 +303,38 @@ def test_an_unreachable_dedicated_database_is_a_503_never_the_shared_one(
     ]
 
 
+def test_uzo_db_purge_reaches_a_dedicated_tenants_database(
+    api: TestClient, dedicated: Provisioned, uzo_home: Path
+) -> None:
+    t = dedicated.tenant
+    made = api.post("/api/workspaces", json={"name": "Purged"}, headers=t.headers)
+    assert made.status_code == 201, made.text
+    ws = made.json()["id"]
+    assert api.delete(f"/api/workspaces/{ws}", headers=t.headers).status_code == 204
+    with dedicated.engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE workspaces SET deleted_at = deleted_at - interval '31 days' WHERE id = :w"
+            ),
+            {"w": ws},
+        )
+    rc, dry = _uzo(uzo_home, "db", "purge", "--dry-run")
+    assert rc == 0, dry
+    assert dry["removed"]["workspaces"] >= 1
+    rc, doc = _uzo(uzo_home, "db", "purge")
+    assert rc == 0, doc
+    assert doc["removed"]["workspaces"] >= 1
+    with dedicated.engine.connect() as conn:
+        left = conn.execute(
+            text("SELECT count(*) FROM workspaces WHERE id = :w"), {"w": ws}
+        ).scalar_one()
+        purged = conn.execute(
+            text("SELECT purged_at IS NOT NULL FROM deletion_logs WHERE resource_id = :w"),
+            {"w": ws},
+        ).scalar_one()
+    assert (left, purged) == (0, True)
+
+
 def test_provision_again_migrates_and_copies_again(dedicated: Provisioned, uzo_home: Path) -> None:
     t = dedicated.tenant
     rc, doc = _uzo(uzo_home, "tenant", "provision", "--subscription", t.subscription_id)

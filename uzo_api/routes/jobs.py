@@ -111,7 +111,7 @@ def list_jobs(
 @router.post(
     "/api/folders/{folder_id}/jobs",
     status_code=status.HTTP_201_CREATED,
-    responses=tagged(201, 403, 404),
+    responses=tagged(201, 403, 404, 409),
     summary="Create a job in a folder",
     openapi_extra=permission("read_write on folder"),
 )
@@ -143,7 +143,7 @@ def get_job(
 
 @router.patch(
     "/api/jobs/{job_id}",
-    responses=tagged(200, 403, 404, 412),
+    responses=tagged(200, 403, 404, 409, 412),
     summary="Rename a job or change its description",
     openapi_extra=permission("read_write on job"),
 )
@@ -164,11 +164,11 @@ def update_job(
     "/api/jobs/{job_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(403, 404),
-    summary="Delete a job and its workflows (restorable)",
+    summary="Delete a job and its workflows (restorable: see /api/audit/deletions)",
     openapi_extra=permission("admin on job"),
 )
 def delete_job(job_id: uuid.UUID, ctx: ContextDep, services: ServicesDep) -> Response:
-    services.jobs.delete(ctx, job_id)
+    services.deletions.delete(ctx, "job", job_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -193,7 +193,7 @@ def list_job_packages(
 @router.post(
     "/api/jobpackages",
     status_code=status.HTTP_201_CREATED,
-    responses=tagged(201, 403),
+    responses=tagged(201, 403, 409),
     summary="Create a job package (an ordered set of jobs)",
     openapi_extra=permission("read_write on every jobpackage (the owner, or a role)"),
 )
@@ -221,7 +221,7 @@ def get_job_package(
 
 @router.patch(
     "/api/jobpackages/{package_id}",
-    responses=tagged(200, 403, 404, 412),
+    responses=tagged(200, 403, 404, 409, 412),
     summary="Rename a job package or change its description",
     openapi_extra=permission("read_write on jobpackage"),
 )
@@ -263,9 +263,9 @@ def set_job_package_jobs(
     "/api/jobpackages/{package_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(403, 404),
-    summary="Delete a job package (its jobs stay)",
+    summary="Delete a job package (its jobs stay; restorable: see /api/audit/deletions)",
     openapi_extra=permission("admin on jobpackage"),
 )
 def delete_job_package(package_id: uuid.UUID, ctx: ContextDep, services: ServicesDep) -> Response:
-    services.jobpackages.delete(ctx, package_id)
+    services.deletions.delete(ctx, "jobpackage", package_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

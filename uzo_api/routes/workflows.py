@@ -92,7 +92,7 @@ def list_workflows(
 @router.post(
     "/api/jobs/{job_id}/workflows",
     status_code=status.HTTP_201_CREATED,
-    responses=tagged(201, 403, 404),
+    responses=tagged(201, 403, 404, 409),
     summary="Create a workflow in a job (counts against the plan's workflow limit)",
     openapi_extra=permission("read_write on job"),
 )
@@ -132,7 +132,7 @@ def get_workflow(
 
 @router.patch(
     "/api/workflows/{workflow_id}",
-    responses=tagged(200, 403, 404, 412),
+    responses=tagged(200, 403, 404, 409, 412),
     summary="Change a workflow's name, description or diagram",
     openapi_extra=permission("read_write on workflow"),
     description="Send `If-Match` with the `ETag` you read so that a change made meanwhile "
@@ -162,9 +162,9 @@ def update_workflow(
     "/api/workflows/{workflow_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(403, 404),
-    summary="Delete a workflow (restorable)",
+    summary="Delete a workflow (restorable: see /api/audit/deletions)",
     openapi_extra=permission("admin on workflow"),
 )
 def delete_workflow(workflow_id: uuid.UUID, ctx: ContextDep, services: ServicesDep) -> Response:
-    services.workflows.delete(ctx, workflow_id)
+    services.deletions.delete(ctx, "workflow", workflow_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from uzo_api.authz import permission
-from uzo_api.deps import ContextDep, refuse_unknown_query
+from uzo_api.deps import ContextDep, ServicesDep, refuse_unknown_query
 from uzo_api.errors import problem_responses
 from uzo_api.pagination import PageParams
 from uzo_api.schemas.workspaces import (
@@ -88,7 +88,7 @@ def list_workspaces(
 @router.post(
     "/api/workspaces",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(403),
+    responses=problem_responses(403, 409),
     summary="Create a workspace; you become its owner",
     openapi_extra=permission("admin on every workspace (the subscription's owner, or a role)"),
 )
@@ -108,7 +108,7 @@ def get_workspace(workspace_id: uuid.UUID, ctx: ContextDep) -> WorkspaceRead:
 
 @router.patch(
     "/api/workspaces/{workspace_id}",
-    responses=problem_responses(403, 404),
+    responses=problem_responses(403, 404, 409),
     summary="Rename or describe a workspace",
     openapi_extra=permission("read_write on workspace"),
 )
@@ -125,22 +125,26 @@ def update_workspace(
     responses=problem_responses(403, 404),
     summary="Delete a workspace with its folders, jobs and workflows (restorable)",
     openapi_extra=permission("admin on workspace"),
+    description="A soft delete, logged in `/api/audit/deletions` with what it took.",
 )
-def delete_workspace(workspace_id: uuid.UUID, ctx: ContextDep) -> Response:
-    service.delete_workspace(ctx, workspace_id)
+def delete_workspace(workspace_id: uuid.UUID, ctx: ContextDep, services: ServicesDep) -> Response:
+    services.deletions.delete(ctx, "workspace", workspace_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post(
     "/api/workspaces/{workspace_id}/restore",
-    responses=problem_responses(403, 404),
+    responses=problem_responses(403, 404, 409, 410),
     summary="Restore a deleted workspace and what its deletion removed",
     openapi_extra=permission("admin on workspace"),
-    description="Folders, jobs and workflows deleted earlier on their own stay deleted. "
-    "404 if the workspace is not deleted.",
+    description="Its latest deletion, as `POST /api/deletions/{id}/restore` does: folders, "
+    "jobs and workflows deleted earlier on their own stay deleted. 404 if the workspace "
+    "is not deleted; 409 if its name is taken; 410 past the restore window.",
 )
-def restore_workspace(workspace_id: uuid.UUID, ctx: ContextDep) -> WorkspaceRead:
-    return _workspace(service.restore_workspace(ctx, workspace_id))
+def restore_workspace(
+    workspace_id: uuid.UUID, ctx: ContextDep, services: ServicesDep
+) -> WorkspaceRead:
+    return _workspace(services.deletions.restore_object(ctx, "workspace", workspace_id))
 
 
 # -- folders --------------------------------------------------------------------------------------
@@ -173,7 +177,7 @@ def list_folders(
 @router.post(
     "/api/workspaces/{workspace_id}/folders",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(403, 404),
+    responses=problem_responses(403, 404, 409),
     summary="Create a folder at the top of a workspace or in a folder",
     openapi_extra=permission("read_write on the workspace or the parent folder"),
 )
@@ -200,7 +204,7 @@ def get_folder(folder_id: uuid.UUID, ctx: ContextDep) -> FolderRead:
 
 @router.patch(
     "/api/folders/{folder_id}",
-    responses=problem_responses(403, 404),
+    responses=problem_responses(403, 404, 409),
     summary="Rename, describe or move a folder (with everything in it)",
     openapi_extra=permission(
         "read_write on folder; to move it, admin on folder and read_write on the new parent"
@@ -219,19 +223,21 @@ def update_folder(folder_id: uuid.UUID, body: FolderUpdate, ctx: ContextDep) -> 
     responses=problem_responses(403, 404),
     summary="Delete a folder with its sub-folders, jobs and workflows (restorable)",
     openapi_extra=permission("admin on folder"),
+    description="A soft delete, logged in `/api/audit/deletions` with what it took.",
 )
-def delete_folder(folder_id: uuid.UUID, ctx: ContextDep) -> Response:
-    service.delete_folder(ctx, folder_id)
+def delete_folder(folder_id: uuid.UUID, ctx: ContextDep, services: ServicesDep) -> Response:
+    services.deletions.delete(ctx, "folder", folder_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post(
     "/api/folders/{folder_id}/restore",
-    responses=problem_responses(403, 404, 409),
+    responses=problem_responses(403, 404, 409, 410),
     summary="Restore a deleted folder and what its deletion removed",
     openapi_extra=permission("admin on folder"),
-    description="409 while its workspace or parent folder is deleted (restore that first); "
-    "404 if the folder is not deleted.",
+    description="409 while its workspace or parent folder is deleted (restore that first), "
+    "when it was deleted with a folder above it (restore that deletion), or when its name "
+    "is taken; 404 if the folder is not deleted; 410 past the restore window.",
 )
-def restore_folder(folder_id: uuid.UUID, ctx: ContextDep) -> FolderRead:
-    return _folder(service.restore_folder(ctx, folder_id))
+def restore_folder(folder_id: uuid.UUID, ctx: ContextDep, services: ServicesDep) -> FolderRead:
+    return _folder(services.deletions.restore_object(ctx, "folder", folder_id))

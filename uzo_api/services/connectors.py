@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from uzo_api.authz import Authorizer
@@ -173,7 +173,9 @@ class ConnectorService:
         whoever may read the connector or its workspace (one EXISTS, in SQL)."""
         own = ctx.authz.readable_children("connector", Connector.id, None)
         via_workspace = ctx.authz.readable_children("workspace", Connector.workspace_id, None)
-        return or_(Connector.workspace_id.is_(None), own, via_workspace)
+        # a deleted workspace's connectors are gone with it (until it is restored)
+        live = ctx.authz.live_workspace(Connector.workspace_id)
+        return or_(Connector.workspace_id.is_(None), and_(live, or_(own, via_workspace)))
 
     def get(self, ctx: RequestContext, connector_id: uuid.UUID) -> ConnectorView:
         row = ctx.authz.require("read", "connector", connector_id)

@@ -16,6 +16,7 @@ from uzo_api.background import BackgroundWork
 from uzo_api.db.router import DatabaseRouter
 from uzo_api.services.auth import AuthService
 from uzo_api.services.connectors import ConnectorService
+from uzo_api.services.deletions import DeletionService
 from uzo_api.services.features import FeatureService
 from uzo_api.services.jobs import JobPackageService, JobService
 from uzo_api.services.limits import LimitsService
@@ -42,6 +43,7 @@ class Services:
     jobpackages: JobPackageService
     workflows: WorkflowService
     transfer: TransferService
+    deletions: DeletionService
     remote_calls: RemoteCalls
     background: BackgroundWork
     router: DatabaseRouter
@@ -104,6 +106,7 @@ def build_services(
         jobpackages=JobPackageService(),
         workflows=workflows,
         transfer=TransferService(jobs, workflows, connectors),
+        deletions=DeletionService(limits, settings.history.restore_days),
         remote_calls=RemoteCalls(
             max_total=server.connector_calls_max,
             per_tenant=server.connector_calls_per_tenant,

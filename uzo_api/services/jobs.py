@@ -1,7 +1,8 @@
 """Jobs (a folder's units that hold workflows) and job packages (ordered sets of jobs).
 
 Every method takes the request's context and works in its tenant session: the
-authorization, the change and the deletion log share the request's transaction.
+authorization and the change share the request's transaction. Deleting and restoring
+are :mod:`uzo_api.services.deletions`.
 
 Versions: an object's entity tag is its ``updated_at`` (set from the database's clock at
 each change, so two changes never share it). A change with ``If-Match`` locks the row
@@ -15,9 +16,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select, true, update
+from sqlalchemy import delete, func, select, true
 
-from uzo_api.db.models import DeletionLog, Folder, Job, JobPackage, JobPackageJob, Workflow
+from uzo_api.db.models import Folder, Job, JobPackage, JobPackageJob
 from uzo_api.errors import FieldError, Forbidden, InvalidInput, NotFound, PreconditionFailed
 from uzo_api.pagination import keyset
 
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-# -- versions, filters, deletes: shared by jobs, job packages and workflows -------------------
+# -- versions and filters: shared by jobs, job packages and workflows -------------------
 
 
 def entity_tag(updated_at: dt.datetime) -> str:
@@ -91,30 +92,6 @@ def apply_changes(row: Any, changes: dict[str, Any], columns: dict[str, str]) ->
     return changed
 
 
-def log_deletion(
-    ctx: RequestContext,
-    resource_type: str,
-    row: Any,
-    name: str,
-    when: dt.datetime,
-    cascaded: dict[str, list[uuid.UUID]] | None = None,
-) -> None:
-    cascaded = cascaded or {}
-    ctx.session.add(
-        DeletionLog(
-            subscription_id=ctx.principal.subscription_id,
-            resource_type=resource_type,
-            resource_id=row.id,
-            resource_name=name[:300],
-            cascaded_counts={kind: len(ids) for kind, ids in cascaded.items()},
-            cascaded_ids={kind: [str(i) for i in ids] for kind, ids in cascaded.items()},
-            is_soft_delete=True,
-            deleted_by=ctx.principal.user_id,
-            deleted_at=when,
-        )
-    )
-
-
 JOB_COLUMNS = {"name": "job_name", "description": "description"}
 PACKAGE_COLUMNS = {"name": "package_name", "description": "description"}
 
@@ -125,6 +102,11 @@ class JobService:
     ) -> Job:
         """A job in a folder: needs read_write on the folder."""
         folder = ctx.authz.require("read_write", "folder", folder_id)
+        # a share lock on the folder until commit: a delete of the folder waits for this
+        # job and then takes it along, or it went first and the job is refused (404)
+        ctx.session.refresh(folder, with_for_update={"read": True})
+        if folder.deleted_at is not None:
+            raise NotFound("no such folder")
         row = Job(
             subscription_id=ctx.principal.subscription_id,
             folder_id=folder.id,
@@ -170,24 +152,6 @@ class JobService:
         if apply_changes(row, changes, JOB_COLUMNS):
             touch(ctx.session, row)
         return row
-
-    def delete(self, ctx: RequestContext, job_id: uuid.UUID) -> None:
-        """Soft-delete the job and its workflows, with one timestamp (restorable together)."""
-        ctx.authz.require("admin", "job", job_id)
-        s, me = ctx.session, ctx.principal.user_id
-        row: Job = lock(s, Job, job_id, "job")
-        now = dt.datetime.now(dt.UTC)
-        row.deleted_at, row.deleted_by = now, me
-        workflows = list(
-            s.scalars(
-                update(Workflow)
-                .where(Workflow.job_id == row.id, Workflow.deleted_at.is_(None))
-                .values(deleted_at=now, deleted_by=me)
-                .returning(Workflow.id)
-            )
-        )
-        log_deletion(ctx, "job", row, row.job_name, now, {"workflows": workflows})
-        s.flush()
 
 
 @dataclass(frozen=True)
@@ -271,15 +235,6 @@ class JobPackageService:
         )
         touch(s, row)
         return PackageView(row, list(job_ids))
-
-    def delete(self, ctx: RequestContext, package_id: uuid.UUID) -> None:
-        """Soft-delete the package; its jobs stay, and so does its membership list."""
-        ctx.authz.require("admin", "jobpackage", package_id)
-        row: JobPackage = lock(ctx.session, JobPackage, package_id, "job package")
-        now = dt.datetime.now(dt.UTC)
-        row.deleted_at, row.deleted_by = now, ctx.principal.user_id
-        log_deletion(ctx, "jobpackage", row, row.package_name, now)
-        ctx.session.flush()
 
     # -- helpers --------------------------------------------------------------------------------
 

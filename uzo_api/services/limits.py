@@ -53,8 +53,9 @@ class LimitsService:
         used = s.scalar(count) or 0
         return Usage(name=column, allowed=row[0], used=used, plan=row[1])
 
-    def reserve(self, s: Session, subscription_id: uuid.UUID, kind: str) -> None:
-        """Refuse the creation of one more ``kind`` if the plan's limit is reached.
+    def reserve(self, s: Session, subscription_id: uuid.UUID, kind: str, count: int = 1) -> None:
+        """Refuse the creation of ``count`` more ``kind`` (one by default, more for a
+        restore that brings several back) if the plan's limit would be passed.
 
         Call inside the transaction that creates the row; the lock it takes lasts until
         that transaction ends.
@@ -64,14 +65,15 @@ class LimitsService:
             {"key": f"uzo:limit:{subscription_id}:{kind}"},
         )
         usage = self.usage(s, subscription_id, kind)
-        if usage.allowed is None or usage.used < usage.allowed:
+        if usage.allowed is None or usage.used + count <= usage.allowed:
             return
         lifts = self._upgrade(s, LIMITS[kind][0], usage.allowed)
         noun = LIMITS[kind][2]
         hint = f"upgrade to {lifts}" if lifts else "delete one first"
+        adding = f" (and {count} more would come back)" if count > 1 else ""
         raise PlanLimitReached(
             f"the {usage.plan} plan allows {usage.allowed} {noun} and this subscription has "
-            f"{usage.used}: {hint}",
+            f"{usage.used}{adding}: {hint}",
             limit=LimitDetail(
                 name=usage.name,
                 allowed=usage.allowed,

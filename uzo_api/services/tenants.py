@@ -39,6 +39,7 @@ from uzo_connectors.credentials import CredentialError
 
 if TYPE_CHECKING:
     import uuid
+    from collections.abc import Iterator
 
     from sqlalchemy import Connection, Engine, Table
 
@@ -334,6 +335,36 @@ def shutdown(
     with control.owner_engine.connect() as conn:
         info = _info(vault, _subscription(conn, subscription_id))
     return ShutDown(info, row.status, int(sessions or 0), int(keys or 0), warnings)
+
+
+def dedicated_engines(
+    settings: Settings, control: Database, vault: CredentialVault
+) -> Iterator[tuple[TenantInfo, Engine | None, str | None]]:
+    """Every active dedicated tenant with an owner engine on its database (disposed when
+    the caller moves on), or the reason there is none."""
+    with control.owner_engine.connect() as conn:
+        rows = conn.execute(
+            select(SUBS).where(
+                SUBS.c.infrastructure_type == DEDICATED,
+                SUBS.c.status == ACTIVE,
+                SUBS.c.deleted_at.is_(None),
+            )
+        ).all()
+    for row in rows:
+        info = _info(vault, row)
+        try:
+            target = _target(vault, row)
+        except TenantError as exc:
+            yield info, None, str(exc)
+            continue
+        if target is None:
+            yield info, None, "no dedicated database registered"
+            continue
+        engine = _dedicated_engine(settings, control, target)
+        try:
+            yield info, engine, None
+        finally:
+            engine.dispose()
 
 
 def upgrade_dedicated(

@@ -15,7 +15,6 @@ is refused naming the node and the field.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import select
@@ -29,7 +28,6 @@ from uzo_api.services.jobs import (
     check_if_match,
     entity_tag,
     lock,
-    log_deletion,
     name_filter,
     touch,
 )
@@ -129,14 +127,6 @@ class WorkflowService:
         if changed:
             touch(s, row)
         return row
-
-    def delete(self, ctx: RequestContext, workflow_id: uuid.UUID) -> None:
-        ctx.authz.require("admin", "workflow", workflow_id)
-        row: Workflow = lock(ctx.session, Workflow, workflow_id, "workflow")
-        now = dt.datetime.now(dt.UTC)
-        row.deleted_at, row.deleted_by = now, ctx.principal.user_id
-        log_deletion(ctx, "workflow", row, row.workflow_name, now)
-        ctx.session.flush()
 
     def runnable_diagram(self, ctx: RequestContext, workflow_id: uuid.UUID) -> dict[str, Any]:
         """The diagram to run: needs execute on the workflow; a draft is refused (409)."""

@@ -15,23 +15,20 @@ transaction-scoped advisory lock on the workspace and then re-reads the rows it
 decides on: two concurrent moves cannot build a cycle, and a folder created under a
 folder that is being moved gets the ancestors it ends up with.
 
-Soft delete: a delete stamps ``deleted_at``/``deleted_by`` on the object and on every
-live object under it (folders, jobs, workflows) with one timestamp; a restore brings
-back exactly what carries that timestamp, so something deleted earlier on its own
-stays deleted. A folder is restored only under a live parent (409 otherwise).
+Deleting and restoring (soft, with cascade, logged in ``deletion_logs``) are
+:mod:`uzo_api.services.deletions`, which takes the same tree lock (:func:`lock_tree`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import ColumnElement, bindparam, or_, select, text, update
+from sqlalchemy import ColumnElement, bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
-from uzo_api.db.models import Folder, Job, ObjectPermission, Workflow, Workspace
-from uzo_api.errors import Conflict, InvalidInput, NotFound
+from uzo_api.db.models import Folder, ObjectPermission, Workspace
+from uzo_api.errors import InvalidInput, NotFound
 from uzo_api.pagination import keyset
 from uzo_api.services import audit
 
@@ -123,45 +120,6 @@ class WorkspaceService:
         audit.record(ctx, "workspace.update", "workspace", row.id, {"fields": sorted(changes)})
         ctx.session.flush()
         ctx.session.refresh(row)
-        return row
-
-    def delete_workspace(self, ctx: RequestContext, workspace_id: uuid.UUID) -> None:
-        """Soft-delete the workspace and every live folder, job and workflow in it."""
-        s = ctx.session
-        row = self._live_locked(ctx, "workspace", workspace_id)
-        ctx.authz.require_row("admin", "workspace", row)
-        gone = _stamp(ctx)
-        folders = select(Folder.id).where(Folder.workspace_id == row.id)
-        done = s.execute(
-            update(Workspace)
-            .where(Workspace.id == row.id, Workspace.deleted_at.is_(None))
-            .values(gone),
-            execution_options={"synchronize_session": False},
-        )
-        if getattr(done, "rowcount", 0) != 1:  # a guarded update, checked for its one row
-            raise NotFound("no such workspace")
-        counts = _cascade(s, Folder.workspace_id == row.id, folders, gone)
-        audit.record(ctx, "workspace.delete", "workspace", row.id, counts)
-        s.expire_all()
-
-    def restore_workspace(self, ctx: RequestContext, workspace_id: uuid.UUID) -> Workspace:
-        """Bring back the workspace and what its delete cascaded to (same timestamp)."""
-        s = ctx.session
-        row: Workspace = self._deleted_locked(ctx, Workspace, "workspace", workspace_id)
-        ctx.authz.require_row("admin", "workspace", row)
-        when = row.deleted_at
-        assert when is not None
-        s.execute(
-            update(Workspace)
-            .where(Workspace.id == row.id, Workspace.deleted_at == when)
-            .values(deleted_at=None, deleted_by=None),
-            execution_options={"synchronize_session": False},
-        )
-        folders = select(Folder.id).where(Folder.workspace_id == row.id)
-        counts = _uncascade(s, Folder.workspace_id == row.id, folders, when)
-        audit.record(ctx, "workspace.restore", "workspace", row.id, counts)
-        s.expire_all()
-        s.refresh(row)
         return row
 
     # -- folders --------------------------------------------------------------------------------
@@ -259,37 +217,6 @@ class WorkspaceService:
         s.refresh(row)
         return row
 
-    def delete_folder(self, ctx: RequestContext, folder_id: uuid.UUID) -> None:
-        """Soft-delete the folder, its sub-folders at every depth, their jobs and workflows."""
-        s = ctx.session
-        row = self._live_locked(ctx, "folder", folder_id)
-        ctx.authz.require_row("admin", "folder", row)
-        subtree = _subtree(row.id)
-        counts = _cascade(s, subtree, select(Folder.id).where(subtree), _stamp(ctx))
-        audit.record(ctx, "folder.delete", "folder", row.id, counts)
-        s.expire_all()
-
-    def restore_folder(self, ctx: RequestContext, folder_id: uuid.UUID) -> Folder:
-        """Bring back the folder and what its delete cascaded to, under a live parent."""
-        s = ctx.session
-        row: Folder = self._deleted_locked(ctx, Folder, "folder", folder_id)
-        ctx.authz.require_row("admin", "folder", row)
-        workspace = s.get(Workspace, row.workspace_id)
-        if workspace is None or workspace.deleted_at is not None:
-            raise Conflict("its workspace is deleted: restore the workspace first")
-        if row.parent_folder_id is not None:
-            parent = s.get(Folder, row.parent_folder_id)
-            if parent is None or parent.deleted_at is not None:
-                raise Conflict("its parent folder is deleted: restore that folder first")
-        when = row.deleted_at
-        assert when is not None
-        subtree = _subtree(row.id)
-        counts = _uncascade(s, subtree, select(Folder.id).where(subtree), when)
-        audit.record(ctx, "folder.restore", "folder", row.id, counts)
-        s.expire_all()
-        s.refresh(row)
-        return row
-
     # -- the tree -------------------------------------------------------------------------------
 
     def _move(self, ctx: RequestContext, row: Folder, target: uuid.UUID | None) -> None:
@@ -345,23 +272,10 @@ class WorkspaceService:
     def _live_locked(ctx: RequestContext, object_type: str, object_id: uuid.UUID) -> Any:
         """The live row, re-read once its workspace's tree lock is held (404 if gone)."""
         row = ctx.authz.load(object_type, object_id)
-        _lock_tree(ctx.session, row.id if object_type == "workspace" else row.workspace_id)
+        lock_tree(ctx.session, row.id if object_type == "workspace" else row.workspace_id)
         ctx.session.refresh(row)
         if row.deleted_at is not None:
             raise NotFound(f"no such {object_type}")
-        return row
-
-    @staticmethod
-    def _deleted_locked(
-        ctx: RequestContext, model: Any, object_type: str, object_id: uuid.UUID
-    ) -> Any:
-        """The deleted row, re-read under the tree lock; 404 if there is none to restore."""
-        row = ctx.session.get(model, object_id)
-        if row is not None:
-            _lock_tree(ctx.session, row.id if object_type == "workspace" else row.workspace_id)
-            ctx.session.refresh(row)
-        if row is None or row.deleted_at is None:
-            raise NotFound(f"no such deleted {object_type}")
         return row
 
 
@@ -388,60 +302,12 @@ def _contains(column: InstrumentedAttribute[str], needle: str) -> ColumnElement[
     return column.ilike(f"%{escaped}%", escape="\\")
 
 
-def _subtree(folder_id: uuid.UUID) -> ColumnElement[bool]:
-    """The folder and every folder under it, at any depth (GIN index on ancestor_ids)."""
-    return or_(Folder.id == folder_id, Folder.ancestor_ids.contains([folder_id]))
-
-
-def _lock_tree(s: Session, workspace_id: uuid.UUID) -> None:
+def lock_tree(s: Session, workspace_id: uuid.UUID) -> None:
+    """Until the transaction ends, no other change to the shape of this workspace's tree."""
     s.execute(
         text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
         {"key": f"uzo:tree:{workspace_id}"},
     )
-
-
-def _stamp(ctx: RequestContext) -> dict[str, Any]:
-    return {"deleted_at": dt.datetime.now(dt.UTC), "deleted_by": ctx.principal.user_id}
-
-
-def _cascade(
-    s: Session, folders_where: ColumnElement[bool], folder_ids: Select[Any], gone: dict[str, Any]
-) -> dict[str, int]:
-    """Stamp the live folders matched, and the live jobs and workflows in them."""
-    job_ids = select(Job.id).where(Job.folder_id.in_(folder_ids))
-    statements = {
-        "folders": update(Folder).where(folders_where, Folder.deleted_at.is_(None)),
-        "jobs": update(Job).where(Job.folder_id.in_(folder_ids), Job.deleted_at.is_(None)),
-        "workflows": update(Workflow).where(
-            Workflow.job_id.in_(job_ids), Workflow.deleted_at.is_(None)
-        ),
-    }
-    return _run(s, statements, gone)
-
-
-def _uncascade(
-    s: Session, folders_where: ColumnElement[bool], folder_ids: Select[Any], when: dt.datetime
-) -> dict[str, int]:
-    """Bring back the folders, jobs and workflows stamped with ``when``."""
-    job_ids = select(Job.id).where(Job.folder_id.in_(folder_ids))
-    statements = {
-        "folders": update(Folder).where(folders_where, Folder.deleted_at == when),
-        "jobs": update(Job).where(Job.folder_id.in_(folder_ids), Job.deleted_at == when),
-        "workflows": update(Workflow).where(
-            Workflow.job_id.in_(job_ids), Workflow.deleted_at == when
-        ),
-    }
-    return _run(s, statements, {"deleted_at": None, "deleted_by": None})
-
-
-def _run(s: Session, statements: dict[str, Any], values: dict[str, Any]) -> dict[str, int]:
-    counts = {}
-    for what, statement in statements.items():
-        result = s.execute(
-            statement.values(values), execution_options={"synchronize_session": False}
-        )
-        counts[what] = int(getattr(result, "rowcount", 0))
-    return counts
 
 
 def _apply(row: Any, changes: dict[str, Any], columns: dict[str, str]) -> None:

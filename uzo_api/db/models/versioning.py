@@ -1,7 +1,8 @@
 """Versions of resources (check-out, check-in, publish), their comments, and deletions.
 
 ``deletion_logs`` keeps what a delete cascaded to (counts and ids per resource
-type) so that a soft delete can be restored until ``restore_deadline``.
+type) so that a soft delete can be restored until ``restore_deadline``; ``purged_at``
+says when its rows were removed for real (``purged_by`` NULL: by ``uzo db purge``).
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class DeletionLog(IdMixin, TenantScoped, Base):
     __table_args__ = (
         Index("ix_deletion_logs_resource_type_resource_id", "resource_type", "resource_id"),
         Index("ix_deletion_logs_restore_deadline", "restore_deadline"),
+        Index("ix_deletion_logs_deleted_at_id", "deleted_at", "id"),
         {"info": {"tenant": True}},
     )
 
@@ -92,5 +94,9 @@ class DeletionLog(IdMixin, TenantScoped, Base):
     restore_deadline: Mapped[dt.datetime | None] = mapped_column()
     restored_at: Mapped[dt.datetime | None] = mapped_column()
     restored_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    purged_at: Mapped[dt.datetime | None] = mapped_column()
+    purged_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )

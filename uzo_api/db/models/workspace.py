@@ -1,7 +1,9 @@
 """The object tree: workspaces, nested folders, jobs, job packages and workflows.
 
 Everything here is soft-deletable; ``deletion_logs`` records what a delete
-cascaded to so that a restore can bring it all back.
+cascaded to so that a restore can bring it all back. Names are unique among the live
+objects of one parent (partial unique indexes, ``WHERE deleted_at IS NULL``): a deleted
+object keeps its name without blocking it, and restoring it refuses a name taken since.
 """
 
 from __future__ import annotations
@@ -28,6 +30,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 from uzo_api.db.models.base import Base, IdMixin, SoftDelete, TenantScoped, Timestamps
 
 SCHEDULE_TYPES = ("manual", "cron", "trigger")
+LIVE = text("deleted_at IS NULL")
+DELETED = text("deleted_at IS NOT NULL")
+
+
+def _deleted_index(table: str) -> Index:
+    """Soft-deleted rows by age, for ``uzo db purge``."""
+    return Index(f"ix_{table}_deleted_at", "deleted_at", postgresql_where=DELETED)
 
 
 def empty_diagram() -> dict[str, Any]:
@@ -39,6 +48,17 @@ class Workspace(IdMixin, Timestamps, SoftDelete, TenantScoped, Base):
     """Top of the object tree; permissions granted here inherit downwards."""
 
     __tablename__ = "workspaces"
+    __table_args__ = (
+        Index(
+            "uq_workspaces_live_name",
+            "subscription_id",
+            "workspace_name",
+            unique=True,
+            postgresql_where=LIVE,
+        ),
+        _deleted_index("workspaces"),
+        {"info": {"tenant": True}},
+    )
 
     workspace_name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
@@ -53,6 +73,15 @@ class Folder(IdMixin, Timestamps, SoftDelete, TenantScoped, Base):
     __tablename__ = "folders"
     __table_args__ = (
         Index("ix_folders_ancestor_ids_gin", "ancestor_ids", postgresql_using="gin"),
+        # a top-level folder's parent is its workspace
+        Index(
+            "uq_folders_live_name",
+            text("coalesce(parent_folder_id, workspace_id)"),
+            "folder_name",
+            unique=True,
+            postgresql_where=LIVE,
+        ),
+        _deleted_index("folders"),
         {"info": {"tenant": True}},
     )
 
@@ -88,6 +117,8 @@ class Job(IdMixin, Timestamps, SoftDelete, TenantScoped, Base):
             "next_run_at",
             postgresql_where=text("is_enabled AND deleted_at IS NULL AND next_run_at IS NOT NULL"),
         ),
+        Index("uq_jobs_live_name", "folder_id", "job_name", unique=True, postgresql_where=LIVE),
+        _deleted_index("jobs"),
         {"info": {"tenant": True}},
     )
 
@@ -110,6 +141,17 @@ class JobPackage(IdMixin, Timestamps, SoftDelete, TenantScoped, Base):
     """A named, ordered bundle of jobs (members in ``jobpackage_jobs``)."""
 
     __tablename__ = "jobpackages"
+    __table_args__ = (
+        Index(
+            "uq_jobpackages_live_name",
+            "subscription_id",
+            "package_name",
+            unique=True,
+            postgresql_where=LIVE,
+        ),
+        _deleted_index("jobpackages"),
+        {"info": {"tenant": True}},
+    )
 
     package_name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
@@ -145,6 +187,10 @@ class Workflow(IdMixin, Timestamps, SoftDelete, TenantScoped, Base):
     __tablename__ = "workflows"
     __table_args__ = (
         Index("ix_workflows_workflow_diagram_gin", "workflow_diagram", postgresql_using="gin"),
+        Index(
+            "uq_workflows_live_name", "job_id", "workflow_name", unique=True, postgresql_where=LIVE
+        ),
+        _deleted_index("workflows"),
         {"info": {"tenant": True}},
     )
 
