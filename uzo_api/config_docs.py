@@ -115,6 +115,7 @@ def sections() -> tuple[Section, ...]:
         RedisSettings,
         ServerSettings,
         Settings,
+        VersionsSettings,
     )
     from uzo_connectors.settings import ConnectorSettings
     from uzo_connectors.sql.files import DatabaseFileSettings
@@ -126,6 +127,7 @@ def sections() -> tuple[Section, ...]:
         Section("Accounts and tokens", AuthSettings),
         Section("HTTP server", ServerSettings),
         Section("Redis", RedisSettings),
+        Section("Workflow versions", VersionsSettings),
         Section("Engine: Ray, Prefect, runs and the sql node", EngineSettings),
         Section("Connectors", ConnectorSettings),
         Section("Connector database files", DatabaseFileSettings),

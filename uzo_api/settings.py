@@ -258,6 +258,21 @@ class ServerSettings(UzoSettings):
         return value
 
 
+class VersionsSettings(UzoSettings):
+    """Workflow versions and check-outs."""
+
+    model_config = _group("UZO_VERSIONS_")
+
+    checkout_ttl_minutes: int = Field(
+        default=60,
+        ge=1,
+        le=43_200,
+        description="How long a workflow check-out holds (minutes): after that others may "
+        "save, check out or roll back the workflow as if it were not checked out. The "
+        "holder checking out again restarts the time.",
+    )
+
+
 class Settings(UzoSettings):
     """Root settings of the API process."""
 
@@ -292,6 +307,9 @@ class Settings(UzoSettings):
     )
     server: ServerSettings = Field(
         default_factory=ServerSettings, description="The UZO_SERVER_* group."
+    )
+    versions: VersionsSettings = Field(
+        default_factory=VersionsSettings, description="The UZO_VERSIONS_* group."
     )
 
     secret_keys: SecretStr | None = Field(
