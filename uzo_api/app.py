@@ -31,6 +31,7 @@ from uzo_api.routes import (
     permissions,
     subscriptions,
     users,
+    versions,
     workflows,
     workspaces,
 )
@@ -156,6 +157,7 @@ def create_app(
     app.include_router(permissions.router)
     app.include_router(jobs.router)
     app.include_router(workflows.router)
+    app.include_router(versions.router)
     api_docs.install(app)
     openapi.install(app)
     return app

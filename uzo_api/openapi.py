@@ -80,6 +80,13 @@ TAGS: list[dict[str, str]] = [
         "sent. It is validated on save (every error at once, by node and field) unless "
         "saved as a draft, which cannot run; it holds no secrets (nodes name a connector).",
     },
+    {
+        "name": "versions",
+        "description": "A workflow's numbered versions: every save that changes the diagram "
+        "makes one. Check-out locks a workflow for one user (others' saves get 409) until "
+        "check-in or expiry; publish picks the version that runs; rollback restores an old "
+        "diagram as a new version; diff separates logic from layout changes.",
+    },
 ]
 
 

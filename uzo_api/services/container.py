@@ -7,6 +7,7 @@ session (:class:`uzo_api.context.RequestContext`), which routes pass to them.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ from uzo_api.services.jobs import JobPackageService, JobService
 from uzo_api.services.limits import LimitsService
 from uzo_api.services.remote_calls import RemoteCalls
 from uzo_api.services.subscriptions import SubscriptionService
+from uzo_api.services.versions import VersionService
 from uzo_api.services.workflows import WorkflowService
 from uzo_connectors.credentials import CredentialVault
 from uzo_connectors.settings import ConnectorSettings
@@ -40,6 +42,7 @@ class Services:
     jobs: JobService
     jobpackages: JobPackageService
     workflows: WorkflowService
+    versions: VersionService
     remote_calls: RemoteCalls
     background: BackgroundWork
     router: DatabaseRouter
@@ -80,6 +83,7 @@ def build_services(
     files_root.mkdir(parents=True, exist_ok=True, mode=0o700)
     background = BackgroundWork()
     limits = LimitsService()
+    versions = VersionService(dt.timedelta(minutes=settings.versions.checkout_ttl_minutes))
     vault = CredentialVault(settings.credential_keys())
     router = DatabaseRouter(db, settings, vault)
     return Services(
@@ -102,7 +106,8 @@ def build_services(
         subscriptions=SubscriptionService(),
         jobs=JobService(),
         jobpackages=JobPackageService(),
-        workflows=WorkflowService(limits),
+        workflows=WorkflowService(limits, versions),
+        versions=versions,
         remote_calls=RemoteCalls(
             max_total=server.connector_calls_max,
             per_tenant=server.connector_calls_per_tenant,
