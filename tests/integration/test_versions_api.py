@@ -519,3 +519,39 @@ def test_mass_assignment_is_refused(
     assert refused["field"] == f"body.{field}"
     assert refused["errors"][0]["code"] == "extra_forbidden"
     assert len(versions(client, tenant.headers, workflow_id)) == 1
+
+
+def test_an_expired_checkout_is_taken_over_and_binds_its_old_holder(
+    client: TestClient, database: Database, tenant: Tenant
+) -> None:
+    workflow_id = new_workflow(client, tenant)
+    bob_id, bob = member(client, database, tenant)
+    grant(database, tenant, bob_id, "workflow", workflow_id, "read_write")
+    v1 = versions(client, tenant.headers, workflow_id)[0]["id"]
+    assert client.post(f"/api/versions/{v1}/checkout", headers=bob).status_code == 200
+    with _tenant_session(database, tenant.subscription_id) as s:
+        s.execute(
+            text("UPDATE workflows SET checked_out_at = now() - interval '2 hours' WHERE id = :w"),
+            {"w": workflow_id},
+        )
+        s.commit()
+    taken = client.post(f"/api/versions/{v1}/checkout", headers=tenant.headers)
+    assert taken.status_code == 200, taken.text
+    assert taken.json()["holder_id"] == str(tenant.user_id)
+    # bob's check-out is over: his save and his check-in are refused, naming the new holder
+    for resp in (
+        save(client, bob, workflow_id, moved(small_diagram())),
+        client.post(f"/api/versions/{v1}/checkin", headers=bob, json={"comment": "mine"}),
+    ):
+        assert str(tenant.user_id) in problem(resp, 409)["detail"]
+    with _tenant_session(database, tenant.subscription_id) as s:
+        changes = s.scalars(
+            select(AuditLog.changes).where(
+                AuditLog.resource_id == uuid.UUID(workflow_id),
+                AuditLog.action == "checkout",
+                AuditLog.user_id == tenant.user_id,
+            )
+        ).one()
+    assert changes is not None
+    assert changes["previous_holder"] == str(bob_id)
+    assert len(versions(client, tenant.headers, workflow_id)) == 1
