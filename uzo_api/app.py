@@ -33,6 +33,7 @@ from uzo_api.routes import (
     subscriptions,
     transfer,
     users,
+    versions,
     workflows,
     workspaces,
 )
@@ -160,6 +161,7 @@ def create_app(
     app.include_router(workflows.router)
     app.include_router(transfer.router)
     app.include_router(deletions.router)
+    app.include_router(versions.router)
     api_docs.install(app)
     openapi.install(app)
     return app

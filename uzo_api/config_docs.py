@@ -116,6 +116,7 @@ def sections() -> tuple[Section, ...]:
         RedisSettings,
         ServerSettings,
         Settings,
+        VersionsSettings,
     )
     from uzo_connectors.settings import ConnectorSettings
     from uzo_connectors.sql.files import DatabaseFileSettings
@@ -128,6 +129,7 @@ def sections() -> tuple[Section, ...]:
         Section("HTTP server", ServerSettings),
         Section("Redis", RedisSettings),
         Section("History: deletion and restore", HistorySettings),
+        Section("Workflow versions", VersionsSettings),
         Section("Engine: Ray, Prefect, runs and the sql node", EngineSettings),
         Section("Connectors", ConnectorSettings),
         Section("Connector database files", DatabaseFileSettings),

@@ -85,6 +85,13 @@ TAGS: list[dict[str, str]] = [
         "description": "The deletion log: what each soft delete cascaded to (ids and counts "
         "per type), restoring exactly that within the restore window, and hard deletes.",
     },
+    {
+        "name": "versions",
+        "description": "A workflow's numbered versions: every save that changes the diagram "
+        "makes one. Check-out locks a workflow for one user (others' saves get 409) until "
+        "check-in or expiry; publish picks the version that runs; rollback restores an old "
+        "diagram as a new version; diff separates logic from layout changes.",
+    },
 ]
 
 

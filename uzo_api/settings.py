@@ -273,6 +273,21 @@ class ServerSettings(UzoSettings):
         return value
 
 
+class VersionsSettings(UzoSettings):
+    """Workflow versions and check-outs."""
+
+    model_config = _group("UZO_VERSIONS_")
+
+    checkout_ttl_minutes: int = Field(
+        default=60,
+        ge=1,
+        le=43_200,
+        description="How long a workflow check-out holds (minutes): after that others may "
+        "save, check out or roll back the workflow as if it were not checked out. The "
+        "holder checking out again restarts the time.",
+    )
+
+
 class Settings(UzoSettings):
     """Root settings of the API process."""
 
@@ -310,6 +325,9 @@ class Settings(UzoSettings):
     )
     history: HistorySettings = Field(
         default_factory=HistorySettings, description="The UZO_HISTORY_* group."
+    )
+    versions: VersionsSettings = Field(
+        default_factory=VersionsSettings, description="The UZO_VERSIONS_* group."
     )
 
     secret_keys: SecretStr | None = Field(

@@ -59,6 +59,7 @@ PARAMETER_KINDS: dict[str, tuple[str, ...]] = {
     "job_id": ("job",),
     "package_id": ("jobpackage",),
     "workflow_id": ("workflow",),
+    "version_id": ("version",),
     "connector_id": ("connector",),
     "group_id": ("group",),
     "user_id": ("owner", "member"),
@@ -120,7 +121,9 @@ def populate(client: TestClient, tenant: TenantObjects, tag: str) -> None:
         {"name": f"{tag}-subfolder", "parent_folder_id": folder},
     )
     job = post("job", f"/api/folders/{folder}/jobs", {"name": f"{tag}-job"})
-    post("workflow", f"/api/jobs/{job}/workflows", {"name": f"{tag}-workflow"})
+    workflow = post("workflow", f"/api/jobs/{job}/workflows", {"name": f"{tag}-workflow"})
+    post("version", f"/api/workflows/{workflow}/versions", {"tag": f"{tag}-tag"})
+    tenant.names.append(f"{tag}-tag")
     package = post("jobpackage", "/api/jobpackages", {"name": f"{tag}-package"})
     assert client.put(
         f"/api/jobpackages/{package}/jobs", headers=h, json={"job_ids": [job]}
@@ -210,6 +213,7 @@ def snapshot_urls(a: TenantObjects) -> list[str]:
         "deleted_folder": "folders",
         "job": "jobs",
         "workflow": "workflows",
+        "version": "versions",
         "jobpackage": "jobpackages",
         "connector": "connectors",
         "group": "groups",

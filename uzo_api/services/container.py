@@ -7,6 +7,7 @@ session (:class:`uzo_api.context.RequestContext`), which routes pass to them.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ from uzo_api.services.limits import LimitsService
 from uzo_api.services.remote_calls import RemoteCalls
 from uzo_api.services.subscriptions import SubscriptionService
 from uzo_api.services.transfer import TransferService
+from uzo_api.services.versions import VersionService
 from uzo_api.services.workflows import WorkflowService
 from uzo_connectors.credentials import CredentialVault
 from uzo_connectors.settings import ConnectorSettings
@@ -44,6 +46,7 @@ class Services:
     workflows: WorkflowService
     transfer: TransferService
     deletions: DeletionService
+    versions: VersionService
     remote_calls: RemoteCalls
     background: BackgroundWork
     router: DatabaseRouter
@@ -84,12 +87,13 @@ def build_services(
     files_root.mkdir(parents=True, exist_ok=True, mode=0o700)
     background = BackgroundWork()
     limits = LimitsService()
+    versions = VersionService(dt.timedelta(minutes=settings.versions.checkout_ttl_minutes))
     vault = CredentialVault(settings.credential_keys())
     router = DatabaseRouter(db, settings, vault)
     connectors = ConnectorService(
         router, vault, connector_settings or ConnectorSettings(), files_root, limits
     )
-    jobs, workflows = JobService(), WorkflowService(limits)
+    jobs, workflows = JobService(), WorkflowService(limits, versions)
     return Services(
         auth=AuthService(
             db,
@@ -105,6 +109,7 @@ def build_services(
         jobs=jobs,
         jobpackages=JobPackageService(),
         workflows=workflows,
+        versions=versions,
         transfer=TransferService(jobs, workflows, connectors),
         deletions=DeletionService(limits, settings.history.restore_days),
         remote_calls=RemoteCalls(

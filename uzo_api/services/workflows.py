@@ -11,6 +11,9 @@ No diagram holds a secret, draft or not: a node refers to a saved connector by
 ``connector_id``. A secret field of a connector config written inline in a node
 (by the connector type's model), or a secret field of the node type's own config,
 is refused naming the node and the field.
+
+Every save that changes the diagram adds a version (``services/versions.py``), and a
+workflow checked out by someone else cannot be changed (409 naming the holder).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from sqlalchemy import select
 
 from uzo_api.db.models import Workflow
 from uzo_api.db.models.workspace import empty_diagram
-from uzo_api.errors import Conflict, FieldError, InvalidInput
+from uzo_api.errors import FieldError, InvalidInput
 from uzo_api.pagination import keyset
 from uzo_api.services.jobs import (
     apply_changes,
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
     from uzo_api.context import RequestContext
     from uzo_api.pagination import PageRequest
     from uzo_api.services.limits import LimitsService
+    from uzo_api.services.versions import VersionService
     from uzo_engine.nodes.base import NodeType
     from uzo_engine.validation import ValidationIssue
 
@@ -50,8 +54,9 @@ WORKFLOW_COLUMNS = {"name": "workflow_name", "description": "description"}
 
 
 class WorkflowService:
-    def __init__(self, limits: LimitsService) -> None:
+    def __init__(self, limits: LimitsService, versions: VersionService) -> None:
         self.limits = limits
+        self.versions = versions
 
     def create(
         self,
@@ -80,6 +85,7 @@ class WorkflowService:
         )
         ctx.session.add(row)
         ctx.session.flush()
+        self.versions.record_save(ctx, row)  # version 1
         ctx.session.refresh(row)
         return row
 
@@ -116,6 +122,7 @@ class WorkflowService:
         s = ctx.session
         row: Workflow = lock(s, Workflow, workflow_id, "workflow")
         check_if_match(if_match, entity_tag(row.updated_at), "workflow")
+        self.versions.check_editable(ctx, row)  # 409 while someone else has it checked out
         fields = {k: v for k, v in changes.items() if k != "diagram"}
         changed = apply_changes(row, fields, WORKFLOW_COLUMNS)
         if "diagram" in changes:
@@ -124,19 +131,18 @@ class WorkflowService:
                 row.workflow_diagram = changes["diagram"]
                 row.is_draft = draft
                 changed = True
+                self.versions.record_save(ctx, row)
         if changed:
             touch(s, row)
         return row
 
-    def runnable_diagram(self, ctx: RequestContext, workflow_id: uuid.UUID) -> dict[str, Any]:
-        """The diagram to run: needs execute on the workflow; a draft is refused (409)."""
+    def runnable_diagram(
+        self, ctx: RequestContext, workflow_id: uuid.UUID, version: int | None = None
+    ) -> dict[str, Any]:
+        """The diagram to run (needs execute on the workflow): version ``version``, else the
+        published version, else the latest non-draft one; a draft is refused (409)."""
         row: Workflow = ctx.authz.require("execute", "workflow", workflow_id)
-        if row.is_draft:
-            raise Conflict(
-                "this workflow is a draft: save its diagram without `draft=true` (it must "
-                "validate) before running it"
-            )
-        return dict(row.workflow_diagram)
+        return self.versions.runnable(ctx, row, version)
 
 
 # -- diagram checks -------------------------------------------------------------------------
