@@ -103,6 +103,18 @@ def test_a_job_exported_from_one_tenant_runs_the_same_in_another(
     only_lake = make_workflow(client, a, job["id"], _with_sources(("lake", lake_a)), name="lake")
     assert only_lake.status_code == 201, only_lake.text
 
+    # "plain" runs its published version 1; its latest save (version 2) keeps only big rows
+    first = client.get(f"/api/workflows/{plain.json()['id']}/versions", headers=a.headers)
+    (v1,) = first.json()["items"]
+    published = client.post(f"/api/versions/{v1['id']}/publish", headers=a.headers)
+    assert published.status_code == 200, published.text
+    newer = small_diagram()
+    newer["nodes"][1]["data"]["config"]["condition"] = "amount > 100"
+    saved = client.patch(
+        f"/api/workflows/{plain.json()['id']}", headers=a.headers, json={"diagram": newer}
+    )
+    assert saved.status_code == 200, saved.text
+
     exported = client.get(f"/api/jobs/{job['id']}/export", headers=a.headers)
     assert exported.status_code == 200, exported.text
     bundle = exported.json()
@@ -110,6 +122,10 @@ def test_a_job_exported_from_one_tenant_runs_the_same_in_another(
     assert bundle["job"]["name"] == "nightly"
     assert [w["name"] for w in bundle["workflows"]] == ["lake", "plain", "uses connectors"]
     assert not any(w["is_draft"] for w in bundle["workflows"])
+    plain_spec = next(w for w in bundle["workflows"] if w["name"] == "plain")
+    assert plain_spec["published"]["version_number"] == 1
+    assert plain_spec["published"]["diagram"] == small_diagram()
+    assert plain_spec["diagram"] == newer
     assert {(c["name"], c["connector_type"]) for c in bundle["connectors"]} == {
         ("warehouse", "s3"),
         ("only-in-a", "s3"),
@@ -143,11 +159,17 @@ def test_a_job_exported_from_one_tenant_runs_the_same_in_another(
     assert nodes["other"]["data"]["config"]["connector_id"] is None
     assert got.json()["diagram"]["nodes"][0] == both["nodes"][0]  # UI fields kept as drawn
 
-    # the plain workflow runs in B exactly as in A
+    # in B "plain" publishes the same version, then its latest diagram, as in A
+    assert by_name["plain"]["published_version"] == 1
+    history = client.get(f"/api/workflows/{by_name['plain']['id']}/versions", headers=b.headers)
+    statuses = {v["version_number"]: v["status"] for v in history.json()["items"]}
+    assert statuses == {1: "published", 2: "checked_in"}
     source = client.get(f"/api/workflows/{plain.json()['id']}", headers=a.headers).json()
     copy = client.get(f"/api/workflows/{by_name['plain']['id']}", headers=b.headers).json()
-    assert copy["diagram"] == source["diagram"]
-    assert _outputs(copy["diagram"]) == _outputs(source["diagram"]) != {}
+    assert copy["diagram"] == source["diagram"] == newer
+    # and both versions run in B exactly as in A
+    assert _outputs(copy["diagram"]) == _outputs(source["diagram"])
+    assert _outputs(small_diagram()) != _outputs(newer)
 
     # B cannot read A's job, nor import into A's folder
     assert client.get(f"/api/jobs/{job['id']}/export", headers=b.headers).status_code == 404

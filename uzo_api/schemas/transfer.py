@@ -79,6 +79,11 @@ class ImportedWorkflowRead(ResponseModel):
         description="Saved as a draft: it was one, or it uses a connector that is not mapped "
         "(the node's `connector_id` is cleared; pick one and save to make it runnable)."
     )
+    published_version: int | None = Field(
+        description="The version published from the bundle's published diagram: the "
+        "workflow's first version, the latest diagram following as the next. Null when the "
+        "bundle had none, it uses an unmapped connector, or you may not publish (admin)."
+    )
 
 
 class JobImportResult(ResponseModel):

@@ -110,7 +110,7 @@ def build_services(
         jobpackages=JobPackageService(),
         workflows=workflows,
         versions=versions,
-        transfer=TransferService(jobs, workflows, connectors),
+        transfer=TransferService(jobs, workflows, versions, connectors),
         deletions=DeletionService(limits, settings.history.restore_days),
         remote_calls=RemoteCalls(
             max_total=server.connector_calls_max,

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from uzo_api.context import RequestContext
     from uzo_api.services.connectors import ConnectorService
     from uzo_api.services.jobs import JobService
+    from uzo_api.services.versions import VersionService
     from uzo_api.services.workflows import WorkflowService
 
 
@@ -65,10 +66,15 @@ class _Use:
 
 class TransferService:
     def __init__(
-        self, jobs: JobService, workflows: WorkflowService, connectors: ConnectorService
+        self,
+        jobs: JobService,
+        workflows: WorkflowService,
+        versions: VersionService,
+        connectors: ConnectorService,
     ) -> None:
         self.jobs = jobs
         self.workflows = workflows
+        self.versions = versions
         self.connectors = connectors
 
     # -- export -------------------------------------------------------------------------------
@@ -151,15 +157,7 @@ class TransferService:
             )
         uses = self._map_connectors(ctx, bundle)
         job = self.jobs.create(ctx, folder_id, name=job_name, description=bundle.job.description)
-        imported: list[ImportedWorkflowRead] = []
-        for spec in bundle.workflows:
-            diagram, unmapped = _remap(spec.name, spec.diagram, uses)
-            draft = spec.is_draft or unmapped
-            row = self.workflows.create(
-                ctx, job.id, name=spec.name, description=spec.description,
-                diagram=diagram, draft=draft,
-            )  # fmt: skip
-            imported.append(ImportedWorkflowRead(id=row.id, name=row.workflow_name, is_draft=draft))
+        imported = [self._import_workflow(ctx, job.id, spec, uses) for spec in bundle.workflows]
         mappings = [
             ConnectorMappingRead(
                 ref=use.ref.ref,
@@ -190,6 +188,38 @@ class TransferService:
             unmapped_connectors=unmapped_count,
         )
 
+    def _import_workflow(
+        self,
+        ctx: RequestContext,
+        job_id: uuid.UUID,
+        spec: ExportWorkflowRead,
+        uses: dict[str, _Use],
+    ) -> ImportedWorkflowRead:
+        """The workflow, its published diagram first (version 1, published when the caller
+        may publish: admin on it), then its latest one as the next version if it differs."""
+        latest, latest_unmapped = _remap(spec.name, spec.diagram, uses)
+        draft = spec.is_draft or latest_unmapped
+        published: int | None = None
+        if spec.published is None:
+            row = self.workflows.create(
+                ctx, job_id, name=spec.name, description=spec.description,
+                diagram=latest, draft=draft,
+            )  # fmt: skip
+        else:
+            first, first_unmapped = _remap(spec.name, spec.published.diagram, uses, count=False)
+            row = self.workflows.create(
+                ctx, job_id, name=spec.name, description=spec.description,
+                diagram=first, draft=first_unmapped,
+            )  # fmt: skip
+            if not first_unmapped and ctx.authz.decide("workflow", row).allows("admin"):
+                version = self.versions.by_number(ctx, row.id, row.current_version)
+                published = self.versions.publish(ctx, version.id).version_number
+            if latest != first or draft != first_unmapped:
+                row = self.workflows.update(ctx, row.id, {"diagram": latest}, draft=draft)
+        return ImportedWorkflowRead(
+            id=row.id, name=row.workflow_name, is_draft=draft, published_version=published
+        )
+
     def _map_connectors(self, ctx: RequestContext, bundle: JobExportRead) -> dict[str, _Use]:
         """Each reference, with this tenant's readable connector of its name and type."""
         uses = {ref.ref: _Use(ref) for ref in bundle.connectors}
@@ -208,14 +238,15 @@ class TransferService:
 
 
 def _remap(
-    workflow: str, diagram: dict[str, Any], uses: dict[str, _Use]
+    workflow: str, diagram: dict[str, Any], uses: dict[str, _Use], *, count: bool = True
 ) -> tuple[dict[str, Any], bool]:
-    """The diagram with connector ids of this tenant; True if one could not be mapped."""
+    """The diagram with connector ids of this tenant; True if one could not be mapped.
+    ``count``: record each use in ``uses`` (once per workflow: its latest diagram)."""
     document = copy.deepcopy(diagram)
     unmapped = False
     for node_id, config in connector_refs(document):
         use = uses.get(config["connector_id"])
-        if use is not None:
+        if use is not None and count:
             use.nodes.append(f"{workflow}/{node_id}")
         if use is None or use.target is None:
             config["connector_id"] = None  # not this tenant's: cleared, the node needs one
