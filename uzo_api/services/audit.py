@@ -26,9 +26,8 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import inspect
-
-from uzo_api.db.models import AuditLog, DataChangeHistory
+from sqlalchemy import bindparam, inspect, text
+from sqlalchemy.dialects.postgresql import JSONB
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -166,33 +165,52 @@ def write(
     transaction, in the principal's tenant."""
     if not _writing:
         return
-    session.add(
-        AuditLog(
-            subscription_id=principal.subscription_id,
-            user_id=principal.user_id,
-            api_key_id=principal.api_key_id,
-            action=action,
-            resource_type=resource_type,
-            resource_id=resource_id,
-            changes=changes,
-            request_id=request_id(),
-        )
-    )
+    params: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "sid": principal.subscription_id,
+        "uid": principal.user_id,
+        "kid": principal.api_key_id,
+        "action": action,
+        "rtype": resource_type,
+        "rid": resource_id,
+        "changes": changes,
+        "req": request_id(),
+    }
     if before is None and after is None:
+        session.execute(_AUDIT_ONLY, params)
         return
-    operation = "insert" if before is None else "delete" if after is None else "update"
-    session.add(
-        DataChangeHistory(
-            subscription_id=principal.subscription_id,
-            table_name=table or _TABLES.get(resource_type, resource_type),
-            record_id=resource_id,
-            operation=operation,
-            old_data=_redacted(before),
-            new_data=_redacted(after),
-            version_number=version_number,
-            changed_by=principal.user_id,
-        )
+    params.update(
+        hid=uuid.uuid4(),
+        table=table or _TABLES.get(resource_type, resource_type),
+        op="insert" if before is None else "delete" if after is None else "update",
+        old=_redacted(before),
+        new=_redacted(after),
+        ver=version_number,
     )
+    session.execute(_AUDIT_AND_IMAGES, params)
+
+
+# One statement (one round trip) for the audit row and its images, executed at once in
+# the session's transaction: the ORM's unit of work would send two INSERTs at the next
+# flush, each with a RETURNING of the server-made created_at it does not need.
+_AUDIT_ROW = """
+    INSERT INTO audit_logs (id, subscription_id, user_id, api_key_id, action, resource_type,
+                            resource_id, changes, request_id, status)
+    VALUES (:id, :sid, :uid, :kid, :action, :rtype, :rid, :changes, :req, 'success')
+"""
+_AUDIT_ONLY = text(_AUDIT_ROW).bindparams(bindparam("changes", type_=JSONB))
+_AUDIT_AND_IMAGES = text(
+    f"""
+    WITH audit AS ({_AUDIT_ROW})
+    INSERT INTO data_change_history (id, subscription_id, table_name, record_id, operation,
+                                     old_data, new_data, version_number, changed_by)
+    VALUES (:hid, :sid, :table, :rid, :op, :old, :new, :ver, :uid)
+    """
+).bindparams(
+    bindparam("changes", type_=JSONB),
+    bindparam("old", type_=JSONB),
+    bindparam("new", type_=JSONB),
+)
 
 
 def _redacted(image: Mapping[str, Any] | None) -> dict[str, Any] | None:
