@@ -203,6 +203,49 @@ def time_saves(client: TestClient, db: Database, t: Tenant, cfg: Config) -> dict
     return out
 
 
+def time_workflow_images(db: Database, t: Tenant, cfg: Config) -> dict[str, Any]:
+    """The audit a workflow save will write (its row and the before/after images with
+    the diagram), timed directly: a transaction that loads the workflow, changes its
+    diagram and commits, with and without ``audit.write`` of those images, alternating.
+    Workflow saves write no audit row on this branch yet (the versions work adds it);
+    this is what it will cost them."""
+    import uuid as uuid_mod
+
+    from uzo_api.auth.principal import Principal
+    from uzo_api.db.models import Workflow
+    from uzo_api.services import audit
+
+    principal = Principal(user_id=uuid_mod.uuid4(), subscription_id=t.subscription_id,
+                          method="jwt")  # fmt: skip
+    wid = uuid_mod.UUID(t.workflow_id)
+    times: dict[str, list[float]] = {"on": [], "off": []}
+    for i in range(cfg.saves * 2 + 20):
+        mode = "on" if (i // cfg.block) % 2 == 0 else "off"
+        started = time.perf_counter()
+        with db.tenant(t.subscription_id) as s:
+            row = s.get(Workflow, wid)
+            assert row is not None
+            before = audit.snapshot(row) if mode == "on" else None
+            doc = copy.deepcopy(row.workflow_diagram)
+            doc["nodes"][0]["position"]["x"] += 1 if i % 2 else -1  # the save itself
+            row.workflow_diagram = doc
+            s.flush()
+            if before is not None:
+                audit.write(s, principal, "workflow.update", "workflow", wid,
+                            {"fields": ["diagram"]}, before=before,
+                            after=audit.snapshot(row))  # fmt: skip
+        if i >= 20:  # the first ones warm up
+            times[mode].append((time.perf_counter() - started) * 1000)
+    on, off = _stats(times["on"]), _stats(times["off"])
+    return {
+        "with_images": on,
+        "without": off,
+        "added_p50_ms": round(on["p50_ms"] - off["p50_ms"], 3),
+        "added_p95_ms": round(on["p95_ms"] - off["p95_ms"], 3),
+        "diagram_bytes": len(json.dumps(t.diagram)),
+    }
+
+
 # -- 2. what a request pays for its server_logs row -------------------------------------
 
 
@@ -329,6 +372,7 @@ def run(cfg: Config) -> dict[str, Any]:
         with TestClient(create_app(settings, db)) as client:
             tenants = [_tenant(client) for _ in range(cfg.tenants)]
             saves = time_saves(client, db, tenants[0], cfg)
+        saves["workflow_audit_statement"] = time_workflow_images(db, tenants[0], cfg)
         enqueue = time_enqueue(cfg)
         ingestion = time_ingestion(db, [t.subscription_id for t in tenants], cfg)
     finally:
@@ -382,12 +426,17 @@ def _report(
 def _print(report: dict[str, Any]) -> None:
     print(f"{'save':<10} {'audit':<5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'rows/save':>10}")
     for kind, s in report["saves"].items():
+        if "audit_on" not in s:
+            continue
         for mode in ("on", "off"):
             st = s[f"audit_{mode}"]
             rows = s["audit_rows_per_save"][mode]
             print(f"{kind:<10} {mode:<5} {st['p50_ms']:>8} {st['p95_ms']:>8} {st['p99_ms']:>8} "
                   f"{rows:>10}")  # fmt: skip
         print(f"{kind:<10} added p95 {s['added_p95_ms']} ms (p50 {s['added_p50_ms']} ms)")
+    direct = report["saves"]["workflow_audit_statement"]
+    print(f"workflow audit row + images ({direct['diagram_bytes']} B diagram), timed directly: "
+          f"added p50 {direct['added_p50_ms']} ms, p95 {direct['added_p95_ms']} ms")  # fmt: skip
     print(f"server_logs record per request: {report['server_log_enqueue']['per_request_us']} µs")
     print(f"{'table':<16} {'rows':>9} {'seconds':>8} {'rows/s':>9} {'dropped':>8} {'failed':>7}")
     for name, i in report["ingestion"].items():

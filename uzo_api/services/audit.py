@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import bindparam, inspect, text
+from sqlalchemy import inspect, text
 from sqlalchemy.dialects.postgresql import JSONB
 
 if TYPE_CHECKING:
@@ -92,7 +93,10 @@ def snapshot(row: Any) -> dict[str, Any]:
         value = getattr(row, attr.key)
         if attr.key in json_columns and isinstance(value, dict):
             value = without_masked(value)
-        image[attr.key] = _json_safe(value)
+        if isinstance(attr.columns[0].type, JSONB):
+            image[attr.key] = value  # JSON already: a workflow's diagram is not walked
+        else:
+            image[attr.key] = _json_safe(value)
     return image
 
 
@@ -173,7 +177,7 @@ def write(
         "action": action,
         "rtype": resource_type,
         "rid": resource_id,
-        "changes": changes,
+        "changes": _dumps(changes),
         "req": request_id(),
     }
     if before is None and after is None:
@@ -196,28 +200,36 @@ def write(
 _AUDIT_ROW = """
     INSERT INTO audit_logs (id, subscription_id, user_id, api_key_id, action, resource_type,
                             resource_id, changes, request_id, status)
-    VALUES (:id, :sid, :uid, :kid, :action, :rtype, :rid, :changes, :req, 'success')
+    VALUES (:id, :sid, :uid, :kid, :action, :rtype, :rid, CAST(:changes AS jsonb), :req,
+            'success')
 """
-_AUDIT_ONLY = text(_AUDIT_ROW).bindparams(bindparam("changes", type_=JSONB))
+_AUDIT_ONLY = text(_AUDIT_ROW)
 _AUDIT_AND_IMAGES = text(
     f"""
     WITH audit AS ({_AUDIT_ROW})
     INSERT INTO data_change_history (id, subscription_id, table_name, record_id, operation,
                                      old_data, new_data, version_number, changed_by)
-    VALUES (:hid, :sid, :table, :rid, :op, :old, :new, :ver, :uid)
+    VALUES (:hid, :sid, :table, :rid, :op, CAST(:old AS jsonb), CAST(:new AS jsonb), :ver,
+            :uid)
     """
-).bindparams(
-    bindparam("changes", type_=JSONB),
-    bindparam("old", type_=JSONB),
-    bindparam("new", type_=JSONB),
 )
 
 
-def _redacted(image: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """An image as given, minus any secret column a caller left in (belt and braces)."""
+def _redacted(image: Mapping[str, Any] | None) -> str | None:
+    """An image as JSON text, minus any secret column a caller left in (belt and braces)."""
     if image is None:
         return None
-    return {k: _json_safe(v) for k, v in image.items() if k not in REDACTED_COLUMNS}
+    return _dumps({k: v for k, v in image.items() if k not in REDACTED_COLUMNS})
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    """What json cannot write itself (ids, times, decimals) as :func:`snapshot` would."""
+    safe = _json_safe(value)
+    return safe if safe is not value else str(value)
 
 
 # resource types whose table is not simply their plural
