@@ -222,6 +222,27 @@ def plot_api(data: dict[str, Any]) -> Figure:
     return fig
 
 
+def plot_audit(data: dict[str, Any]) -> Figure:
+    """Save latency with audit on and off (p50, p95); ingestion rows/s against the goal."""
+    fig, (left, right) = _figure(1, 2)
+    kinds = [k for k, v in data["saves"].items() if "audit_on" in v]
+    series = {
+        f"{stat} audit {mode}": [data["saves"][k][f"audit_{mode}"][f"{stat}_ms"] for k in kinds]
+        for stat in ("p50", "p95")
+        for mode in ("on", "off")
+    }
+    _grouped(left, [f"{k} save" for k in kinds], series, "ms")
+    left.set_title("Save latency, audit on vs off (same run)", fontsize=10)
+    tables = list(data["ingestion"])
+    _hbars(right, tables, [data["ingestion"][t]["rows_per_s"] for t in tables], "rows/s")
+    goal = data.get("goals", {}).get("ingest_rows_per_s_min")
+    if goal:
+        right.axvline(goal, color="#C44E52", linestyle="--", linewidth=1, label="goal")
+        right.legend(fontsize=8)
+    right.set_title("Log ingestion through the batch writer", fontsize=10)
+    return fig
+
+
 def _numeric_leaves(value: Any, prefix: str = "") -> list[tuple[str, float]]:
     if isinstance(value, bool):
         return []
@@ -263,6 +284,7 @@ PLOTTERS: dict[str, Callable[[dict[str, Any]], Figure]] = {
     "connectors_pg": plot_connectors_pg,
     "connectors_s3": plot_connectors_s3,
     "api": plot_api,
+    "audit": plot_audit,
 }
 
 

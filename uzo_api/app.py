@@ -22,6 +22,9 @@ from uzo_api.db.urls import resolve_urls
 from uzo_api.errors import install_error_handlers
 from uzo_api.observability import RequestIdMiddleware
 from uzo_api.routes import (
+    audit as audit_routes,
+)
+from uzo_api.routes import (
     auth,
     connectors,
     deletions,
@@ -37,6 +40,8 @@ from uzo_api.routes import (
     workflows,
     workspaces,
 )
+from uzo_api.server_log_writer import SERVER_LOGS, LogBatchWriter
+from uzo_api.services import audit
 from uzo_api.services.container import build_services, build_throttle
 from uzo_connectors.settings import ConnectorSettings
 
@@ -100,12 +105,16 @@ def create_app(
         app.state.database = db
         app.state.services = services
         upkeep = asyncio.create_task(_partition_upkeep(db, settings))
+        if server_logs is not None:
+            server_logs.start(url=db.urls.app)
         try:
             yield
         finally:
             upkeep.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await upkeep
+            if server_logs is not None:  # what is still queued is written before we stop
+                await asyncio.to_thread(server_logs.stop)
             await asyncio.to_thread(services.shutdown)
             if owned:
                 db.dispose()
@@ -113,6 +122,17 @@ def create_app(
                 await asyncio.to_thread(stop_embedded, settings)
 
     throttle = build_throttle(settings)
+    audit.set_writing(settings.audit.enabled)
+    server_logs = (
+        LogBatchWriter(
+            SERVER_LOGS,
+            capacity=settings.audit.server_log_queue,
+            batch_size=settings.audit.server_log_batch,
+            flush_seconds=settings.audit.server_log_flush_seconds,
+        )
+        if settings.audit.server_logs
+        else None
+    )
 
     app = FastAPI(
         title="UZO API",
@@ -127,6 +147,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.throttle = throttle
+    app.state.server_logs = server_logs
     app.state.trusted_proxies = parse_networks(server.trusted_proxies)
     install_error_handlers(app)
     # innermost: a request refused for its body or origin never takes a slot
@@ -147,7 +168,7 @@ def create_app(
             allow_headers=["*"],
         )
     app.add_middleware(BodyLimitMiddleware, max_bytes=server.max_body_bytes)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestIdMiddleware, server_logs=server_logs)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(connectors.router)
@@ -162,6 +183,7 @@ def create_app(
     app.include_router(transfer.router)
     app.include_router(deletions.router)
     app.include_router(versions.router)
+    app.include_router(audit_routes.router)
     api_docs.install(app)
     openapi.install(app)
     return app

@@ -19,6 +19,7 @@ from uzo_api import __version__
 from uzo_api.cli_admin import register as register_admin_commands
 from uzo_api.cli_output import HELP_CONTEXT, Output, UzoCommand, UzoGroup, sub_app
 from uzo_api.cli_purge import register as register_purge_command
+from uzo_api.cli_retention import register as register_retention_commands
 from uzo_api.cli_tenant import register as register_tenant_commands
 from uzo_api.cli_workflows import register as register_workflow_commands
 
@@ -36,6 +37,7 @@ app = typer.Typer(
 db_app = sub_app("The metadata database.")
 app.add_typer(db_app, name="db")
 register_purge_command(db_app)
+register_retention_commands(db_app)
 secrets_app = sub_app("Connector credentials at rest.")
 app.add_typer(secrets_app, name="secrets")
 register_workflow_commands(app)

@@ -110,6 +110,7 @@ class Variable:
 def sections() -> tuple[Section, ...]:
     """Every settings model of the three packages, in the order the reference lists them."""
     from uzo_api.settings import (
+        AuditSettings,
         AuthSettings,
         DatabaseSettings,
         HistorySettings,
@@ -130,6 +131,7 @@ def sections() -> tuple[Section, ...]:
         Section("Redis", RedisSettings),
         Section("History: deletion and restore", HistorySettings),
         Section("Workflow versions", VersionsSettings),
+        Section("Audit, request logs and retention", AuditSettings),
         Section("Engine: Ray, Prefect, runs and the sql node", EngineSettings),
         Section("Connectors", ConnectorSettings),
         Section("Connector database files", DatabaseFileSettings),

@@ -75,10 +75,19 @@ def _token(credentials: HTTPAuthorizationCredentials | None) -> str:
     return credentials.credentials
 
 
-def current_principal(service: AuthServiceDep, credentials: BearerDep) -> Principal:
+def remember_principal(request: Request, principal: Principal) -> None:
+    """Let the request's server_logs record name the caller's tenant and user."""
+    request.state.principal = principal
+
+
+def current_principal(
+    request: Request, service: AuthServiceDep, credentials: BearerDep
+) -> Principal:
     """The caller, verified in a short transaction of its own: for routes that hold no
     request transaction (a connector test waits on a remote endpoint with none open)."""
-    return service.authenticate(_token(credentials))
+    principal = service.authenticate(_token(credentials))
+    remember_principal(request, principal)
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
@@ -95,7 +104,7 @@ class TenantSessions:
 
 
 def tenant_sessions(
-    service: AuthServiceDep, credentials: BearerDep, services: ServicesDep
+    request: Request, service: AuthServiceDep, credentials: BearerDep, services: ServicesDep
 ) -> Iterator[TenantSessions]:
     """The request's one transaction, in the caller's tenant (see uzo_api.context).
 
@@ -110,6 +119,7 @@ def tenant_sessions(
         control.begin()
         try:
             principal = service.verify(control, credential)
+            remember_principal(request, principal)
             data_db = router.database_for(principal)
             if data_db is router.control:
                 yield TenantSessions(control, control, principal)

@@ -11,8 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from uzo_api.client_address import client_address
+from uzo_api.server_log_writer import request_record
+
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+    from uzo_api.server_log_writer import LogBatchWriter
 
 REQUEST_ID_HEADER = "x-request-id"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -68,11 +73,18 @@ def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:
 
 
 class RequestIdMiddleware:
-    """Gives every request an id (the client's ``X-Request-ID`` if sane) and logs it."""
+    """Gives every request an id (the client's ``X-Request-ID`` if sane) and logs it.
 
-    def __init__(self, app: ASGIApp) -> None:
+    With a ``server_logs`` writer, each request also leaves one record for the
+    ``server_logs`` table (method, route template, status, duration, request id, and
+    the caller's tenant and user once authenticated, see ``deps.remember_principal``);
+    the writer only queues it (uzo_api.server_log_writer), never blocking the request.
+    """
+
+    def __init__(self, app: ASGIApp, server_logs: LogBatchWriter | None = None) -> None:
         self.app = app
         self.log = structlog.get_logger("uzo.http")
+        self.server_logs = server_logs
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -99,10 +111,43 @@ class RequestIdMiddleware:
             try:
                 await self.app(scope, receive, send_with_id)
             finally:
+                duration_ms = round((time.perf_counter() - started) * 1000, 2)
                 self.log.info(
                     "request",
                     method=scope.get("method"),
                     path=scope.get("path"),
                     status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                    duration_ms=duration_ms,
                 )
+                if self.server_logs is not None:
+                    self.server_logs.put(_server_log(scope, request_id, status, duration_ms))
+
+
+def _server_log(scope: Scope, request_id: str, status: int, duration_ms: float) -> tuple[Any, ...]:
+    """The request's server_logs record: the route's template (``/api/users/{user_id}``,
+    never ids or query strings), else the bare path of a request no route matched."""
+    route = scope.get("route")
+    endpoint = getattr(route, "path", None) or scope.get("path", "")
+    state = scope.get("state", {})
+    principal = state.get("principal")
+    app = scope.get("app")
+    peer = scope.get("client")
+    ip = None
+    if peer:
+        forwarded = None
+        for name, value in scope.get("headers", ()):
+            if name == b"x-forwarded-for":
+                forwarded = value.decode("latin-1")
+                break
+        proxies = getattr(getattr(app, "state", None), "trusted_proxies", ())
+        ip = client_address(peer[0], forwarded, proxies)
+    return request_record(
+        request_id=request_id,
+        method=str(scope.get("method", "")),
+        endpoint=str(endpoint),
+        status=status,
+        duration_ms=duration_ms,
+        subscription_id=getattr(principal, "subscription_id", None),
+        user_id=getattr(principal, "user_id", None),
+        ip=ip,
+    )

@@ -26,6 +26,11 @@ if TYPE_CHECKING:
 
 API_PREFIX = "/api/"
 TAGS: list[dict[str, str]] = [
+    {
+        "name": "audit",
+        "description": "The audit trail: who changed what (with before/after images and the "
+        "request id), request logs, change history; a platform admin reads every tenant's.",
+    },
     {"name": "health", "description": "Liveness, readiness and the problem-type catalogue."},
     {
         "name": "auth",

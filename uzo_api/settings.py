@@ -288,6 +288,57 @@ class VersionsSettings(UzoSettings):
     )
 
 
+class AuditSettings(UzoSettings):
+    """Audit trail, request logs and log retention (docs/audit.md)."""
+
+    model_config = _group("UZO_AUDIT_")
+
+    enabled: bool = Field(
+        default=True,
+        description="Benchmark switch only (`python -m benchmarks audit` turns it off for its "
+        "baseline rounds): false writes no audit rows at all. Never turn it off on a server.",
+    )
+    server_logs: bool = Field(
+        default=True,
+        description="Write one server_logs row per HTTP request, batched off the request path.",
+    )
+    server_log_queue: int = Field(
+        default=50_000,
+        ge=100,
+        le=1_000_000,
+        description="Request-log records held in memory awaiting their batch; beyond it a "
+        "record is dropped (and counted), never waited for.",
+    )
+    server_log_batch: int = Field(
+        default=5_000,
+        ge=1,
+        le=100_000,
+        description="Most request-log rows written by one COPY.",
+    )
+    server_log_flush_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="Longest a request-log record waits in memory before its batch is written.",
+    )
+    server_log_retention_days: int = Field(
+        default=90,
+        ge=1,
+        description="`uzo db retention` drops server_logs partitions older than this.",
+    )
+    execution_log_retention_days: int = Field(
+        default=365,
+        ge=1,
+        description="`uzo db retention` drops execution_logs partitions older than this.",
+    )
+    change_history_retention_days: int = Field(
+        default=0,
+        ge=0,
+        description="`uzo db retention` drops data_change_history partitions older than this; "
+        "0 (the default): kept forever, like audit_logs (user actions are permanent).",
+    )
+
+
 class Settings(UzoSettings):
     """Root settings of the API process."""
 
@@ -328,6 +379,9 @@ class Settings(UzoSettings):
     )
     versions: VersionsSettings = Field(
         default_factory=VersionsSettings, description="The UZO_VERSIONS_* group."
+    )
+    audit: AuditSettings = Field(
+        default_factory=AuditSettings, description="The UZO_AUDIT_* group."
     )
 
     secret_keys: SecretStr | None = Field(

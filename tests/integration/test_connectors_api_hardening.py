@@ -206,7 +206,7 @@ def test_keeping_secrets_on_a_move_is_explicit_and_audited(
         audit = conn.execute(
             text(
                 "SELECT action, resource_type, changes, request_id FROM audit_logs "
-                "WHERE resource_id = :i"
+                "WHERE resource_id = :i AND action = 'connector.keep_secrets'"
             ),
             {"i": cid},
         ).all()

@@ -49,6 +49,10 @@ if TYPE_CHECKING:
 # what a request naming a foreign object may get: never 2xx, never 403 (it exists), never
 # 409/412 (it exists and has a state)
 ALLOWED = frozenset({401, 404, 405, 422})
+# lists over history, whose id parameters are filters, not objects looked up: an id of
+# an object long deleted must still find its rows, so a foreign id is not a 404 there
+# but answers exactly what a random id does (the rows are the caller's own, under RLS)
+HISTORY_FILTERS = frozenset({"/api/audit/logs", "/api/audit/server", "/api/audit/changes"})
 MAX_EXAMPLES = 10
 
 # path and query parameters -> the kinds of objects their ids name
@@ -300,7 +304,7 @@ def foreign_object_check(tenancy: Tenancy) -> Callable[..., None]:
         )
         problems: list[str] = []
         status = response.status_code
-        if status not in ALLOWED:
+        if status not in ALLOWED and case.path not in HISTORY_FILTERS:
             problems.append(f"status {status} for a foreign object (expected 404)")
         leaked = _leaks(response.text, case, a)
         leaked += _leaks(json.dumps(dict(response.headers)), case, a)

@@ -13,7 +13,8 @@ from uzo_api.pagination import Page
 from uzo_api.schemas.common import RequestModel, ResponseModel
 
 #: what a role permission may name: an object type, a subscription-wide resource managed
-#: through ``require_subscription`` (users, groups, roles), or ``*`` for every type
+#: through ``require_subscription`` (users, groups, roles; ``audit``: reading the audit
+#: trail), or ``*`` for every type
 ResourceType = Literal[
     "workspace",
     "folder",
@@ -24,6 +25,7 @@ ResourceType = Literal[
     "user",
     "group",
     "role",
+    "audit",
     "*",
 ]
 RoleName = Annotated[str, StringConstraints(min_length=1, max_length=100)]

@@ -36,6 +36,7 @@ from uzo_api.errors import (
     Unauthorized,
 )
 from uzo_api.pagination import keyset
+from uzo_api.services import audit
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -351,8 +352,22 @@ class AuthService:
             if user is None or not user.is_active:
                 raise invalid
             now = _now()
+            before = audit.snapshot(user)
             user.password_hash = crypto.hash_password(new_password)
             user.password_changed_at = now
+            s.flush()
+            # the actor is the holder of the reset token: the user themself
+            actor = Principal(user_id=user.id, subscription_id=subscription_id, method="jwt")
+            audit.write(
+                s,
+                actor,
+                "user.password_reset",
+                "user",
+                user.id,
+                {"api_keys_revoked": revoke_api_keys},
+                before=before,
+                after=audit.snapshot(user),
+            )
             s.execute(  # this token and any older one mailed before it
                 update(PasswordResetToken)
                 .where(PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))
@@ -511,6 +526,9 @@ class AuthService:
             s.add(key)
             s.flush()
             s.refresh(key)
+            audit.write(
+                s, principal, "api_key.create", "api_key", key.id, after=audit.snapshot(key)
+            )
         log.info("api key created", api_key_id=str(key.id), prefix=new.prefix)
         return key, new.token
 
@@ -526,7 +544,18 @@ class AuthService:
             if key is None or key.user_id != principal.user_id:
                 raise NotFound("no such API key")
             if key.revoked_at is None:
+                before = audit.snapshot(key)
                 key.revoked_at = _now()
+                s.flush()
+                audit.write(
+                    s,
+                    principal,
+                    "api_key.revoke",
+                    "api_key",
+                    key.id,
+                    before=before,
+                    after=audit.snapshot(key),
+                )
 
     # -- helpers ------------------------------------------------------------------------------
 

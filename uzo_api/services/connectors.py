@@ -17,7 +17,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from uzo_api.authz import Authorizer
-from uzo_api.db.models import AuditLog, Connector
+from uzo_api.db.models import Connector
 from uzo_api.errors import (
     Conflict,
     InvalidInput,
@@ -157,6 +157,7 @@ class ConnectorService:
         except IntegrityError as exc:
             raise Conflict(f"a connector named {name!r} already exists", field="name") from exc
         s.refresh(row)
+        audit.record(ctx, "connector.create", "connector", row.id, after=self.image(row))
         log.info("connector created", connector_id=str(row.id), connector_type=type_key)
         return self._view(row, secret_names=sorted(secret))
 
@@ -191,9 +192,10 @@ class ConnectorService:
         config: dict[str, Any] | None,
         keep_secrets: bool = False,
     ) -> ConnectorView:
-        principal, s = ctx.principal, ctx.session
+        s = ctx.session
         ctx.authz.require("read_write", "connector", connector_id)
         row = self._row(s, connector_id, lock=True)
+        before = self.image(row)
         if config is not None:
             model = self._config_model(row.connector_type)
             stored_secrets = self._secrets(row)
@@ -222,17 +224,12 @@ class ConnectorService:
             row.encrypted_credentials = self.vault.encrypt(secret) if secret else None
             row.secret_fields = sorted(secret)
             if moved and kept:
-                s.add(
-                    AuditLog(
-                        subscription_id=principal.subscription_id,
-                        user_id=principal.user_id,
-                        api_key_id=principal.api_key_id,
-                        action="connector.keep_secrets",
-                        resource_type="connector",
-                        resource_id=row.id,
-                        changes={"endpoint_fields": moved, "kept_secrets": kept},
-                        request_id=audit.request_id(),
-                    )
+                audit.record(
+                    ctx,
+                    "connector.keep_secrets",
+                    "connector",
+                    row.id,
+                    {"endpoint_fields": moved, "kept_secrets": kept},
                 )
                 log.warning(
                     "connector endpoint changed with its stored secrets kept",
@@ -248,10 +245,35 @@ class ConnectorService:
         except IntegrityError as exc:
             raise Conflict(f"a connector named {name!r} already exists", field="name") from exc
         s.refresh(row)
+        fields = [f for f, v in (("name", name), ("description", description)) if v is not None]
+        if config is not None:
+            fields.append("config")
+        audit.record(
+            ctx,
+            "connector.update",
+            "connector",
+            row.id,
+            {"fields": fields},
+            before=before,
+            after=self.image(row),
+        )
         return self._view(row, self._secret_names(row))
 
     def delete(self, ctx: RequestContext, connector_id: uuid.UUID) -> None:
-        ctx.session.delete(ctx.authz.require("admin", "connector", connector_id))
+        row = ctx.authz.require("admin", "connector", connector_id)
+        audit.record(ctx, "connector.delete", "connector", row.id, before=self.image(row))
+        ctx.session.delete(row)
+
+    @classmethod
+    def image(cls, row: Connector) -> dict[str, Any]:
+        """The connector's audit image: its columns without the encrypted credentials
+        (``audit.snapshot``), its config without any secret: the model's secret fields and
+        anything that looks secret are left out altogether (not even masked), the names of
+        the stored secrets are kept (``secret_fields``)."""
+        image = audit.snapshot(row)
+        shown = cls._view(row, cls._secret_names(row)).config
+        image["connection_config"] = audit.without_masked(shown, MASK)
+        return image
 
     # -- using a connector ----------------------------------------------------------------------
 

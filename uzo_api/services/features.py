@@ -22,6 +22,7 @@ from uzo_api.db.models import (
     SubscriptionPlan,
 )
 from uzo_api.errors import Forbidden, InvalidInput, NotFound
+from uzo_api.services import audit
 from uzo_api.services.limits import LIMITS
 
 if TYPE_CHECKING:
@@ -111,7 +112,18 @@ class FeatureService:
             raise NotFound("no such subscription")
         if sub.plan_id == plan.id:
             raise InvalidInput(f"the subscription is on {plan_key!r} already", field="plan_key")
+        before = audit.snapshot(sub)
         sub.plan_id = plan.id
         s.flush()
         ctx.mirror(sub)
+        audit.record(
+            ctx,
+            "subscription.upgrade",
+            "subscription",
+            sub.id,
+            {"plan_key": plan_key},
+            before=before,
+            after=audit.snapshot(sub),
+            identity=True,
+        )
         return plan

@@ -25,6 +25,7 @@ from uzo_api.authz import RANK
 from uzo_api.db.models import Group, GroupRole, Permission, Role, User, UserGroup, UserRole
 from uzo_api.errors import Conflict, Forbidden, InvalidInput, NotFound
 from uzo_api.pagination import keyset
+from uzo_api.services import audit
 from uzo_api.services.users import live_user
 
 if TYPE_CHECKING:
@@ -149,6 +150,7 @@ class GroupService:
         s.add(row)
         _flush_named(s, "group", name)
         s.refresh(row)
+        audit.record(ctx, "group.create", "group", row.id, after=audit.snapshot(row))
         return row
 
     @staticmethod
@@ -156,19 +158,31 @@ class GroupService:
         ctx.authz.require_subscription("admin", "group")
         s = ctx.session
         row = _group(s, group_id, lock=True)
+        before = audit.snapshot(row)
         if "name" in changes:
             row.group_name = changes["name"]
         if "description" in changes:
             row.description = changes["description"]
         _flush_named(s, "group", changes.get("name"))
         s.refresh(row)
+        audit.record(
+            ctx,
+            "group.update",
+            "group",
+            row.id,
+            {"fields": sorted(changes)},
+            before=before,
+            after=audit.snapshot(row),
+        )
         return row
 
     @staticmethod
     def delete(ctx: RequestContext, group_id: uuid.UUID) -> None:
         """Memberships, role assignments and object grants of the group go with it."""
         ctx.authz.require_subscription("admin", "group")
-        ctx.session.delete(_group(ctx.session, group_id, lock=True))
+        row = _group(ctx.session, group_id, lock=True)
+        audit.record(ctx, "group.delete", "group", row.id, before=audit.snapshot(row))
+        ctx.session.delete(row)
 
     # -- members ---------------------------------------------------------------------------
 
@@ -208,6 +222,7 @@ class GroupService:
         except IntegrityError as exc:
             raise Conflict("this user is already a member of the group", field="user_id") from exc
         s.refresh(row)
+        audit.record(ctx, "group.member_add", "group", group_id, {"user_id": str(user.id)})
         return Member(membership=row, user=user)
 
     @staticmethod
@@ -220,6 +235,7 @@ class GroupService:
         )
         if not gone.rowcount:  # type: ignore[attr-defined]
             raise NotFound("this user is not a member of the group")
+        audit.record(ctx, "group.member_remove", "group", group_id, {"user_id": str(user_id)})
 
 
 class RoleService:
@@ -257,26 +273,42 @@ class RoleService:
         _flush_named(s, "role", name)
         _replace_permissions(ctx, row, permissions)
         s.refresh(row)
-        return _view(s, row)
+        view = _view(s, row)
+        audit.record(ctx, "role.create", "role", row.id, after=_role_image(view))
+        return view
 
     @staticmethod
     def update(ctx: RequestContext, role_id: uuid.UUID, changes: dict[str, Any]) -> RoleView:
         ctx.authz.require_subscription("admin", "role")
         s = ctx.session
         row = _changeable(s, role_id)
+        before = _role_image(_view(s, row))
         if "name" in changes:
             row.role_name = changes["name"]
         if "description" in changes:
             row.description = changes["description"]
         _flush_named(s, "role", changes.get("name"))
         s.refresh(row)
-        return _view(s, row)
+        view = _view(s, row)
+        audit.record(
+            ctx,
+            "role.update",
+            "role",
+            row.id,
+            {"fields": sorted(changes)},
+            before=before,
+            after=_role_image(view),
+        )
+        return view
 
     @staticmethod
     def delete(ctx: RequestContext, role_id: uuid.UUID) -> None:
         """Its permissions and assignments go with it."""
         ctx.authz.require_subscription("admin", "role")
-        ctx.session.delete(_changeable(ctx.session, role_id))
+        row = _changeable(ctx.session, role_id)
+        before = _role_image(_view(ctx.session, row))
+        audit.record(ctx, "role.delete", "role", row.id, before=before)
+        ctx.session.delete(row)
 
     @staticmethod
     def set_permissions(
@@ -286,9 +318,19 @@ class RoleService:
         s = ctx.session
         row = _changeable(s, role_id)
         ensure_no_escalation(ctx, permissions)
+        before = _role_image(_view(s, row))
         _replace_permissions(ctx, row, permissions)
         s.refresh(row)
-        return _view(s, row)
+        view = _view(s, row)
+        audit.record(
+            ctx,
+            "role.permissions_set",
+            "role",
+            row.id,
+            before=before,
+            after=_role_image(view),
+        )
+        return view
 
     # -- assignments -----------------------------------------------------------------------
 
@@ -367,6 +409,13 @@ class RoleService:
             who = "user" if user_id is not None else "group"
             raise Conflict(f"this {who} already holds the role", field=f"{who}_id") from exc
         s.refresh(row)
+        audit.record(
+            ctx,
+            "role.assign",
+            "role",
+            role.id,
+            {"assignment_id": str(row.id), "user_id": _str(user_id), "group_id": _str(group_id)},
+        )
         return Assignment(
             id=row.id,
             role_id=row.role_id,
@@ -386,6 +435,9 @@ class RoleService:
                 delete(model).where(model.id == assignment_id, model.role_id == role_id)
             )
             if gone.rowcount:  # type: ignore[attr-defined]
+                audit.record(
+                    ctx, "role.unassign", "role", role_id, {"assignment_id": str(assignment_id)}
+                )
                 return
         raise NotFound("no such assignment of this role")
 
@@ -399,6 +451,15 @@ def _changeable(s: Session, role_id: uuid.UUID) -> Role:
 
 def _view(s: Session, row: Role) -> RoleView:
     return RoleView(row=row, permissions=_permissions_of_roles(s, [row.id])[row.id])
+
+
+def _role_image(view: RoleView) -> dict[str, Any]:
+    """A role's audit image: its row and the levels it grants."""
+    return {**audit.snapshot(view.row), "permissions": [list(p) for p in view.permissions]}
+
+
+def _str(value: uuid.UUID | None) -> str | None:
+    return str(value) if value is not None else None
 
 
 def _replace_permissions(

@@ -24,6 +24,7 @@ from uzo_api.db.models import Group, ObjectPermission
 from uzo_api.db.models.base import new_id
 from uzo_api.errors import Forbidden, NotFound
 from uzo_api.pagination import keyset
+from uzo_api.services import audit
 from uzo_api.services.users import live_user
 
 if TYPE_CHECKING:
@@ -66,8 +67,8 @@ class PermissionService:
             if user_id is not None
             else ObjectPermission.group_id == group_id
         )
-        existing = s.scalar(
-            select(ObjectPermission.permission_level)
+        previous = s.scalar(
+            select(ObjectPermission)
             .where(
                 ObjectPermission.object_type == object_type,
                 ObjectPermission.object_id == object_id,
@@ -75,6 +76,8 @@ class PermissionService:
             )
             .with_for_update()
         )
+        existing = previous.permission_level if previous is not None else None
+        before = audit.snapshot(previous) if previous is not None else None
         if "owner" in (level, existing) and not mine.allows("owner"):
             raise Forbidden(OWNER_NEEDED.format(object_type=object_type), field="level")
         me = ctx.principal.user_id
@@ -101,6 +104,15 @@ class PermissionService:
         grant_id, created = s.execute(statement).one()
         grant = s.get(ObjectPermission, grant_id, populate_existing=True)
         assert grant is not None
+        audit.record(
+            ctx,
+            "permission.grant",
+            "permission",
+            grant.id,
+            {"object_type": object_type, "object_id": str(object_id), "level": level},
+            before=before,
+            after=audit.snapshot(grant),
+        )
         return grant, bool(created)
 
     @staticmethod
@@ -114,6 +126,14 @@ class PermissionService:
         )
         if grant.permission_level == "owner" and not mine.allows("owner"):
             raise Forbidden(OWNER_NEEDED.format(object_type=grant.object_type))
+        audit.record(
+            ctx,
+            "permission.revoke",
+            "permission",
+            grant.id,
+            {"object_type": grant.object_type, "object_id": str(grant.object_id)},
+            before=audit.snapshot(grant),
+        )
         s.delete(grant)
 
     @staticmethod

@@ -134,11 +134,16 @@ class SubscriptionService:
             raise Conflict(
                 "an account with this email already exists", field="owner.email"
             ) from exc
-        _audit(
-            ctx, "subscription.create", row.id, {"plan_key": plan.plan_key, "owner": str(user.id)}
-        )
         with ctx.authz.platform_scope():
             s.refresh(row)
+            after = audit.snapshot(row)
+        _audit(
+            ctx,
+            "subscription.create",
+            row.id,
+            {"plan_key": plan.plan_key, "owner": str(user.id)},
+            after=after,
+        )
         log.info("subscription created", subscription_id=str(row.id))
         return row, plan.plan_key
 
@@ -149,6 +154,7 @@ class SubscriptionService:
         _foreign_is_not_found(ctx, subscription_id)
         with ctx.authz.platform_scope():
             row, plan_key = _live(s, subscription_id, lock=True)
+            before = audit.snapshot(row)
             if "status" in changes and changes["status"] != row.status:
                 self._own_stays_active(ctx, subscription_id)
                 self._move(s, row, changes["status"])
@@ -161,7 +167,8 @@ class SubscriptionService:
                 row.company_name = changes["company_name"]
             s.flush()
             s.refresh(row)
-        _audit(ctx, "subscription.update", row.id, {"fields": sorted(changes)})
+            after = audit.snapshot(row)
+        _audit(ctx, "subscription.update", row.id, {"fields": sorted(changes)}, before, after)
         return row, plan_key
 
     def delete(self, ctx: RequestContext, subscription_id: uuid.UUID) -> None:
@@ -171,10 +178,12 @@ class SubscriptionService:
         with ctx.authz.platform_scope():
             row, _ = _live(s, subscription_id, lock=True)
             self._own_stays_active(ctx, subscription_id)
+            before = audit.snapshot(row)
             row.deleted_at = dt.datetime.now(dt.UTC)
             row.deleted_by = ctx.principal.user_id
             s.flush()
-        _audit(ctx, "subscription.delete", subscription_id)
+            after = audit.snapshot(row)
+        _audit(ctx, "subscription.delete", subscription_id, None, before, after)
         log.info("subscription deleted", subscription_id=str(subscription_id))
 
     # -- rules ---------------------------------------------------------------------------------
@@ -242,9 +251,11 @@ def _audit(
     action: str,
     subscription_id: uuid.UUID,
     changes: dict[str, Any] | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
 ) -> None:
     """An audit row in the acting admin's tenant, in the transaction of the change."""
-    audit.record(ctx, action, "subscription", subscription_id, changes)
+    audit.record(ctx, action, "subscription", subscription_id, changes, before=before, after=after)
 
 
 def _infrastructure_unchanged(current: str, wanted: str | None) -> None:

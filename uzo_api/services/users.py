@@ -33,6 +33,7 @@ from uzo_api.auth.mail import Mail
 from uzo_api.db.models import ApiKey, PasswordResetToken, RefreshToken, User
 from uzo_api.errors import Conflict, Forbidden, NotFound
 from uzo_api.pagination import keyset
+from uzo_api.services import audit
 
 if TYPE_CHECKING:
     import uuid
@@ -151,6 +152,14 @@ class UserService:
         ctx.mirror(row)
         if password is None:
             self._invite(s, row)
+        audit.record(
+            ctx,
+            "user.invite" if password is None else "user.create",
+            "user",
+            row.id,
+            after=audit.snapshot(row),
+            identity=True,
+        )
         log.info("user created", user_id=str(row.id), invited=password is None)
         return row
 
@@ -191,6 +200,7 @@ class UserService:
         ctx.authz.require_subscription("admin", "user")
         principal, s = ctx.principal, ctx.control
         row = live_user(s, user_id, lock=True)
+        before = audit.snapshot(row)
         if "is_subscription_owner" in changes and not principal.is_owner:
             raise Forbidden(
                 "only an owner may make or unmake owners", field="is_subscription_owner"
@@ -214,6 +224,16 @@ class UserService:
             ) from exc
         s.refresh(row)
         ctx.mirror(row)
+        audit.record(
+            ctx,
+            _update_action(before, changes),
+            "user",
+            row.id,
+            {"fields": sorted(changes)},
+            before=before,
+            after=audit.snapshot(row),
+            identity=True,
+        )
         return row
 
     def delete(self, ctx: RequestContext, user_id: uuid.UUID) -> None:
@@ -224,6 +244,7 @@ class UserService:
         self._only_owners_touch_owners(ctx, row)
         if row.is_subscription_owner and row.is_active:
             self._keep_an_owner(s, row)
+        before = audit.snapshot(row)
         now = _now()
         row.deleted_at = now
         row.deleted_by = principal.user_id
@@ -235,6 +256,15 @@ class UserService:
             .values(revoked_at=now)
         )
         ctx.mirror(row)
+        audit.record(
+            ctx,
+            "user.delete",
+            "user",
+            row.id,
+            before=before,
+            after=audit.snapshot(row),
+            identity=True,
+        )
         log.info("user deleted", user_id=str(row.id))
 
     # -- rules -----------------------------------------------------------------------------
@@ -263,6 +293,18 @@ class UserService:
         )
         if not others:
             raise Conflict(LAST_OWNER)
+
+
+def _update_action(before: dict[str, Any], changes: dict[str, Any]) -> str:
+    """The most telling name of a user change: an ownership or activation change is
+    named as such (they are what an audit reader looks for), anything else an update."""
+    owner = changes.get("is_subscription_owner")
+    if owner is not None and owner != before.get("is_subscription_owner"):
+        return "user.owner_grant" if owner else "user.owner_revoke"
+    active = changes.get("is_active")
+    if active is not None and active != before.get("is_active"):
+        return "user.activate" if active else "user.deactivate"
+    return "user.update"
 
 
 def _revoke_sessions(s: Session, user_id: uuid.UUID, now: dt.datetime) -> None:
