@@ -21,6 +21,7 @@ from sqlalchemy import delete, func, select, true
 from uzo_api.db.models import Folder, Job, JobPackage, JobPackageJob
 from uzo_api.errors import FieldError, Forbidden, InvalidInput, NotFound, PreconditionFailed
 from uzo_api.pagination import keyset
+from uzo_api.services import audit
 
 if TYPE_CHECKING:
     import uuid
@@ -117,6 +118,7 @@ class JobService:
         ctx.session.add(row)
         ctx.session.flush()
         ctx.session.refresh(row)
+        audit.record(ctx, "job.create", "job", row.id, after=audit.snapshot(row))
         return row
 
     def page(
@@ -149,8 +151,13 @@ class JobService:
         ctx.authz.require("read_write", "job", job_id)
         row: Job = lock(ctx.session, Job, job_id, "job")
         check_if_match(if_match, entity_tag(row.updated_at), "job")
+        before = audit.snapshot(row)
         if apply_changes(row, changes, JOB_COLUMNS):
             touch(ctx.session, row)
+            audit.record(
+                ctx, "job.update", "job", row.id, {"fields": sorted(changes)},
+                before=before, after=audit.snapshot(row),
+            )  # fmt: skip
         return row
 
 
@@ -175,6 +182,7 @@ class JobPackageService:
         ctx.session.add(row)
         ctx.session.flush()
         ctx.session.refresh(row)
+        audit.record(ctx, "jobpackage.create", "jobpackage", row.id, after=audit.snapshot(row))
         return PackageView(row, [])
 
     def page(self, ctx: RequestContext, page: PageRequest, name: str | None) -> list[PackageView]:
@@ -204,8 +212,13 @@ class JobPackageService:
         ctx.authz.require("read_write", "jobpackage", package_id)
         row: JobPackage = lock(ctx.session, JobPackage, package_id, "job package")
         check_if_match(if_match, entity_tag(row.updated_at), "job package")
+        before = audit.snapshot(row)
         if apply_changes(row, changes, PACKAGE_COLUMNS):
             touch(ctx.session, row)
+            audit.record(
+                ctx, "jobpackage.update", "jobpackage", row.id, {"fields": sorted(changes)},
+                before=before, after=audit.snapshot(row),
+            )  # fmt: skip
         return PackageView(row, self._members(ctx.session, [row.id]).get(row.id, []))
 
     def set_jobs(
@@ -223,6 +236,11 @@ class JobPackageService:
         row: JobPackage = lock(s, JobPackage, package_id, "job package")
         check_if_match(if_match, entity_tag(row.updated_at), "job package")
         self._require_readable_jobs(ctx, job_ids)
+        before = self._members(s, [row.id]).get(row.id, [])
+        audit.record(
+            ctx, "jobpackage.set_jobs", "jobpackage", row.id,
+            {"before": [str(j) for j in before], "after": [str(j) for j in job_ids]},
+        )  # fmt: skip
         s.execute(delete(JobPackageJob).where(JobPackageJob.jobpackage_id == row.id))
         s.add_all(
             JobPackageJob(

@@ -424,7 +424,7 @@ class VersionService:
             "version",
             version.id,
             {"workflow_id": str(workflow.id), "version_number": number, "source": source},
-            after=audit.snapshot(version),
+            after=_version_image(version),
             version_number=number,
         )
         if comment:
@@ -527,6 +527,17 @@ def _lock_image(workflow: Workflow) -> dict[str, Any]:
         "checked_out_by": str(workflow.checked_out_by) if workflow.checked_out_by else None,
         "checked_out_at": workflow.checked_out_at.isoformat() if workflow.checked_out_at else None,
     }
+
+
+def _version_image(version: Version) -> dict[str, Any]:
+    """A new version's audit image, its diagram left out: the version row keeps it, never
+    changed, and its digest in the image names it (a copy per save would double the
+    bytes every save writes)."""
+    image = audit.snapshot(version)
+    data = image.get("version_data")
+    if isinstance(data, dict):
+        image["version_data"] = {k: v for k, v in data.items() if k != "diagram"}
+    return image
 
 
 def _publish_image(version: Version) -> dict[str, Any]:

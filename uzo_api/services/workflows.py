@@ -26,6 +26,7 @@ from uzo_api.db.models import Workflow
 from uzo_api.db.models.workspace import empty_diagram
 from uzo_api.errors import FieldError, InvalidInput
 from uzo_api.pagination import keyset
+from uzo_api.services import audit
 from uzo_api.services.jobs import (
     apply_changes,
     check_if_match,
@@ -87,6 +88,7 @@ class WorkflowService:
         ctx.session.flush()
         self.versions.record_save(ctx, row)  # version 1
         ctx.session.refresh(row)
+        audit.record(ctx, "workflow.create", "workflow", row.id, after=_image(row))
         return row
 
     def page(
@@ -123,6 +125,7 @@ class WorkflowService:
         row: Workflow = lock(s, Workflow, workflow_id, "workflow")
         check_if_match(if_match, entity_tag(row.updated_at), "workflow")
         self.versions.check_editable(ctx, row)  # 409 while someone else has it checked out
+        before = _image(row)
         fields = {k: v for k, v in changes.items() if k != "diagram"}
         changed = apply_changes(row, fields, WORKFLOW_COLUMNS)
         if "diagram" in changes:
@@ -134,6 +137,10 @@ class WorkflowService:
                 self.versions.record_save(ctx, row)
         if changed:
             touch(s, row)
+            audit.record(
+                ctx, "workflow.update", "workflow", row.id, {"fields": sorted(changes)},
+                before=before, after=_image(row),
+            )  # fmt: skip
         return row
 
     def runnable_diagram(
@@ -143,6 +150,14 @@ class WorkflowService:
         published version, else the latest non-draft one; a draft is refused (409)."""
         row: Workflow = ctx.authz.require("execute", "workflow", workflow_id)
         return self.versions.runnable(ctx, row, version)
+
+
+def _image(row: Workflow) -> dict[str, Any]:
+    """A workflow's audit image without its diagram: every diagram saved is a version
+    (uzo_api.services.versions), audited with it."""
+    image = audit.snapshot(row)
+    image.pop("workflow_diagram", None)
+    return image
 
 
 # -- diagram checks -------------------------------------------------------------------------
