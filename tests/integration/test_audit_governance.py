@@ -76,3 +76,31 @@ def test_jobs_packages_and_workflows_changes_are_audited_with_images(
     assert [r.action for r in rows] == ["jobpackage.set_jobs"]
     _, rows = change("PATCH", f"/api/jobpackages/{package['id']}", json={"name": "every"})
     assert [r.action for r in rows] == ["jobpackage.update"]
+
+
+def test_workspace_and_folder_changes_carry_before_and_after_images(
+    client: TestClient, database: Database
+) -> None:
+    t = new_tenant(client, database, "Imaged")
+    h = t.headers
+
+    def change(method: str, path: str, body: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+        resp = client.request(method, path, headers=h, json=body)
+        assert resp.status_code in (200, 201), resp.text
+        rows = _audit(database, resp.headers["x-request-id"])
+        return resp.json(), {r.action: r for r in rows}
+
+    ws, rows = change("POST", "/api/workspaces", {"name": "Sales"})
+    assert rows["workspace.create"].new_data["workspace_name"] == "Sales"
+    assert rows["workspace.create"].old_data is None
+    _, rows = change("PATCH", f"/api/workspaces/{ws['id']}", {"name": "Sales EU"})
+    update = rows["workspace.update"]
+    assert (update.old_data["workspace_name"], update.new_data["workspace_name"]) == (
+        "Sales",
+        "Sales EU",
+    )
+    folder, rows = change("POST", f"/api/workspaces/{ws['id']}/folders", {"name": "Raw"})
+    assert rows["folder.create"].new_data["folder_name"] == "Raw"
+    _, rows = change("PATCH", f"/api/folders/{folder['id']}", {"description": "landing"})
+    update = rows["folder.update"]
+    assert (update.old_data["description"], update.new_data["description"]) == (None, "landing")

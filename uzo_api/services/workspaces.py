@@ -89,9 +89,9 @@ class WorkspaceService:
                 granted_by=me.user_id,
             )
         )
-        audit.record(ctx, "workspace.create", "workspace", row.id)
         ctx.session.flush()
         ctx.session.refresh(row)
+        audit.record(ctx, "workspace.create", "workspace", row.id, after=audit.snapshot(row))
         log.info("workspace created", workspace_id=str(row.id))
         return row
 
@@ -116,10 +116,14 @@ class WorkspaceService:
         self, ctx: RequestContext, workspace_id: uuid.UUID, changes: dict[str, Any]
     ) -> Workspace:
         row: Workspace = ctx.authz.require("read_write", "workspace", workspace_id)
+        before = audit.snapshot(row)
         _apply(row, changes, WORKSPACE_FIELDS)
-        audit.record(ctx, "workspace.update", "workspace", row.id, {"fields": sorted(changes)})
         ctx.session.flush()
         ctx.session.refresh(row)
+        audit.record(
+            ctx, "workspace.update", "workspace", row.id, {"fields": sorted(changes)},
+            before=before, after=audit.snapshot(row),
+        )  # fmt: skip
         return row
 
     # -- folders --------------------------------------------------------------------------------
@@ -153,10 +157,11 @@ class WorkspaceService:
         )
         s.add(row)
         s.flush()
-        audit.record(
-            ctx, "folder.create", "folder", row.id, {"parent_folder_id": _str(parent_folder_id)}
-        )
         s.refresh(row)
+        audit.record(
+            ctx, "folder.create", "folder", row.id, {"parent_folder_id": _str(parent_folder_id)},
+            after=audit.snapshot(row),
+        )  # fmt: skip
         return row
 
     def page_folders(
@@ -208,13 +213,17 @@ class WorkspaceService:
         target = changes.get("parent_folder_id")
         moving = "parent_folder_id" in changes and target != row.parent_folder_id
         ctx.authz.require_row("admin" if moving else "read_write", "folder", row)
+        before = audit.snapshot(row)
         if moving:
             self._move(ctx, row, target)
         _apply(row, changes, FOLDER_FIELDS)
         fields = sorted(k for k in changes if k != "parent_folder_id" or moving)
-        audit.record(ctx, "folder.update", "folder", row.id, {"fields": fields})
         s.flush()
         s.refresh(row)
+        audit.record(
+            ctx, "folder.update", "folder", row.id, {"fields": fields},
+            before=before, after=audit.snapshot(row),
+        )  # fmt: skip
         return row
 
     # -- the tree -------------------------------------------------------------------------------
