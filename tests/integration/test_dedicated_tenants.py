@@ -335,6 +335,28 @@ def test_uzo_db_purge_reaches_a_dedicated_tenants_database(
     assert (left, purged) == (0, True)
 
 
+def test_uzo_db_retention_reaches_a_dedicated_tenants_database(
+    dedicated: Provisioned, uzo_home: Path
+) -> None:
+    # a server_logs month long past its 90 days, in the tenant's own database
+    with dedicated.engine.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE TABLE server_logs_p200001 PARTITION OF server_logs "
+                "FOR VALUES FROM ('2000-01-01') TO ('2000-02-01')"
+            )
+        )
+    rc, dry = _uzo(uzo_home, "db", "retention", "--dry-run")
+    assert rc == 0, dry
+    mine = [p for p in dry["partitions"] if p["partition"] == "server_logs_p200001"]
+    assert [p["database"] for p in mine] == [f"tenant {dedicated.tenant.subscription_id}"]
+    rc, doc = _uzo(uzo_home, "db", "retention")
+    assert rc == 0, doc
+    with dedicated.engine.connect() as conn:
+        left = conn.execute(text("SELECT to_regclass('server_logs_p200001')")).scalar_one()
+    assert left is None
+
+
 def test_provision_again_migrates_and_copies_again(dedicated: Provisioned, uzo_home: Path) -> None:
     t = dedicated.tenant
     rc, doc = _uzo(uzo_home, "tenant", "provision", "--subscription", t.subscription_id)
