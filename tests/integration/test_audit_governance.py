@@ -56,7 +56,7 @@ def test_jobs_packages_and_workflows_changes_are_audited_with_images(
         json={"name": "load", "diagram": small_diagram()},
     )
     actions = {(r.action, r.resource_type) for r in rows}
-    assert {("workflow.create", "workflow"), ("create", "version")} <= actions
+    assert {("workflow.create", "workflow"), ("version.create", "version")} <= actions
     image = next(r.new_data for r in rows if r.action == "workflow.create")
     assert image["workflow_name"] == "load"
     assert "workflow_diagram" not in image  # the version's image holds it

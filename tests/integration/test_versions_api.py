@@ -267,8 +267,12 @@ def test_checkout_contention_between_two_users(
                 DataChangeHistory.table_name == "workflows",
             )
         ).all()
-    assert actions.count("checkout") == 5
-    assert {"checkin", "break_checkout", "release_checkout"} <= set(actions)
+    assert actions.count("workflow.checkout") == 5
+    assert {
+        "workflow.checkin",
+        "workflow.break_checkout",
+        "workflow.release_checkout",
+    } <= set(actions)
     images = [(h.old_data, h.new_data) for h in broke if h.old_data and h.new_data]
     assert any(
         old["checked_out_by"] == str(bob_id) and new["is_checked_out"] is False
@@ -427,8 +431,12 @@ def test_publish_decides_what_runs(client: TestClient, database: Database, tenan
                 AuditLog.resource_id.in_([uuid.UUID(v["id"]) for v in history]),
             )
         ).all()
-    assert sorted(a for a in actions if a != "create") == ["publish", "publish", "unpublish"]
-    assert actions.count("create") == 3
+    assert sorted(a for a in actions if a != "version.create") == [
+        "version.publish",
+        "version.publish",
+        "version.unpublish",
+    ]
+    assert actions.count("version.create") == 3
 
 
 def test_versions_explicit_creation_tags_comments_and_reads(
@@ -548,7 +556,7 @@ def test_an_expired_checkout_is_taken_over_and_binds_its_old_holder(
         changes = s.scalars(
             select(AuditLog.changes).where(
                 AuditLog.resource_id == uuid.UUID(workflow_id),
-                AuditLog.action == "checkout",
+                AuditLog.action == "workflow.checkout",
                 AuditLog.user_id == tenant.user_id,
             )
         ).one()

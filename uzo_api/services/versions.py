@@ -182,7 +182,7 @@ class VersionService:
         ctx.session.flush()
         audit.record(
             ctx,
-            "checkout",
+            "workflow.checkout",
             RESOURCE,
             workflow.id,
             {
@@ -212,7 +212,7 @@ class VersionService:
                 f"(POST /api/workflows/{workflow.id}/versions)"
             )
         created = self._add(ctx, workflow, source="checkin", tag=tag, comment=comment)
-        self._release(ctx, workflow, "checkin", {"version_id": str(created.id)})
+        self._release(ctx, workflow, "workflow.checkin", {"version_id": str(created.id)})
         touch(ctx.session, workflow)
         return created
 
@@ -227,7 +227,7 @@ class VersionService:
         mine = state.holder_id == ctx.principal.user_id
         if not mine and not state.expired:
             ctx.authz.require("admin", RESOURCE, workflow_id)
-        action = "release_checkout" if mine else "break_checkout"
+        action = "workflow.release_checkout" if mine else "workflow.break_checkout"
         self._release(ctx, workflow, action, {"holder": str(state.holder_id)})
         return True
 
@@ -250,14 +250,19 @@ class VersionService:
             before = _publish_image(old)
             old.status = "checked_in"
             audit.record(
-                ctx, "unpublish", "version", old.id, before=before, after=_publish_image(old)
+                ctx,
+                "version.unpublish",
+                "version",
+                old.id,
+                before=before,
+                after=_publish_image(old),
             )
         before = _publish_image(version)
         version.status, version.published_at = "published", dt.datetime.now(dt.UTC)
         ctx.session.flush()
         audit.record(
             ctx,
-            "publish",
+            "version.publish",
             "version",
             version.id,
             {
@@ -285,7 +290,7 @@ class VersionService:
         touch(ctx.session, workflow)
         audit.record(
             ctx,
-            "rollback",
+            "workflow.rollback",
             RESOURCE,
             workflow.id,
             {"to_version": version.version_number, "new_version": created.version_number},
@@ -420,7 +425,7 @@ class VersionService:
         s.flush()
         audit.record(
             ctx,
-            "create",
+            "version.create",
             "version",
             version.id,
             {"workflow_id": str(workflow.id), "version_number": number, "source": source},
@@ -444,7 +449,7 @@ class VersionService:
         ctx.session.refresh(row)
         audit.record(
             ctx,
-            "create",
+            "version_comment.create",
             "version_comment",
             row.id,
             {"version_id": str(version.id)},
