@@ -393,6 +393,23 @@ def test_shutdown_locks_the_tenant_out_and_keeps_its_data(
     assert "suspended" in refused.json()["detail"]
 
     assert _count(dedicated.engine, "workspaces", t.subscription_id) == kept  # data stays
+    # both operator actions are audited in the control database, with no user (the CLI)
+    with database.owner_engine.begin() as conn:
+        conn.execute(
+            text("SELECT set_config('app.subscription_id', :s, true)"), {"s": t.subscription_id}
+        )
+        audited = conn.execute(
+            text(
+                "SELECT action, user_id, changes FROM audit_logs "
+                "WHERE resource_id = :s AND action LIKE 'subscription.%' ORDER BY created_at"
+            ),
+            {"s": t.subscription_id},
+        ).all()
+    by_action = {row.action: row for row in audited}
+    assert {"subscription.provision", "subscription.shutdown"} <= set(by_action)
+    assert by_action["subscription.shutdown"].user_id is None
+    assert by_action["subscription.shutdown"].changes["api_keys_revoked"] == 1
+    assert by_action["subscription.provision"].changes["created_database"] is True
     owner_url = DedicatedTarget(database=dedicated.name).owner_url(database.urls.owner)
     app_engine = make_engine(dedicated_urls(owner_url, settings).app, pool_size=1)
     try:

@@ -22,23 +22,31 @@ Run again on a dedicated subscription, it migrates its database and copies again
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from psycopg import sql
-from sqlalchemy import func, select, table, text, update
+from sqlalchemy import func, insert, select, table, text, update
 from sqlalchemy.exc import DBAPIError
 
 from uzo_api.db import migrate
 from uzo_api.db.mirror import MIRRORED_TABLES, upsert
-from uzo_api.db.models import ApiKey, Base, RefreshToken, Subscription, User, tenant_tables
+from uzo_api.db.models import (
+    ApiKey,
+    AuditLog,
+    Base,
+    RefreshToken,
+    Subscription,
+    User,
+    tenant_tables,
+)
 from uzo_api.db.router import DEDICATED_PREFIX, DedicatedTarget, dedicated_urls
 from uzo_api.db.session import make_engine
 from uzo_api.services.auth import ACTIVE, DEDICATED
 from uzo_connectors.credentials import CredentialError
 
 if TYPE_CHECKING:
-    import uuid
     from collections.abc import Iterator
 
     from sqlalchemy import Connection, Engine, Table
@@ -272,6 +280,10 @@ def provision(
             }
             with control.owner_engine.begin() as conn:
                 conn.execute(update(SUBS).where(SUBS.c.id == subscription_id).values(registered))
+                _audit(
+                    conn, subscription_id, "subscription.provision",
+                    {"database": target.describe(), "created_database": created},
+                )  # fmt: skip
             with control.owner_engine.begin() as src, engine.begin() as dst:
                 users = _copy_identity(src, dst, subscription_id)
     except BaseException:
@@ -318,6 +330,11 @@ def shutdown(
             .values(revoked_at=now)
         ).rowcount
         target = _target(vault, row)
+        _audit(
+            conn, subscription_id, "subscription.shutdown",
+            {"previous_status": row.status, "sessions_revoked": int(sessions or 0),
+             "api_keys_revoked": int(keys or 0)},
+        )  # fmt: skip
     warnings = []
     if target is not None:
         engine = _dedicated_engine(settings, control, target)
@@ -335,6 +352,27 @@ def shutdown(
     with control.owner_engine.connect() as conn:
         info = _info(vault, _subscription(conn, subscription_id))
     return ShutDown(info, row.status, int(sessions or 0), int(keys or 0), warnings)
+
+
+def _audit(
+    conn: Connection, subscription_id: uuid.UUID, action: str, changes: dict[str, Any]
+) -> None:
+    """The operator's audit row, in the transaction of the change (the control database:
+    a subscription's state is identity), with no user: it came from the command line."""
+    tenant = {"s": str(subscription_id)}
+    conn.execute(text("SELECT set_config('app.subscription_id', :s, true)"), tenant)
+    conn.execute(
+        insert(AuditLog).values(
+            id=uuid.uuid4(),
+            subscription_id=subscription_id,
+            action=action,
+            resource_type="subscription",
+            resource_id=subscription_id,
+            changes=changes,
+            ip_address="cli",
+            status="success",
+        )
+    )
 
 
 def dedicated_engines(
