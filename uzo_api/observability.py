@@ -102,7 +102,9 @@ class RequestIdMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = list(message.get("headers", []))
+                # the server-error handler already names it (it runs outside this layer)
+                name = REQUEST_ID_HEADER.lower().encode()
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != name]
                 headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
                 message["headers"] = headers
             await send(message)
