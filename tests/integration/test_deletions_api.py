@@ -237,7 +237,7 @@ def test_cascade_delete_and_restore_counts_on_a_nested_tree(
     assert audit[1][1]["cascaded"] == {"folders": 3, "jobs": 2, "workflows": 2}
     assert audit[2][1]["restored"] == {"folders": 3, "jobs": 2, "workflows": 2}
     assert audit[2][1]["deletion_id"] == log["id"]
-    assert history == 2  # before/after images of the delete and of the restore
+    assert history == 3  # the images of the creation, of the delete and of the restore
 
     # the folder deleted on its own comes back by its own log, under its live workspace
     back = client.post(f"/api/folders/{d}/restore", headers=owner.headers)
