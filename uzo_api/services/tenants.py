@@ -410,27 +410,13 @@ def upgrade_dedicated(
 ) -> list[tuple[TenantInfo, str | None, str | None]]:
     """Migrate every active dedicated database: (tenant, revision, error) each."""
     out: list[tuple[TenantInfo, str | None, str | None]] = []
-    with control.owner_engine.connect() as conn:
-        rows = conn.execute(
-            select(SUBS).where(
-                SUBS.c.infrastructure_type == DEDICATED,
-                SUBS.c.status == ACTIVE,
-                SUBS.c.deleted_at.is_(None),
-            )
-        ).all()
-    for row in rows:
-        info = _info(vault, row)
+    for info, engine, error in dedicated_engines(settings, control, vault):
+        if engine is None:
+            out.append((info, None, error))
+            continue
         try:
-            target = _target(vault, row)
-            if target is None:
-                out.append((info, None, "no dedicated database registered"))
-                continue
-            engine = _dedicated_engine(settings, control, target)
-            try:
-                migrate.upgrade(engine, settings)
-                out.append((info, migrate.current_revision(engine), None))
-            finally:
-                engine.dispose()
-        except (TenantError, DBAPIError) as exc:
+            migrate.upgrade(engine, settings)
+            out.append((info, migrate.current_revision(engine), None))
+        except DBAPIError as exc:
             out.append((info, None, str(exc)))
     return out
