@@ -288,6 +288,33 @@ def test_saved_connector_config_from_the_context(base_url: str, state: ServerSta
     assert "conn-1" in missing.error
 
 
+def test_an_inline_endpoint_cannot_redirect_a_saved_connector(
+    base_url: str, state: ServerState
+) -> None:
+    """The saved connector's base_url and key win: a node naming another endpoint next to
+    the saved connector's id fails, and no request reaches any server."""
+    ctx = StepContext(
+        execution_id="llm-redirect",
+        connector_configs={
+            "conn-1": {"base_url": base_url, "api_key": OPENAI_KEY, "default_model": "stub-chat"}
+        },
+    )
+    before = dict(state.calls)
+    for override in (
+        {"base_url": base_url + "/elsewhere"},
+        {"config": {"base_url": "http://127.0.0.1:9"}},
+    ):
+        doc = chain(
+            node("people", "values", rows=PEOPLE[:1]),
+            node("ask", "llm", connector_id="conn-1", template="Hi {name}", **override),
+        )
+        result = run(doc, ctx)
+        assert result.status == "failed"
+        assert "base_url" in (result.error or "")
+        assert "saved connector 'conn-1'" in (result.error or "")
+    assert dict(state.calls) == before
+
+
 def test_loopback_is_refused_unless_allowed(
     base_url: str, state: ServerState, monkeypatch: pytest.MonkeyPatch
 ) -> None:

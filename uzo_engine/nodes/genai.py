@@ -38,6 +38,7 @@ from uzo_engine.nodes.base import (
     SchemaError,
     require_columns,
 )
+from uzo_engine.nodes.io import with_saved_config
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -158,18 +159,15 @@ class LlmNode(NodeType[LlmParams]):
         return lineage
 
     def endpoint_config(self, params: LlmParams, ctx: StepContext) -> Any:
-        """The OpenAIConfig: saved connector, then inline config, then the shortcuts."""
+        """The OpenAIConfig: inline config and shortcuts under the saved connector's fields
+        (which win: :func:`uzo_engine.nodes.io.with_saved_config`)."""
         config_mod = importlib.import_module("uzo_connectors.genai.config")
-        raw: dict[str, Any] = {}
-        if params.connector_id is not None:
-            if params.connector_id not in ctx.connector_configs:
-                raise KeyError(f"no resolved config for connector {params.connector_id!r}")
-            raw.update(ctx.connector_configs[params.connector_id])
-        raw.update(params.config)
+        inline: dict[str, Any] = dict(params.config)
         if params.base_url is not None:
-            raw["base_url"] = params.base_url
+            inline["base_url"] = params.base_url
         if params.api_key is not None:
-            raw["api_key"] = params.api_key
+            inline["api_key"] = params.api_key
+        raw = with_saved_config(params.connector_id, inline, ctx)
         return config_mod.OpenAIConfig.model_validate(raw)
 
     def response_cache(self, params: LlmParams, base_url: str) -> Any:

@@ -233,15 +233,35 @@ class SinkParams(ConnectorRef):
     keys: list[str] = Field(default_factory=list, description="merge keys for `upsert`")
 
 
+def with_saved_config(
+    connector_id: str | None, inline: Mapping[str, Any], ctx: StepContext
+) -> dict[str, Any]:
+    """A node's inline connector config merged under its saved connector's resolved one.
+
+    The saved connector's fields win: an inline value that differs from a field the
+    saved connector sets (a ``host``, ``base_url``, path or credential) is refused,
+    else a node could send the saved connector's decrypted secret to a server of the
+    caller's choosing. Inline keys the saved connector leaves unset are kept.
+    """
+    if connector_id is None:
+        return dict(inline)
+    if connector_id not in ctx.connector_configs:
+        raise KeyError(f"no resolved config for connector {connector_id!r}")
+    saved = dict(ctx.connector_configs[connector_id])
+    for key, value in inline.items():
+        if key in saved and saved[key] != value:
+            raise ValueError(
+                f"config.{key}: saved connector {connector_id!r} sets this field; a node "
+                "cannot override it (remove it from the node's config)"
+            )
+    return {**inline, **saved}
+
+
 def open_connector(params: ConnectorRef, ctx: StepContext) -> Any:
     """Instantiate the connector (imported lazily: connectors are optional plugins)."""
     registry = importlib.import_module("uzo_connectors.registry")
     cls = registry.get_connector_class(params.connector)
-    raw: dict[str, Any] = dict(params.config)
-    if params.connector_id is not None:
-        if params.connector_id not in ctx.connector_configs:
-            raise KeyError(f"no resolved config for connector {params.connector_id!r}")
-        raw = {**ctx.connector_configs[params.connector_id], **raw}
+    raw = with_saved_config(params.connector_id, params.config, ctx)
     config = cls.config_model.model_validate(raw)
     # the operator's settings (endpoint policy, ambient-credential types) until the caller
     # passes each run's own connector context

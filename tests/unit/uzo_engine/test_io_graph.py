@@ -281,3 +281,43 @@ def test_profile_of_a_table() -> None:
     assert p["columns"]["d"]["max"] == "2024-01-04"
     assert p["columns"]["b"]["null_count"] == 1
     assert profile_table(t.slice(0, 0))["columns"]["n"]["min"] is None
+
+
+def test_a_saved_connectors_fields_win_over_the_nodes_inline_config(tmp_path: Path) -> None:
+    """An inline field that differs from the saved connector's (a root, a host, a key)
+    fails the node naming the field; one the saved connector leaves unset is kept."""
+    pq.write_table(pa.table({"id": [1, 2]}), tmp_path / "in.parquet")
+    saved = {"root": str(tmp_path)}
+    other = tmp_path / "other"
+    other.mkdir()
+    redirected = run_workflow(
+        chain(
+            node(
+                "s",
+                "source",
+                connector="file",
+                connector_id="files",
+                config={"root": str(other)},
+                dataset="in.parquet",
+            )
+        ),
+        ctx=StepContext(execution_id="r", connector_configs={"files": saved}),
+    )
+    assert redirected.status == "failed"
+    assert "config.root" in (redirected.error or "")
+    assert "saved connector 'files'" in (redirected.error or "")
+    same = run_workflow(
+        chain(
+            node(
+                "s",
+                "source",
+                connector="file",
+                connector_id="files",
+                config={"root": str(tmp_path)},
+                dataset="in.parquet",
+            )
+        ),
+        ctx=StepContext(execution_id="r2", connector_configs={"files": saved}),
+    )
+    assert same.status == "succeeded", same.error
+    assert same.results["s"].rows_out == 2
