@@ -284,40 +284,28 @@ def test_profile_of_a_table() -> None:
 
 
 def test_a_saved_connectors_fields_win_over_the_nodes_inline_config(tmp_path: Path) -> None:
-    """An inline field that differs from the saved connector's (a root, a host, a key)
-    fails the node naming the field; one the saved connector leaves unset is kept."""
+    """An inline field that differs from the saved connector's (here its root) fails the
+    node naming the field; an inline value equal to the saved one runs."""
     pq.write_table(pa.table({"id": [1, 2]}), tmp_path / "in.parquet")
-    saved = {"root": str(tmp_path)}
     other = tmp_path / "other"
     other.mkdir()
-    redirected = run_workflow(
-        chain(
-            node(
-                "s",
-                "source",
-                connector="file",
-                connector_id="files",
-                config={"root": str(other)},
-                dataset="in.parquet",
-            )
-        ),
-        ctx=StepContext(execution_id="r", connector_configs={"files": saved}),
-    )
+
+    def read_with_inline_root(root: Path) -> Any:
+        source = node(
+            "s",
+            "source",
+            connector="file",
+            connector_id="files",
+            config={"root": str(root)},
+            dataset="in.parquet",
+        )
+        saved = {"files": {"root": str(tmp_path)}}
+        return run_workflow(chain(source), ctx=StepContext("r", connector_configs=saved))
+
+    redirected = read_with_inline_root(other)
     assert redirected.status == "failed"
     assert "config.root" in (redirected.error or "")
     assert "saved connector 'files'" in (redirected.error or "")
-    same = run_workflow(
-        chain(
-            node(
-                "s",
-                "source",
-                connector="file",
-                connector_id="files",
-                config={"root": str(tmp_path)},
-                dataset="in.parquet",
-            )
-        ),
-        ctx=StepContext(execution_id="r2", connector_configs={"files": saved}),
-    )
+    same = read_with_inline_root(tmp_path)
     assert same.status == "succeeded", same.error
     assert same.results["s"].rows_out == 2
