@@ -142,7 +142,10 @@ class Driver:
         self.targets = targets
         self.timeout_s = timeout_s
         self.connections = connections
-        self.in_flight: set[uuid.UUID] = set()
+        self.in_flight: Counter[uuid.UUID] = Counter()  # saves sent or queued, per workflow
+        #: one save of a workflow at a time: a save re-aimed at a busy workflow waits for
+        #: the one before it (and that wait counts), so it always sends the current ETag
+        self.save_locks: dict[uuid.UUID, asyncio.Lock] = {}
         self.slots = asyncio.Semaphore(connections)
         self.nudge: dict[uuid.UUID, int] = {}
         self.rng = random.Random(11)
@@ -171,58 +174,84 @@ class Driver:
     ) -> None:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        caller = self.targets.callers[req.caller]
-        headers = caller.headers
-        content = None
         workflow = req.workflow
-        url = req.url
         if req.op == "save_workflow" and workflow is not None:
-            if workflow in self.in_flight:  # never two saves of one workflow at once
+            if workflow in self.in_flight:  # prefer a workflow nobody is saving
+                caller = self.targets.callers[req.caller]
                 free = [w for w in caller.writable if w not in self.in_flight]
                 workflow = self.rng.choice(free) if free else workflow
-                url = f"/api/workflows/{workflow}"
-            self.in_flight.add(workflow)
-            headers = {
-                **headers,
-                "If-Match": self.targets.etags[workflow],
-                "Content-Type": "application/json",
-            }
-            content = self._save_body(workflow)
-        status: int | str = "unfinished"
-        try:
-            # at most `connections` requests in flight; the wait here still counts, from
-            # the scheduled time
-            async with (
-                self.slots,
-                client.request(req.method, url, headers=headers, data=content) as response,
-            ):
-                await response.read()
-                status = response.status
-                if req.op == "save_workflow" and workflow is not None and status == 200:
-                    self.targets.etags[workflow] = response.headers["etag"]
-        except TimeoutError:
-            status = "timeout"
-        except aiohttp.ClientError:
-            status = "transport"
-        finally:
-            if req.op == "save_workflow" and workflow is not None:
-                self.in_flight.discard(workflow)
-                if not isinstance(status, int):
-                    self.stale.add(workflow)
+            status = await self._save(client, req, workflow)
+        else:
+            status = await self._send(client, req.method, req.url, req.caller)
         ended = loop.time()
         saved = req.op == "save_workflow" and workflow is not None
         template = self.targets.templates.get(workflow) if saved and workflow else None
         out.append(Record(req.op, ended - scheduled, started - scheduled, status, template))
 
+    async def _save(
+        self, client: aiohttp.ClientSession, req: Planned, workflow: uuid.UUID
+    ) -> int | str:
+        """One save, after any save of the same workflow before it (the wait counts)."""
+        self.in_flight[workflow] += 1
+        lock = self.save_locks.setdefault(workflow, asyncio.Lock())
+        status: int | str = "unfinished"
+        try:
+            async with lock:
+                if workflow in self.stale:  # an earlier save went unanswered
+                    await self._refresh(client, workflow)
+                extra = {"If-Match": self.targets.etags[workflow],
+                         "Content-Type": "application/json"}  # fmt: skip
+                url = f"/api/workflows/{workflow}"
+                status = await self._send(
+                    client, "PATCH", url, req.caller, extra, self._save_body(workflow), workflow
+                )
+        finally:
+            self.in_flight[workflow] -= 1
+            if not self.in_flight[workflow]:
+                del self.in_flight[workflow]
+            if not isinstance(status, int):
+                self.stale.add(workflow)
+        return status
+
+    async def _send(
+        self,
+        client: aiohttp.ClientSession,
+        method: str,
+        url: str,
+        caller: int,
+        extra: dict[str, str] | None = None,
+        content: bytes | None = None,
+        saving: uuid.UUID | None = None,
+    ) -> int | str:
+        headers = {**self.targets.callers[caller].headers, **(extra or {})}
+        try:
+            # at most `connections` requests in flight; the wait here still counts, from
+            # the scheduled time
+            async with (
+                self.slots,
+                client.request(method, url, headers=headers, data=content) as response,
+            ):
+                await response.read()
+                if saving is not None and response.status == 200:
+                    self.targets.etags[saving] = response.headers["etag"]
+                return response.status
+        except TimeoutError:
+            return "timeout"
+        except aiohttp.ClientError:
+            return "transport"
+
     async def _refresh_stale(self, client: aiohttp.ClientSession) -> None:
         """Read again, untimed, the ETag and diagram of workflows whose save went unanswered."""
-        owner = self.targets.callers[0].headers  # the owner reads every workflow
         for workflow in sorted(self.stale):
-            async with client.get(f"/api/workflows/{workflow}", headers=owner) as response:
-                if response.status == 200:
-                    self.targets.etags[workflow] = response.headers["etag"]
-                    self.targets.diagrams[workflow] = (await response.json())["diagram"]
-        self.stale.clear()
+            await self._refresh(client, workflow)
+
+    async def _refresh(self, client: aiohttp.ClientSession, workflow: uuid.UUID) -> None:
+        owner = self.targets.callers[0].headers  # the owner reads every workflow
+        async with client.get(f"/api/workflows/{workflow}", headers=owner) as response:
+            if response.status == 200:
+                self.targets.etags[workflow] = response.headers["etag"]
+                self.targets.diagrams[workflow] = (await response.json())["diagram"]
+                self.stale.discard(workflow)
 
     async def run(self, requests: list[Planned], rate: float, drain_s: float) -> Phase:
         """Send ``requests`` at ``rate`` per second; wait up to ``drain_s`` for the last."""
