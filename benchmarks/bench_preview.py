@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from examples import tpch
+from benchmarks import tpch_data as tpch
 
 if TYPE_CHECKING:
     from uzo_engine.runtime.engine import Runtime

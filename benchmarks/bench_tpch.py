@@ -7,11 +7,11 @@ cast/filter/derive/join/aggregate/sort/limit nodes). Each runs:
   Ray runtime (``uzo_engine.runtime``: one Prefect flow run on RayTaskRunner, node
   actors, Arrow through the object store) when it starts; cluster start-up is not
   timed, and the first run of each query is reported apart from the warm runs.
-  The in-process executor (``uzo_engine.local``, same compiled plan, no Ray) is
+  The in-process executor (``uzo_engine.runtime.local``, same compiled plan, no Ray) is
   measured too. Both with the default fusion (chains, whole-table nodes and join
   trees) and with row-wise chains only;
 - as hand-written Polars lazy code, DuckDB SQL (the standard TPC-H text) and pandas
-  (``examples.tpch``).
+  (``benchmarks.tpch_data``).
 
 Every answer is checked against DuckDB's (a mismatch raises). Times are the median of
 7 warm runs (after a first run, reported as ``first_s``), and include reading Parquet.
@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from examples import tpch
+from benchmarks import tpch_data as tpch
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -150,7 +150,7 @@ def ray_floor(runtime: Runtime) -> Timing:
 
 
 def uzo_local(doc: dict[str, Any], options: CompileOptions) -> Callable[[], Any]:
-    from uzo_engine.local import run_workflow
+    from uzo_engine.runtime.local import run_workflow
 
     def run() -> Any:
         result = run_workflow(doc, name="tpch", options=options)
@@ -242,7 +242,7 @@ def main() -> None:
     engine_path = (
         "uzo_engine.runtime (Prefect flow run on RayTaskRunner, node actors, warm cluster)"
         if runtime is not None
-        else f"uzo_engine.local (in-process executor; Ray runtime failed: {runtime_error})"
+        else f"uzo_engine.runtime.local (in-process executor; Ray runtime failed: {runtime_error})"
     )
     print(f"UZO engine path: {engine_path}")
     if runtime is not None:

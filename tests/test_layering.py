@@ -93,6 +93,11 @@ def _plant_packages(root: Path) -> None:
     for name in FORBIDDEN:
         (root / name).mkdir()
         (root / name / "__init__.py").write_text('"""planted."""\n')
+    # the modules the engine's own contract names must exist for it to be checked
+    for module in ("nodes", "expressions", "compiler", "validation", "runtime", "cli"):
+        (root / "uzo_engine" / module).mkdir()
+        (root / "uzo_engine" / module / "__init__.py").write_text("")
+    (root / "uzo_engine" / "subworkflow.py").write_text("")
     nested = root / "uzo_connectors" / "files"
     nested.mkdir()
     (nested / "__init__.py").write_text("")
@@ -140,3 +145,22 @@ def test_import_linter_detects_planted_violation(tmp_path: Path) -> None:
     assert result.returncode != 0, result.stdout + result.stderr
     assert "BROKEN" in result.stdout
     assert "uzo_connectors.files.reader -> uzo_engine" in result.stdout
+
+
+def test_a_node_type_importing_the_compiler_breaks_the_engine_contract(tmp_path: Path) -> None:
+    _plant_packages(tmp_path)
+    (tmp_path / "uzo_engine" / "nodes" / "sneaky.py").write_text(
+        "def run():\n    from uzo_engine.compiler import compile_workflow\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    result = subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache", str(ROOT / "pyproject.toml")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "uzo_engine.nodes.sneaky -> uzo_engine.compiler" in result.stdout

@@ -17,11 +17,11 @@ import typer
 
 from uzo_api import __version__
 from uzo_api.cli_admin import register as register_admin_commands
-from uzo_api.cli_output import HELP_CONTEXT, Output, UzoCommand, UzoGroup, sub_app
 from uzo_api.cli_purge import register as register_purge_command
 from uzo_api.cli_retention import register as register_retention_commands
 from uzo_api.cli_tenant import register as register_tenant_commands
-from uzo_api.cli_workflows import register as register_workflow_commands
+from uzo_engine.cli.output import HELP_CONTEXT, Output, UzoCommand, UzoGroup, sub_app
+from uzo_engine.cli.workflows import register as register_workflow_commands
 
 if TYPE_CHECKING:
     from uzo_api.db.session import Database

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from uzo_api.cli_output import JsonFlag, Output, UzoCommand, issue
+from uzo_engine.cli.output import JsonFlag, Output, UzoCommand, issue
 
 if TYPE_CHECKING:
     from uzo_api.db.retention import Partition

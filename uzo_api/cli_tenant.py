@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from uzo_api.cli_output import USAGE_ERROR, JsonFlag, Output, UzoCommand, sub_app
+from uzo_engine.cli.output import USAGE_ERROR, JsonFlag, Output, UzoCommand, sub_app
 
 if TYPE_CHECKING:
     from uzo_api.services.tenants import TenantInfo

@@ -7,7 +7,7 @@
   connectors. It is the only layer that retries a request; the GenAI mapper does
   not retry on top of it.
 - :meth:`RetryPolicy.backoff` is the wait before a retry, for loops that must own
-  their waiting: the engine's node attempts (``uzo_engine.local``,
+  their waiting: the engine's node attempts (``uzo_engine.runtime.local``,
   ``uzo_engine.runtime.actors``) decide themselves whether an attempt is retried and
   sleep so that a cancellation ends the wait at once.
 

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from uzo_engine.plan import ExecutionPlan, PlanStep, Stage, StepInput
-from uzo_engine.runners import FusedRunner, NodeRunner, NodeSpec, Wire
+from uzo_engine.plan.runners import FusedRunner, NodeRunner, NodeSpec, Wire
 from uzo_engine.validation import ValidatedWorkflow, validate_workflow
 
 if TYPE_CHECKING:

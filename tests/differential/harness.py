@@ -1,9 +1,11 @@
 """Run the same expressions through UZO and DuckDB, classify each one, find the culprit.
 
-UZO is driven through its public engine API only (:func:`uzo_engine.validation.validation_errors`
-and :func:`uzo_engine.local.run_workflow`), so this keeps working while the expression compiler
-is rewritten. The workflow is ``parquet_source`` (the test file) fanned out to many ``derive``
-nodes (one column per expression) or, for boolean expressions, ``filter`` nodes:
+UZO is driven through its public engine API only
+(:func:`uzo_engine.validation.validation_errors` and
+:func:`uzo_engine.runtime.local.run_workflow`), so this keeps working while the
+expression compiler is rewritten. The workflow is ``parquet_source`` (the test
+file) fanned out to many ``derive`` nodes (one column per expression) or, for
+boolean expressions, ``filter`` nodes:
 
 1. *validation*: every expression in its own node (one ``validation_errors`` call per chunk of
    nodes attributes each error to its expression): a refusal here is a ``validation`` error;
@@ -38,7 +40,7 @@ from tests.differential.values import (
     show,
     to_python,
 )
-from uzo_engine.local import run_workflow
+from uzo_engine.runtime.local import run_workflow
 from uzo_engine.validation import validation_errors
 
 if TYPE_CHECKING:

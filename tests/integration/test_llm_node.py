@@ -22,9 +22,9 @@ from tests.unit.uzo_engine.helpers import chain, node
 from uzo_connectors import settings as connector_settings
 from uzo_engine.compiler import compile_workflow
 from uzo_engine.lineage import node_lineage
-from uzo_engine.local import run_workflow
 from uzo_engine.nodes.genai import LlmNode
 from uzo_engine.plan import StepContext
+from uzo_engine.runtime.local import run_workflow
 from uzo_engine.validation import WorkflowValidationError, validate_workflow
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from tests.integration.test_workflows_api import (
     problem,
     small_diagram,
 )
-from uzo_engine.local import run_workflow
+from uzo_engine.runtime.local import run_workflow
 
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient

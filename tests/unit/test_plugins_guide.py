@@ -24,8 +24,8 @@ import pytest
 from uzo_connectors import registry as connector_registry
 from uzo_connectors.base import ReadRequest
 from uzo_connectors.settings import ConnectorSettings
-from uzo_engine.local import run_workflow
 from uzo_engine.nodes import registry as node_registry
+from uzo_engine.runtime.local import run_workflow
 from uzo_engine.validation import WorkflowValidationError
 
 if TYPE_CHECKING:

@@ -47,8 +47,8 @@ BUILTIN_NODE_TYPES: dict[str, str] = {
     "sql": "uzo_engine.nodes.sql:SqlNode",
     "router": "uzo_engine.nodes.control:RouterNode",
     "branch": "uzo_engine.nodes.control:BranchNode",
-    "loop": "uzo_engine.nodes.control:LoopNode",
-    "loop_input": "uzo_engine.nodes.control:LoopInputNode",
+    "loop": "uzo_engine.subworkflow:LoopNode",
+    "loop_input": "uzo_engine.subworkflow:LoopInputNode",
     "llm": "uzo_engine.nodes.genai:LlmNode",
 }
 

@@ -277,7 +277,11 @@ class NodeWorker:
                 deadline is not None and time.monotonic() > deadline
             )
 
-        run_ctx = dataclasses.replace(ctx, cancelled=cancelled)
+        from uzo_engine.runtime.local import run_subplan  # local imports this module
+
+        run_ctx = dataclasses.replace(
+            ctx, cancelled=cancelled, run_plan=ctx.run_plan or run_subplan
+        )
         if self._executor is None:
             self._executor = concurrent.futures.ThreadPoolExecutor(1, "uzo-step")
         future = self._executor.submit(call.runner.run, inputs, run_ctx)

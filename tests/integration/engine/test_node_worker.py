@@ -13,7 +13,7 @@ import stamina
 from tests.integration.engine.runners import Fail, FailOnce, Router, Scale, Slow, Source
 from uzo_engine.nodes.registry import get_node_type
 from uzo_engine.plan import Stage, StepContext
-from uzo_engine.runners import FusedRunner, NodeSpec, Wire
+from uzo_engine.plan.runners import FusedRunner, NodeSpec, Wire
 from uzo_engine.runtime.actors import Absent, NodeWorker, StepCall
 from uzo_engine.runtime.flow import stage_batches
 

@@ -9,8 +9,8 @@ import pytest
 
 from tests.unit.uzo_engine.helpers import chain, edge, node, values
 from uzo_engine.compiler import CompileOptions, FusedRunner, NodeRunner, compile_workflow
-from uzo_engine.local import LocalExecutor, run_workflow
 from uzo_engine.plan import StepContext
+from uzo_engine.runtime.local import LocalExecutor, run_workflow
 from uzo_engine.validation import WorkflowValidationError
 
 SRC = values(

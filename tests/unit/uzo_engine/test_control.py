@@ -9,7 +9,7 @@ import pytest
 
 from tests.unit.uzo_engine.helpers import chain, duck, edge, node, rows, values
 from uzo_engine.events import CollectingSink
-from uzo_engine.local import run_workflow
+from uzo_engine.runtime.local import run_workflow
 from uzo_engine.validation import validation_errors
 
 DATA = pa.table(

@@ -10,17 +10,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from examples import tpch
+from benchmarks import tpch_data as tpch
 from tests.unit.uzo_engine.helpers import assert_same, duck
 from uzo_engine.compiler import CompileOptions
 from uzo_engine.graph import WorkflowGraph
-from uzo_engine.local import run_workflow
+from uzo_engine.runtime.local import run_workflow
 from uzo_engine.validation import validate_workflow
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from uzo_engine.local import RunResult
+    from uzo_engine.runtime.local import RunResult
 
 EXAMPLES = sorted(tpch.EXAMPLES_DIR.glob("*.json"))
 NON_TPCH = [p for p in EXAMPLES if not p.name.startswith("tpch_")]

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 from tests.unit.uzo_engine.helpers import chain, node, values
-from uzo_engine.local import run_workflow
+from uzo_engine.runtime.local import run_workflow
 from uzo_engine.validation import validation_errors
 
 T = pa.table(

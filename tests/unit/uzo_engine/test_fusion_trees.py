@@ -7,8 +7,8 @@ import pytest
 
 from tests.unit.uzo_engine.helpers import assert_same, duck, edge, node, values
 from uzo_engine.compiler import CompileOptions, FusedRunner, compile_workflow
-from uzo_engine.local import LocalExecutor
 from uzo_engine.plan import StepInput
+from uzo_engine.runtime.local import LocalExecutor
 
 ORDERS = pa.table(
     {

@@ -14,9 +14,9 @@ from pydantic import ValidationError
 from tests.unit.uzo_engine.helpers import chain, edge, node, run1, values
 from uzo_engine.graph import WorkflowGraph, sql_name, workflow_json_schema
 from uzo_engine.lineage import ColumnRef, trace_to_sources, workflow_lineage
-from uzo_engine.local import run_workflow
 from uzo_engine.plan import StepContext
 from uzo_engine.profile import profile_table
+from uzo_engine.runtime.local import run_workflow
 from uzo_engine.validation import validate_workflow, validation_errors
 
 if TYPE_CHECKING:

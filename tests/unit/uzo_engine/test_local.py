@@ -14,11 +14,11 @@ import stamina
 from tests.unit.uzo_engine.helpers import chain, edge, node, values
 from uzo_engine.compiler import compile_workflow
 from uzo_engine.events import CollectingSink
-from uzo_engine.local import LocalExecutor, run_workflow
 from uzo_engine.nodes import registry
 from uzo_engine.nodes.base import NodeType, Params
 from uzo_engine.plan import StepContext
 from uzo_engine.runtime.actors import node_retry_policy
+from uzo_engine.runtime.local import LocalExecutor, run_workflow
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping

@@ -17,8 +17,8 @@ import pytest
 
 from tests.unit.uzo_engine.helpers import chain, node
 from uzo_engine.graph import WorkflowGraph, workflow_json_schema
-from uzo_engine.local import run_workflow
 from uzo_engine.nodes.registry import get_node_type
+from uzo_engine.runtime.local import run_workflow
 from uzo_engine.validation import validate_workflow, validation_errors
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "reactflow"

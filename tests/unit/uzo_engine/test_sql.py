@@ -10,10 +10,10 @@ import pytest
 from pydantic import ValidationError
 
 from tests.unit.uzo_engine.helpers import assert_same, duck, edge, node, run_node, values
-from uzo_engine.local import run_workflow
 from uzo_engine.nodes.base import SchemaError
 from uzo_engine.nodes.registry import get_node_type
 from uzo_engine.nodes.sql import SqlPermissionError, locked_connection, run_sql
+from uzo_engine.runtime.local import run_workflow
 from uzo_engine.settings import get_engine_settings
 from uzo_engine.validation import validation_errors
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from uzo_api.cli_output import USAGE_ERROR, JsonFlag, Output, UzoCommand, issue
+from uzo_engine.cli.output import USAGE_ERROR, JsonFlag, Output, UzoCommand, issue
 
 if TYPE_CHECKING:
     from uzo_engine.events import NodeEvent, RunEvent
@@ -253,7 +253,7 @@ def run(
             status: str
             results: dict[str, NodeResult]
             if local:
-                from uzo_engine.local import LocalExecutor
+                from uzo_engine.runtime.local import LocalExecutor
 
                 local_result = LocalExecutor(sink).run(plan)
                 status, error = local_result.status, local_result.error
@@ -344,7 +344,7 @@ def preview(
         plan = compile_workflow(wf, name=path.stem, options=options)
         ctx = StepContext(execution_id=f"preview-{node_id}", preview_limit=max(limit, 1000))
         if local:
-            from uzo_engine.local import LocalExecutor
+            from uzo_engine.runtime.local import LocalExecutor
 
             result = LocalExecutor().run(plan, ctx)
             if result.status != "succeeded":

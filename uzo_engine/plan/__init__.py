@@ -63,6 +63,22 @@ class StepContext:
     preview_limit: int | None = None  # sources read at most this many rows (dev preview)
     connector_configs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     cancelled: Callable[[], bool] = lambda: False
+    #: runs a sub-plan in this process with the same executor core (the loop node's
+    #: iterations); set by the executor, so node types never import it
+    run_plan: Callable[[ExecutionPlan, StepContext], PlanOutcome] | None = None
+
+
+class PlanOutcome(Protocol):
+    """What a sub-plan run reports back to the node that started it."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+    @property
+    def outputs(self) -> Mapping[tuple[str, str], pa.Table]: ...
 
 
 class StepRunner(Protocol):

@@ -10,7 +10,7 @@
 - :func:`assert_same_answer` compares two answers (float tolerance; ties at a LIMIT
   are allowed to differ in which rows they keep).
 
-Generate the data for the examples with ``python -m examples.tpch [--scale 0.1]``.
+Generate the data for the examples with ``python -m benchmarks.tpch_data [--scale 0.1]``.
 
 The workflows cast TPC-H's DECIMAL(15,2) money columns to double before computing
 (UZO expressions now keep SQL's decimal scales, ``decimal * decimal`` has the sum of
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
-EXAMPLES_DIR = Path(__file__).resolve().parent
+EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 DEFAULT_DATA_DIR = Path("data/tpch")  # relative to the current directory, as in the examples
 QUERIES = ("q1", "q3", "q6", "q10")
 TABLES = ("lineitem", "orders", "customer", "nation")

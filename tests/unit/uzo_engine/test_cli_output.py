@@ -1,4 +1,4 @@
-"""uzo_api.cli_output: JSON values, the --json document, stdout kept for it."""
+"""uzo_engine.cli.output: JSON values, the --json document, stdout kept for it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from uzo_api.cli_output import Output, issue, jsonable
+from uzo_engine.cli.output import Output, issue, jsonable
 
 runner = CliRunner()
 

@@ -18,6 +18,7 @@ naming the failing node (their part of the fused plan produced no output).
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -80,6 +81,8 @@ class LocalExecutor:
 
     def run(self, plan: ExecutionPlan, ctx: StepContext | None = None) -> RunResult:
         ctx = ctx or StepContext(execution_id=uuid.uuid4().hex)
+        if ctx.run_plan is None:
+            ctx = dataclasses.replace(ctx, run_plan=run_subplan)
         result = RunResult(status="succeeded", plan=plan)
         state: dict[str, str] = {}  # step id -> succeeded | failed | skipped | cancelled
         skipped_ports: dict[str, frozenset[str]] = {}
@@ -188,6 +191,11 @@ class LocalExecutor:
     def _finish(self, ctx: StepContext, run: RunResult, r: NodeResult) -> None:
         run.results[r.node_id] = r
         self._emit(ctx, r.node_id, r.status, r)
+
+
+def run_subplan(plan: ExecutionPlan, ctx: StepContext) -> RunResult:
+    """Run a sub-plan (a loop node's iteration) in this process; ``StepContext.run_plan``."""
+    return LocalExecutor().run(plan, ctx)
 
 
 def run_workflow(

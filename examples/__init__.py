@@ -1,1 +1,0 @@
-"""Example workflows (``*.json``) and the helpers that generate their data."""
