@@ -129,7 +129,6 @@ def preview_once(
     """Compile ``doc`` for a preview of NODE and preview it; one timed sample."""
     from uzo_engine.compiler import CompileOptions, compile_workflow
     from uzo_engine.plan import StepContext
-    from uzo_engine.runtime.preview import preview_node
 
     start = time.perf_counter()
     # as `uzo preview` does: join inputs stay separate steps, so an edit re-runs only its branch
@@ -140,7 +139,7 @@ def preview_once(
     if cache is None:
         result = runtime.preview(plan, NODE, limit=LIMIT, ctx=ctx)
     else:  # an explicit (empty) cache: every step runs
-        result = preview_node(runtime.pool, plan, NODE, limit=LIMIT, cache=cache, ctx=ctx)
+        result = runtime.preview(plan, NODE, limit=LIMIT, cache=cache, ctx=ctx)
     end = time.perf_counter()
     if result.status != "succeeded":
         raise RuntimeError(f"preview of {NODE} {result.status}: {result.error}")

@@ -37,7 +37,11 @@ Rules (see also docs/adr/0004 on fusion):
   consecutive groups of at most ``max_steps_per_stage``; a stage only depends on
   itself and earlier stages.
 - **Settings**: per node ``data.settings`` {retries, retry_backoff_seconds,
-  timeout_seconds} become the step's settings (nodes fused together share them).
+  timeout_seconds, cpus, memory_mb, resources} become the step's settings (nodes
+  fused together share them; a node asking for resources is fused only with nodes
+  asking the same).
+- **Lanes**: a step made only of I/O-bound node types (``NodeType.io_bound``) runs
+  on the I/O lane; any other on the CPU lane.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from uzo_engine.plan import ExecutionPlan, PlanStep, Stage, StepInput
+from uzo_engine.plan import ExecutionPlan, PlanStep, Stage, StepInput, StepResources
 from uzo_engine.plan.runners import FusedRunner, NodeRunner, NodeSpec, Wire
 from uzo_engine.validation import ValidatedWorkflow, validate_workflow
 
@@ -77,7 +81,23 @@ class CompileOptions:
 
 
 def _settings_key(settings: NodeSettings) -> tuple[Any, ...]:
-    return (settings.retries, settings.retry_backoff_seconds, settings.timeout_seconds)
+    return (
+        settings.retries,
+        settings.retry_backoff_seconds,
+        settings.timeout_seconds,
+        settings.resource_request(),
+    )
+
+
+def _resources(settings: NodeSettings) -> StepResources | None:
+    """The step's request beyond one slot of its lane (None when the node asks nothing)."""
+    if settings.cpus is None and settings.memory_mb is None and not settings.resources:
+        return None
+    return StepResources(
+        cpus=settings.cpus if settings.cpus is not None else 1.0,
+        memory_bytes=settings.memory_mb * 1024 * 1024 if settings.memory_mb else None,
+        custom=tuple(sorted((settings.resources or {}).items())),
+    )
 
 
 def _ancestors(wf: ValidatedWorkflow, node_id: str) -> set[str]:
@@ -207,6 +227,8 @@ def compile_workflow(
             retry_backoff_seconds=settings.retry_backoff_seconds,
             timeout_seconds=settings.timeout_seconds,
             materialize=bool(tail.node_type.outputs),
+            lane="io" if all(wf.nodes[n].node_type.io_bound for n in nodes) else "cpu",
+            resources=_resources(settings),
         )
 
     step_order = list(steps)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 #: a coordinate: a JSON number (not a numeric string, not a boolean), finite
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
@@ -55,6 +55,26 @@ class NodeSettings(_Model):
         1.0, ge=0, description="wait before the first retry; doubles on each further retry"
     )
     timeout_seconds: float | None = Field(None, gt=0, description="per attempt, enforced by UZO")
+    cpus: float | None = Field(
+        None, gt=0, le=512, description="CPUs the step asks of the cluster (default: one slot)"
+    )
+    memory_mb: int | None = Field(
+        None, ge=1, le=16 * 1024 * 1024, description="memory the step asks of the cluster, MiB"
+    )
+    resources: (
+        dict[
+            Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.:-]{0,63}$")],
+            Annotated[float, Field(gt=0, le=1_000_000)],
+        ]
+        | None
+    ) = Field(
+        default=None,
+        max_length=16,
+        description='custom Ray resources the step needs, e.g. {"ssd": 1}',
+    )
+
+    def resource_request(self) -> tuple[float | None, int | None, tuple[tuple[str, float], ...]]:
+        return (self.cpus, self.memory_mb, tuple(sorted((self.resources or {}).items())))
 
 
 class NodeData(_CanvasModel):

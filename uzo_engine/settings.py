@@ -50,7 +50,37 @@ class EngineSettings(UzoSettings):
         json_schema_extra={"doc_default": "generated"},
     )
     actor_pool_size: int | None = Field(
-        default=None, ge=1, le=1024, description="Node actors per process. Unset: cluster CPUs."
+        default=None,
+        ge=1,
+        le=1024,
+        description="CPU-lane node actors per process, each asking Ray for one CPU and running "
+        "one step at a time. Unset: the cluster's CPUs.",
+    )
+    actor_cpus: float = Field(
+        default=1.0,
+        gt=0,
+        le=64,
+        description="CPUs each CPU-lane node actor reserves in Ray. Below 1, more processes "
+        "(API replicas, workers, `uzo run`) fit their actors on one small cluster.",
+    )
+    actor_start_timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long the runtime waits for Ray to place its node actors before it "
+        "fails, saying what the cluster lacks.",
+    )
+    io_actors: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="I/O-lane node actors per process: they ask Ray for no CPU and run steps "
+        "that only wait on the network (connector sources and sinks, llm) many at a time.",
+    )
+    io_concurrency: int = Field(
+        default=256,
+        ge=1,
+        le=4096,
+        description="Steps one I/O-lane actor runs at once (one thread each).",
     )
 
     # Prefect
@@ -86,12 +116,6 @@ class EngineSettings(UzoSettings):
     )
 
     # Runs
-    merge_stages_up_to: int = Field(
-        default=1000,
-        ge=0,
-        description="Consecutive plan stages share one Prefect task while together they hold "
-        "at most this many steps (0: one Prefect task per stage).",
-    )
     cancel_grace_seconds: float = Field(
         default=5.0, gt=0, description="How long a cancelled run waits for its actors to stop."
     )

@@ -171,9 +171,11 @@ class LoopNode(NodeType[LoopParams]):
             sub_ctx = dataclasses.replace(ctx, execution_id=f"{ctx.execution_id}/loop{index}")
             result = run_plan(sub_plan, sub_ctx)
             if result.status != "succeeded":
-                raise RuntimeError(f"iteration {index}: {result.error or result.status}")
+                culprits = [result.results[n].error for n in result.failed_nodes]
+                why = culprits[0] if len(culprits) == 1 else result.error
+                raise RuntimeError(f"iteration {index}: {why or result.status}")
             table = result.outputs.get((out_step, plan.steps[out_step].outputs[0]))
-            return table
+            return table if hasattr(table, "num_rows") else None  # not produced: skipped
 
         with concurrent.futures.ThreadPoolExecutor(max_workers=params.max_parallel) as pool:
             futures = [pool.submit(iteration, i, item) for i, item in enumerate(items)]

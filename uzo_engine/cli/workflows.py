@@ -130,9 +130,8 @@ class _LiveSink:
     """Keeps the latest event per node and redraws the progress table (when shown)."""
 
     def __init__(self, plan: ExecutionPlan) -> None:
-        self.order = [
-            n for stage in plan.stages for s in stage.step_ids for n in plan.steps[s].node_ids
-        ]
+        self.steps = [plan.steps[s].node_ids for stage in plan.stages for s in stage.step_ids]
+        self.order = [n for nodes in self.steps for n in nodes]
         self.latest: dict[str, NodeEvent] = {}
         self.live: Any = None
 
@@ -160,22 +159,33 @@ class _LiveSink:
         ):
             table.add_column(col, justify=justify)  # type: ignore[arg-type]
         done = 0
-        for node_id in self.order:
-            ev = self.latest.get(node_id)
-            status = self.status(node_id)
-            done += status in _DONE
+        for nodes in self.steps:  # nodes fused into one step: one row, the step's time
+            results = [ev.result for n in nodes if (ev := self.latest.get(n)) and ev.result]
+            statuses = [self.status(n) for n in nodes]
+            done += sum(s in _DONE for s in statuses)
+            status = _step_status(statuses)
             table.add_row(
-                node_id, f"[{_STATUS_STYLE[status]}]{status}", *_figures(ev.result if ev else None)
+                " → ".join(nodes), f"[{_STATUS_STYLE[status]}]{status}", *_figures(results)
             )
         table.title = f"{done}/{len(self.order)} nodes done"
         return table
 
 
-def _figures(result: NodeResult | None) -> tuple[str, str]:
-    if result is None:
+def _step_status(statuses: list[str]) -> str:
+    """A step's row: its worst node status (a fused step fails as one)."""
+    for status in ("failed", "upstream_failed", "cancelled", "running", "queued", "skipped"):
+        if status in statuses:
+            return status
+    return statuses[-1]
+
+
+def _figures(results: list[NodeResult]) -> tuple[str, str]:
+    if not results:
         return "", ""
-    rows = "" if result.rows_out < 0 else f"{result.rows_out:,}"
-    return rows, f"{result.duration_ms / 1000:.3f} s" if result.duration_ms else ""
+    last = results[-1]
+    rows = "" if last.rows_out < 0 else f"{last.rows_out:,}"
+    seconds = sum(r.duration_ms for r in results) / 1000
+    return rows, f"{seconds:.3f} s" if seconds else ""
 
 
 def _node_doc(node_id: str, result: NodeResult | None, status: str) -> dict[str, Any]:
@@ -306,7 +316,7 @@ def _run_on_ray(
                 "prefect_flow_run_id": str(recorded.flow_run_id),
                 "prefect_state": str(recorded.state),
             }
-        return remote.status, remote.error, remote.node_results, prefect
+        return remote.status, remote.error, remote.results, prefect
     finally:
         runtime.close(stop_cluster=not keep_services, stop_prefect=not keep_services)
 

@@ -107,6 +107,9 @@ class NodeType(abc.ABC, Generic[P]):
     lazy: ClassVar[bool] = False
     rowwise: ClassVar[bool] = False
     description: ClassVar[str] = ""
+    #: the node spends its time waiting on the network (a database, an API), not on the
+    #: CPU: a step made only of such nodes runs on the I/O lane, holding no CPU slot
+    io_bound: ClassVar[bool] = False
     #: ``infer_schema`` reads the data it describes (a file's metadata); a caller that must
     #: not touch storage (the API, when a workflow is saved) validates with
     #: ``read_data=False``, and such a node's schema is then unknown until it runs

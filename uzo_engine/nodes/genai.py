@@ -112,6 +112,7 @@ class LlmParams(Params):
 
 class LlmNode(NodeType[LlmParams]):
     name = "llm"
+    io_bound = True
     Params = LlmParams
     description = "Ask an OpenAI-compatible model a templated prompt per row; adds the answers."
 

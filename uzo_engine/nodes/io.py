@@ -271,6 +271,7 @@ def open_connector(params: ConnectorRef, ctx: StepContext) -> Any:
 
 class ConnectorSourceNode(NodeType[SourceParams]):
     name = "source"
+    io_bound = True
     Params = SourceParams
     inputs = ()
     description = "Read a dataset through a connector."
@@ -337,6 +338,7 @@ class ConnectorSourceNode(NodeType[SourceParams]):
 
 class ConnectorSinkNode(NodeType[SinkParams]):
     name = "sink"
+    io_bound = True
     Params = SinkParams
     outputs = ()
     description = "Write the input to a dataset through a connector (all or nothing)."

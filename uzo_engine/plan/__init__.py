@@ -80,6 +80,12 @@ class PlanOutcome(Protocol):
     @property
     def outputs(self) -> Mapping[tuple[str, str], pa.Table]: ...
 
+    @property
+    def results(self) -> Mapping[str, NodeResult]: ...
+
+    @property
+    def failed_nodes(self) -> list[str]: ...
+
 
 class StepRunner(Protocol):
     """Executes one step. Must be picklable (it is shipped to a Ray actor)."""
@@ -167,6 +173,18 @@ class StepInput:
     output_port: str  # output port of the upstream step
 
 
+StepLane = Literal["cpu", "io"]
+
+
+@dataclass(frozen=True)
+class StepResources:
+    """What a step asks of the cluster beyond one CPU slot (a node's ``settings``)."""
+
+    cpus: float = 1.0
+    memory_bytes: int | None = None
+    custom: tuple[tuple[str, float], ...] = ()  # Ray custom resources, sorted by name
+
+
 @dataclass(frozen=True)
 class PlanStep:
     step_id: str
@@ -178,6 +196,15 @@ class PlanStep:
     retry_backoff_seconds: float = 1.0
     timeout_seconds: float | None = None
     materialize: bool = True  # whether the output is kept as a table in the object store
+    #: ``io``: every node of the step waits on the network (connector source/sink, llm), so
+    #: it runs on the I/O lane and holds no CPU slot while it waits
+    lane: StepLane = "cpu"
+    resources: StepResources | None = None  # None: one slot of its lane
+
+    @property
+    def upstream_steps(self) -> tuple[str, ...]:
+        """The steps this one reads from, each once, in input order."""
+        return tuple(dict.fromkeys(i.step_id for i in self.inputs))
 
 
 @dataclass(frozen=True)

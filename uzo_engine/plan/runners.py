@@ -62,6 +62,11 @@ def _error_text(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+def _panic_text(error: BaseException) -> str:
+    """An error that is no ``Exception`` (a Rust panic in Polars): its kind and first line."""
+    return f"{type(error).__name__}: {_error_text(error)}"
+
+
 def _lazy_type(name: str) -> LazyNodeType[Any]:
     nt = get_node_type(name)
     if not isinstance(nt, LazyNodeType):
@@ -80,6 +85,20 @@ def _reachable(start: str, edges: Mapping[str, Sequence[str]]) -> set[str]:
     return seen
 
 
+#: never a node's failure: the process is being stopped
+_FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
+def _profile(spec: NodeSpec, table: pa.Table) -> dict[str, Any]:
+    """The profile of a node's output; a failure is that node's (not its step's first)."""
+    try:
+        return profile_table(table)
+    except Exception as e:
+        raise NodeExecutionError(
+            spec.node_id, spec.node_type, f"profiling its output failed: {_error_text(e)}"
+        ) from e
+
+
 @dataclass(frozen=True)
 class NodeRunner:
     """Runs one eager node (SQL, control flow, I/O, ...) on Arrow tables."""
@@ -94,9 +113,13 @@ class NodeRunner:
             tables = nt.run(self.spec.params, inputs, ctx)
         except NodeExecutionError:
             raise
-        except Exception as e:
-            frames = {p: to_polars(t) for p, t in inputs.items()}
-            detail = nt.explain_error(self.spec.params, frames, e) or _error_text(e)
+        except _FATAL:
+            raise
+        except BaseException as e:  # a Polars panic is a BaseException: still this node's
+            detail = _panic_text(e)
+            if isinstance(e, Exception):
+                frames = {p: to_polars(t) for p, t in inputs.items()}
+                detail = nt.explain_error(self.spec.params, frames, e) or _error_text(e)
             raise NodeExecutionError(self.spec.node_id, nt.name, detail) from e
         rows_in = sum(t.num_rows for t in inputs.values())
         rows_out = sum(t.num_rows for t in tables.values()) if nt.outputs else rows_in
@@ -109,7 +132,7 @@ class NodeRunner:
             bytes_out=sum(t.nbytes for t in tables.values()),
             duration_ms=(time.perf_counter() - start) * 1000,
             output_schema=column_infos(polars_schema(first.schema)) if first is not None else (),
-            profile=profile_table(first) if self.profile and first is not None else None,
+            profile=_profile(self.spec, first) if self.profile and first is not None else None,
         )
         skipped = frozenset(p for p in nt.outputs if p not in tables)
         return StepOutput(tables=dict(tables), results=[result], skipped_ports=skipped)
@@ -195,7 +218,9 @@ class FusedRunner:
         try:
             schemas = [lf.collect_schema() for lf in plans]
             out = plans[-1].collect()
-        except Exception as e:
+        except _FATAL:
+            raise
+        except BaseException as e:  # a Polars panic too: find the node it belongs to
             raise self._locate_failure(inputs, ctx, e) from e
         table = to_arrow(out)
         duration = (time.perf_counter() - start) * 1000
@@ -215,13 +240,13 @@ class FusedRunner:
                     bytes_out=table.nbytes if i == last else 0,
                     duration_ms=duration if i == last else 0.0,
                     output_schema=column_infos(schema),
-                    profile=profile_table(table) if self.profile and i == last else None,
+                    profile=_profile(spec, table) if self.profile and i == last else None,
                 )
             )
         return StepOutput(tables={"out": table}, results=results)
 
     def _locate_failure(
-        self, inputs: Mapping[str, pa.Table], ctx: StepContext, error: Exception
+        self, inputs: Mapping[str, pa.Table], ctx: StepContext, error: BaseException
     ) -> NodeExecutionError:
         """Re-run node by node to name the node that fails and explain why."""
         given = {p: to_polars(t).lazy() for p, t in inputs.items()}
@@ -231,9 +256,13 @@ class FusedRunner:
             frames = self._frames(i, given, done)
             try:
                 done[spec.node_id] = self._build(i, frames, ctx).collect().lazy()
-            except Exception as e:
-                eager = {p: lf.collect() for p, lf in frames.items()}
-                detail = nt.explain_error(spec.params, eager, e) or _error_text(e)
+            except _FATAL:
+                raise
+            except BaseException as e:
+                detail = _panic_text(e)
+                if isinstance(e, Exception):
+                    eager = {p: lf.collect() for p, lf in frames.items()}
+                    detail = nt.explain_error(spec.params, eager, e) or _error_text(e)
                 return NodeExecutionError(spec.node_id, nt.name, detail)
         spec = self.specs[-1]
         return NodeExecutionError(spec.node_id, spec.node_type, _error_text(error))

@@ -25,7 +25,7 @@ import os
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from uzo_connectors.retry import RetryPolicy
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     import pyarrow as pa
-    from ray import ObjectRef
 
     from uzo_engine.plan import PlanStep, StepOutput, StepRunner
 
@@ -112,7 +111,15 @@ class StepMeta:
     results: list[NodeResult]
     worker_pid: int = 0
     poisoned: bool = False  # a timed-out or cancelled runner thread is still alive
-    timing: dict[str, float] = field(default_factory=dict)
+    started_at: float | None = None  # epoch seconds, measured where the step ran
+    ended_at: float | None = None
+    skipped_ports: frozenset[str] = frozenset()  # outputs not produced (branch not taken)
+
+    @property
+    def duration_ms(self) -> float:
+        if self.started_at is None or self.ended_at is None:
+            return 0.0
+        return (self.ended_at - self.started_at) * 1000
 
 
 class _Cancelled(Exception):
@@ -121,6 +128,10 @@ class _Cancelled(Exception):
 
 class _TimedOut(Exception):
     pass
+
+
+#: never turned into a failed step: the process is being stopped
+_FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
 @dataclass(frozen=True)
@@ -183,18 +194,19 @@ def never_cancelled() -> bool:
 
 
 class NodeWorker:
-    """Runs steps. Plain class: ``ray.remote(**opts)(NodeWorker)`` makes it an actor.
+    """Runs steps. Plain class: the in-process executor calls it directly, and
+    ``ray.remote(**opts)(NodeWorker)`` makes it a node actor (one call at a time on the
+    CPU lane, several at once on the I/O lane: each call has its own runner thread).
 
     The runner runs in a helper thread so the worker can give up on it (timeout,
     cancellation) and answer within ~50 ms; an abandoned thread marks the worker
-    *poisoned* and the pool replaces it (killing the process stops the thread).
+    *poisoned* and the executor replaces it (killing the process stops the thread).
     """
 
     def __init__(self) -> None:
         self._cancelled: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._lock = threading.Lock()
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self._zombies: list[concurrent.futures.Future[StepOutput]] = []
+        self._zombies: list[threading.Thread] = []
 
     # -- control (runs in its own concurrency group when an actor) -------------
 
@@ -208,8 +220,12 @@ class NodeWorker:
         return execution_id in self._cancelled
 
     def info(self) -> dict[str, Any]:
-        self._zombies = [f for f in self._zombies if not f.done()]
-        return {"pid": os.getpid(), "zombies": len(self._zombies)}
+        return {"pid": os.getpid(), "zombies": self._live_zombies()}
+
+    def _live_zombies(self) -> int:
+        with self._lock:
+            self._zombies = [t for t in self._zombies if t.is_alive()]
+            return len(self._zombies)
 
     # -- work -------------------------------------------------------------------
 
@@ -223,14 +239,22 @@ class NodeWorker:
     def execute(
         self, call: StepCall, ctx: StepContext, tables: Sequence[pa.Table | Absent]
     ) -> tuple[StepMeta, list[pa.Table | Absent]]:
+        """Run one step (retries, timeout, cancellation); never raises for the step's own
+        errors, whatever their kind: they become a ``failed`` meta naming the node."""
+        started_at = time.time()
+        meta, outputs = self._execute(call, ctx, tables)
+        meta.started_at, meta.ended_at = started_at, time.time()
+        return meta, outputs
+
+    def _execute(
+        self, call: StepCall, ctx: StepContext, tables: Sequence[pa.Table | Absent]
+    ) -> tuple[StepMeta, list[pa.Table | Absent]]:
         started = time.perf_counter()
         absent = [t for t in tables if isinstance(t, Absent)]
         if absent:
-            return self._not_run(call, absent), [_propagate(absent, call) for _ in call.outputs]
+            return not_run_meta(call, absent), [_propagate(absent) for _ in call.outputs]
         if self.is_cancelled(ctx.execution_id):
-            return self._cancelled_meta(call, "cancelled before start"), [
-                Absent("cancelled", call.node_ids[0]) for _ in call.outputs
-            ]
+            return self._cancelled_result(call, "cancelled before start")
         inputs: dict[str, pa.Table] = {}
         for port, table in zip(call.input_ports, tables, strict=True):
             inputs[port] = table
@@ -242,17 +266,15 @@ class NodeWorker:
             try:
                 out = self._attempt(call, ctx, inputs)
             except _Cancelled:
-                return self._cancelled_meta(call, "cancelled while running"), [
-                    Absent("cancelled", call.node_ids[0]) for _ in call.outputs
-                ]
-            except Exception as exc:  # the runner's own error, or a timeout
+                return self._cancelled_result(call, "cancelled while running")
+            except BaseException as exc:  # the runner's own error (a Polars panic too)
+                if isinstance(exc, _FATAL):
+                    raise
                 error = exc
                 if attempts >= retry.max_attempts or self.is_cancelled(ctx.execution_id):
                     break
                 if self._sleep_unless_cancelled(retry.backoff(attempts), ctx.execution_id):
-                    return self._cancelled_meta(call, "cancelled during retry backoff"), [
-                        Absent("cancelled", call.node_ids[0]) for _ in call.outputs
-                    ]
+                    return self._cancelled_result(call, "cancelled during retry backoff")
                 continue
             try:
                 return self._succeeded(call, inputs, out, attempts, started)
@@ -282,32 +304,43 @@ class NodeWorker:
         run_ctx = dataclasses.replace(
             ctx, cancelled=cancelled, run_plan=ctx.run_plan or run_subplan
         )
-        if self._executor is None:
-            self._executor = concurrent.futures.ThreadPoolExecutor(1, "uzo-step")
-        future = self._executor.submit(call.runner.run, inputs, run_ctx)
+        future: concurrent.futures.Future[StepOutput] = concurrent.futures.Future()
+
+        def body() -> None:
+            try:
+                future.set_result(call.runner.run(inputs, run_ctx))
+            except BaseException as exc:  # handed to the caller, whatever it is
+                future.set_exception(exc)
+
+        thread = threading.Thread(target=body, name=f"uzo-step-{call.step_id}", daemon=True)
+        thread.start()
         while True:
             wait = _POLL_SECONDS
             if deadline is not None:
                 wait = max(0.0, min(wait, deadline - time.monotonic()))
             try:
                 return future.result(timeout=wait)
-            except concurrent.futures.TimeoutError:
-                pass
+            except BaseException as exc:
+                if future.done():  # the runner raised (perhaps a TimeoutError of its own)
+                    # a runner stopping because we asked it to is a cancellation or a
+                    # timeout, not a failure of its own
+                    if self.is_cancelled(execution_id):
+                        raise _Cancelled from exc
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise _TimedOut(f"timed out after {call.timeout_seconds:g} s") from exc
+                    raise
             if self.is_cancelled(execution_id):
-                self._abandon(future)
+                self._abandon(thread)
                 raise _Cancelled
             if deadline is not None and time.monotonic() >= deadline:
-                self._abandon(future)
-                raise _TimedOut(f"step {call.step_id} timed out after {call.timeout_seconds:g}s")
+                self._abandon(thread)
+                raise _TimedOut(f"timed out after {call.timeout_seconds:g} s")
 
-    def _abandon(self, future: concurrent.futures.Future[StepOutput]) -> None:
-        """Give up on a running runner: its thread keeps running until the actor is replaced."""
-        future.cancel()
-        if not future.done():
-            self._zombies.append(future)
-        if self._executor is not None:
-            self._executor.shutdown(wait=False)
-        self._executor = None
+    def _abandon(self, thread: threading.Thread) -> None:
+        """Give up on a running runner: its thread keeps running until the worker is replaced."""
+        if thread.is_alive():
+            with self._lock:
+                self._zombies.append(thread)
 
     def _sleep_unless_cancelled(self, seconds: float, execution_id: str) -> bool:
         end = time.monotonic() + seconds
@@ -318,38 +351,28 @@ class NodeWorker:
         return self.is_cancelled(execution_id)
 
     def _meta(self, call: StepCall, status: StepStatus, results: list[NodeResult]) -> StepMeta:
-        self._zombies = [f for f in self._zombies if not f.done()]
-        return StepMeta(call.step_id, status, results, os.getpid(), bool(self._zombies))
+        return StepMeta(call.step_id, status, results, os.getpid(), self._live_zombies() > 0)
 
-    def _not_run(self, call: StepCall, absent: Sequence[Absent]) -> StepMeta:
-        reasons = {a.reason for a in absent}
-        status: StepStatus
-        if "failed" in reasons:
-            status, why = "upstream_failed", "failed"
-        elif "cancelled" in reasons:
-            status, why = "cancelled", "cancelled"
-        else:
-            status, why = "skipped", "skipped"
-        origin = next(a.origin for a in absent if a.reason == why)
-        message = f"upstream node {origin} {why}"
-        results = [NodeResult(n, status, attempts=0, error=message) for n in call.node_ids]
-        return self._meta(call, status, results)
-
-    def _cancelled_meta(self, call: StepCall, message: str) -> StepMeta:
+    def _cancelled_result(
+        self, call: StepCall, message: str
+    ) -> tuple[StepMeta, list[pa.Table | Absent]]:
         results = [NodeResult(n, "cancelled", error=message) for n in call.node_ids]
-        return self._meta(call, "cancelled", results)
+        absent: list[pa.Table | Absent] = [
+            Absent("cancelled", call.node_ids[0]) for _ in call.outputs
+        ]
+        return self._meta(call, "cancelled", results), absent
 
     def _failed(
         self, call: StepCall, error: BaseException, attempts: int, started: float
     ) -> StepMeta:
         culprit = _failed_node(call, error)
-        text = f"{type(error).__name__}: {error}"
+        text = error_text(error)
         duration = (time.perf_counter() - started) * 1000
         results = failed_step_results(
             call.runner, call.node_ids, culprit, text, attempts=attempts, duration_ms=duration
         )
-        if not isinstance(error, _TimedOut):  # the traceback goes to the Ray worker log
-            log.warning("step %s failed at node %s", call.step_id, culprit, exc_info=error)
+        if not isinstance(error, _TimedOut):  # the traceback, for the worker's log
+            log.info("step %s failed at node %s", call.step_id, culprit, exc_info=error)
         return self._meta(call, "failed", results)
 
     def _succeeded(
@@ -374,7 +397,9 @@ class NodeWorker:
         results = [by_node.get(n) or NodeResult(n, "succeeded") for n in call.node_ids]
         produced = [t for t in tables if not isinstance(t, Absent)]
         first, final = results[0], results[-1]
-        if not first.rows_in:
+        # a runner that reports no result for its first node: its rows in are the step's
+        # (a fused tree reports each node's own: its first node may be a source)
+        if call.node_ids[0] not in by_node:
             first.rows_in = sum(t.num_rows for t in inputs.values())
         if produced:
             if not final.rows_out:
@@ -388,7 +413,36 @@ class NodeWorker:
             if not r.duration_ms:
                 r.duration_ms = duration / len(results)
         status: StepStatus = "failed" if any(r.status == "failed" for r in results) else "succeeded"
-        return self._meta(call, status, results), tables
+        meta = self._meta(call, status, results)
+        meta.skipped_ports = frozenset(p for p in call.outputs if p in out.skipped_ports)
+        return meta, tables
+
+
+def not_run_meta(call: StepCall, absent: Sequence[Absent]) -> StepMeta:
+    """The meta of a step that did not run because inputs were not produced: its nodes are
+    ``upstream_failed``, ``cancelled`` or ``skipped`` (in that order of precedence)."""
+    reasons = {a.reason for a in absent}
+    status: StepStatus
+    if "failed" in reasons:
+        status, why = "upstream_failed", "failed"
+    elif "cancelled" in reasons:
+        status, why = "cancelled", "cancelled"
+    else:
+        status, why = "skipped", "skipped"
+    origin = next(a.origin for a in absent if a.reason == why)
+    message = f"upstream node {origin} {why}"
+    results = [NodeResult(n, status, attempts=0, error=message) for n in call.node_ids]
+    return StepMeta(call.step_id, status, results)
+
+
+def error_text(error: BaseException) -> str:
+    """A node's error as the user reads it: a node error or a timeout as it says (it
+    names the node), anything else with its kind, e.g. ``PanicException: ...``."""
+    from uzo_engine.nodes.base import NodeExecutionError
+
+    if isinstance(error, (NodeExecutionError, _TimedOut)):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
 
 
 def _failed_node(call: StepCall, error: BaseException) -> str:
@@ -397,7 +451,7 @@ def _failed_node(call: StepCall, error: BaseException) -> str:
     return named if named in call.node_ids else call.node_ids[0]
 
 
-def _propagate(absent: Sequence[Absent], call: StepCall) -> Absent:
+def _propagate(absent: Sequence[Absent]) -> Absent:
     for reason in ("failed", "cancelled", "skipped"):
         for a in absent:
             if a.reason == reason:
@@ -409,137 +463,6 @@ def schema_of(table: pa.Table) -> tuple[ColumnInfo, ...]:
     return tuple(ColumnInfo(f.name, str(f.type), bool(f.nullable)) for f in table.schema)
 
 
-# -- the pool of actors held by the runtime -------------------------------------------------
-
-
-class ActorPool:
-    """Node actors of this process, reused across runs and replaced when poisoned."""
-
-    def __init__(self, size: int) -> None:
-        self.size = max(1, size)
-        self.actors: list[Actor] = [self._new() for _ in range(self.size)]
-
-    @staticmethod
-    def _new() -> Actor:
-        import ray
-
-        options: dict[str, Any] = {
-            "num_cpus": 0,  # stage tasks and actors share the CPUs: never deadlock on them
-            "max_restarts": 0,
-            "concurrency_groups": {"control": 1},  # cancel/info answer while a step runs
-            "scheduling_strategy": "SPREAD",
-        }
-        remote: Any = ray.remote
-        return remote(**options)(NodeWorker).remote()
-
-    def ready(self, timeout: float = 60.0) -> list[dict[str, Any]]:
-        import ray
-
-        refs = [a.info.options(concurrency_group="control").remote() for a in self.actors]
-        return list(ray.get(refs, timeout=timeout))
-
-    def cancel(self, execution_id: str) -> list[ObjectRef[None]]:
-        """Tell every actor; queued calls of that run return ``cancelled`` at once."""
-        return [
-            a.cancel.options(concurrency_group="control").remote(execution_id) for a in self.actors
-        ]
-
-    def heal(self, timeout: float = 2.0) -> int:
-        """Kill and replace actors with abandoned runner threads (or that do not answer)."""
-        import ray
-
-        refs = [a.info.options(concurrency_group="control").remote() for a in self.actors]
-        replaced = 0
-        for i, ref in enumerate(refs):
-            try:
-                info: dict[str, Any] = ray.get(ref, timeout=timeout)
-                bad = info["zombies"] > 0
-            except Exception:
-                bad = True
-            if bad:
-                ray.kill(self.actors[i], no_restart=True)
-                self.actors[i] = self._new()
-                replaced += 1
-        return replaced
-
-    def shutdown(self) -> None:
-        import ray
-
-        for actor in self.actors:
-            ray.kill(actor, no_restart=True)
-        self.actors = []
-
-
-# -- dispatch: chain the calls of a group of steps by ObjectRef --------------------------------
-
-
-class CallSpec:
-    """One step to dispatch: its call, where its inputs come from, and its actor."""
-
-    __slots__ = ("actor_index", "call", "input_keys")
-
-    def __init__(self, call: StepCall, input_keys: tuple[PortKey, ...], actor_index: int) -> None:
-        self.call = call
-        self.input_keys = input_keys
-        self.actor_index = actor_index
-
-
-class Dispatched:
-    """Output refs and meta refs of dispatched steps.
-
-    A plain class on purpose: Prefect walks dataclasses, dicts and lists in task
-    parameters and results (and prefect-ray ``ray.get``s every ObjectRef it finds
-    there), so refs travel inside this opaque box, never as bare values.
-    """
-
-    __slots__ = ("metas", "outputs")
-
-    def __init__(self, outputs: dict[PortKey, ObjectRef[Any]], metas: dict[str, ObjectRef[Any]]):
-        self.outputs = outputs
-        self.metas = metas
-
-
-class StagePayload:
-    """Everything a stage task needs; opaque to Prefect for the same reason as Dispatched."""
-
-    __slots__ = ("actors", "ctx", "specs", "upstream")
-
-    def __init__(
-        self,
-        specs: list[CallSpec],
-        ctx: StepContext,
-        actors: list[Actor],
-        upstream: dict[PortKey, ObjectRef[Any] | Absent],
-    ) -> None:
-        self.specs = specs
-        self.ctx = ctx
-        self.actors = actors
-        self.upstream = upstream
-
-
 def plain_context(ctx: StepContext) -> StepContext:
-    """``ctx`` without its ``cancelled`` callable (actors install their own)."""
+    """``ctx`` without its ``cancelled`` callable (workers install their own)."""
     return dataclasses.replace(ctx, cancelled=never_cancelled)
-
-
-def dispatch(payload: StagePayload) -> Dispatched:
-    """Submit every step of ``payload`` as an actor call; never waits for results."""
-    outputs: dict[PortKey, Any] = {}
-    metas: dict[str, ObjectRef[Any]] = {}
-    ctx = payload.ctx
-    actors = payload.actors
-    for spec in payload.specs:
-        args = [
-            outputs[key] if key in outputs else payload.upstream[key] for key in spec.input_keys
-        ]
-        call = spec.call
-        method: Any = actors[spec.actor_index % len(actors)].run_step
-        n = 1 + len(call.outputs)
-        if n == 1:
-            metas[call.step_id] = method.remote(call, ctx, *args)
-            continue
-        refs: list[ObjectRef[Any]] = method.options(num_returns=n).remote(call, ctx, *args)
-        metas[call.step_id] = refs[0]
-        for port, ref in zip(call.outputs, refs[1:], strict=True):
-            outputs[(call.step_id, port)] = ref
-    return Dispatched(outputs, metas)

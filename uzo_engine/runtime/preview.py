@@ -1,6 +1,6 @@
 """Dev preview: run the steps one node needs on the warm cluster, without a Prefect flow run.
 
-The steps upstream of the node are called on the node actors directly, with
+The steps upstream of the node run through the executor core (no Prefect flow run), with
 ``ctx.preview_limit`` set (sources read at most that many rows). Each step's
 outputs stay in the object store under a key that hashes the step's
 fingerprint, the limit and the keys of its inputs, so a repeated preview
@@ -10,33 +10,23 @@ reuses every step whose upstream sub-plan did not change.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import hashlib
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from uzo_engine.plan import StepContext
-from uzo_engine.runtime.actors import (
-    Absent,
-    CallSpec,
-    StagePayload,
-    StepCall,
-    StepMeta,
-    dispatch,
-    plain_context,
-    schema_of,
-)
+from uzo_engine.profile import profile_table
+from uzo_engine.runtime.actors import Absent, StepMeta, plain_context, schema_of
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    import pyarrow as pa
-    from ray import ObjectRef
-
     from uzo_engine.plan import ColumnInfo, ExecutionPlan, NodeResult, PlanStep
-    from uzo_engine.runtime.actors import ActorPool, PortKey
+    from uzo_engine.runtime.core import PortKey, RunResult
 
 
 @dataclass
@@ -55,9 +45,23 @@ class PreviewResult:
 
 @dataclass
 class _Entry:
-    meta_ref: ObjectRef[Any]
-    outputs: dict[str, ObjectRef[Any]]  # port -> ref
-    meta: StepMeta | None = None
+    meta: StepMeta
+    outputs: dict[str, Any]  # port -> ObjectRef (or table, in process) or Absent
+
+
+class PreviewRunner(Protocol):
+    """Runs the steps of a preview that are not cached (the runtime, on the node actors)."""
+
+    def __call__(
+        self,
+        plan: ExecutionPlan,
+        ctx: StepContext,
+        keep: list[str],
+        given: dict[PortKey, Any],
+        timeout_seconds: float,
+    ) -> RunResult: ...
+
+    def fetch(self, value: Any) -> Any: ...
 
 
 class PreviewCache:
@@ -131,7 +135,7 @@ def _needed(plan: ExecutionPlan, target: str) -> list[str]:
 
 
 def preview_node(
-    pool: ActorPool,
+    runner: PreviewRunner,
     plan: ExecutionPlan,
     node_id: str,
     *,
@@ -142,17 +146,16 @@ def preview_node(
     port: str | None = None,
     timeout_seconds: float = 120.0,
 ) -> PreviewResult:
-    """Preview ``node_id``: first ``limit`` rows, schema and a small profile of its output.
+    """Preview ``node_id``: first ``limit`` rows, schema and profile of its output.
 
     Sources read ``ctx.preview_limit`` rows when the caller sets it (e.g. more
     rows than are shown, so a filter downstream still has rows), else ``limit``.
 
     The node must end its step (compile preview plans with the node as a step
     boundary). ``fingerprints`` (step id -> hash of its nodes' configs) replaces
-    the default pickled-runner fingerprint.
+    the default pickled-runner fingerprint. The steps not in the cache run through
+    the executor core (``runner``: the runtime's), like any run's.
     """
-    import ray
-
     started = time.perf_counter()
     target = plan.node_to_step[node_id]
     step = plan.steps[target]
@@ -164,14 +167,13 @@ def preview_node(
     cache = cache if cache is not None else PreviewCache()
     ctx = ctx or StepContext(execution_id=f"preview-{uuid.uuid4().hex[:12]}")
     source_limit = ctx.preview_limit if ctx.preview_limit is not None else limit
-    ctx = plain_context(StepContext(ctx.execution_id, source_limit, ctx.connector_configs))
+    ctx = plain_context(dataclasses.replace(ctx, preview_limit=source_limit))
     keys: dict[str, str] = {}
-    refs: dict[PortKey, Any] = {}
+    given: dict[PortKey, Any] = {}
     entries: dict[str, _Entry] = {}
     executed: list[str] = []
     cached: list[str] = []
-    specs: list[CallSpec] = []
-    for i, sid in enumerate(_needed(plan, target)):
+    for sid in _needed(plan, target):
         st = plan.steps[sid]
         own = (fingerprints or {}).get(sid) or default_fingerprint(st)
         wiring = sorted((inp.port, keys[inp.step_id], inp.output_port) for inp in st.inputs)
@@ -180,37 +182,37 @@ def preview_node(
         if entry is not None:
             cached.append(sid)
             entries[sid] = entry
-            refs.update({(sid, p): r for p, r in entry.outputs.items()})
+            given.update({(sid, p): r for p, r in entry.outputs.items()})
             continue
-        input_keys = tuple((inp.step_id, inp.output_port) for inp in st.inputs)
-        specs.append(CallSpec(StepCall.from_step(st), input_keys, i))
         executed.append(sid)
-    if specs:
-        upstream = dict(refs)
-        bundle = dispatch(StagePayload(specs, ctx, list(pool.actors), upstream))
+    if executed:
+        sub = dataclasses.replace(plan, steps={sid: plan.steps[sid] for sid in executed})
+        try:
+            run = runner(sub, ctx, executed, given, timeout_seconds)
+        except Exception as exc:
+            return _failed(node_id, f"{type(exc).__name__}: {exc}", started, executed, cached)
         for sid in executed:
-            outs = {p: bundle.outputs[(sid, p)] for p in plan.steps[sid].outputs}
-            entries[sid] = _Entry(bundle.metas[sid], outs)
-            refs.update({(sid, p): r for p, r in outs.items()})
-    pending = [entries[s].meta_ref for s in executed]
-    try:
-        metas = ray.get(pending, timeout=timeout_seconds) if pending else []
-    except Exception as exc:
-        pool.cancel(ctx.execution_id)
-        return _failed(node_id, f"{type(exc).__name__}: {exc}", started, executed, cached)
-    for sid, meta in zip(executed, metas, strict=True):
-        entries[sid].meta = meta
-        if meta.status == "succeeded":
-            cache.put(keys[sid], entries[sid])
-    meta = entries[target].meta
-    assert meta is not None
+            meta = run.steps.get(sid)
+            if meta is None:
+                continue
+            outs = {p: run.outputs[(sid, p)] for p in plan.steps[sid].outputs}
+            entries[sid] = _Entry(meta, outs)
+            if meta.status == "succeeded":
+                cache.put(keys[sid], entries[sid])
+        fetch = run.fetch
+    else:
+        fetch = runner.fetch
+    entry = entries.get(target)
+    if entry is None:
+        return _failed(node_id, "the preview run was cancelled", started, executed, cached)
+    meta = entry.meta
     result = next((r for r in meta.results if r.node_id == node_id), None)
     status = result.status if result else meta.status
     if status != "succeeded":
         message = result.error if result else meta.status
         return _failed(node_id, message or status, started, executed, cached, status, result)
     out_port = port or step.outputs[0]
-    value = ray.get(entries[target].outputs[out_port], timeout=timeout_seconds)
+    value = fetch(entry.outputs[out_port])
     if isinstance(value, Absent):
         return _failed(
             node_id,
@@ -258,19 +260,3 @@ def _failed(
         executed,
         cached,
     )
-
-
-def profile_table(table: pa.Table) -> dict[str, Any]:
-    """A small profile: row count, and per column nulls and min/max where defined."""
-    import pyarrow.compute as pc
-
-    columns: dict[str, Any] = {}
-    for name, col in zip(table.column_names, table.columns, strict=True):
-        info: dict[str, Any] = {"nulls": col.null_count, "type": str(col.type)}
-        try:
-            mm = pc.min_max(col)
-            info["min"], info["max"] = mm["min"].as_py(), mm["max"].as_py()
-        except Exception:  # types without an order (lists, structs, ...)
-            pass
-        columns[name] = info
-    return {"rows": table.num_rows, "columns": columns}

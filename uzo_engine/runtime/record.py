@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from uzo_engine.runtime.loop import LoopThread
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
 
     from ray import ObjectRef
 
@@ -84,13 +84,41 @@ class FlowRecord:
         self.outcome: Outcome | None = None
         self.flow_run_id: str | None = None
         self.future: concurrent.futures.Future[FlowRunState] | None = None
+        self._steps: list[Any] = []
 
     # -- called by the driver (any thread) ---------------------------------------------------
 
     def stage(self, label: str, metas: Mapping[str, ObjectRef[Any]]) -> None:
         self._loop.call_soon_threadsafe(self.stages.put_nowait, (label, StageWatch(metas)))
 
+    def step(
+        self,
+        step_id: str,
+        node_ids: Sequence[str],
+        status: str,
+        started_at: float | None,
+        ended_at: float | None,
+        message: str | None,
+    ) -> None:
+        """A finished step; the flow run gets one task for the run's steps when it ends."""
+        from uzo_engine.plan import NodeResult
+        from uzo_engine.runtime.actors import StepMeta
+
+        seconds = (ended_at - started_at) if started_at and ended_at else 0.0
+        each = seconds * 1000 / max(1, len(node_ids))
+        results = [
+            NodeResult(n, status, duration_ms=each, error=message)  # type: ignore[arg-type]
+            for n in node_ids
+        ]
+        self._steps.append(StepMeta(step_id, status, results))  # type: ignore[arg-type]
+
     def conclude(self, status: str, message: str) -> None:
+        if self._steps:
+            import ray
+
+            self.stage("steps", {m.step_id: ray.put(m) for m in self._steps})
+            self._steps = []
+
         def done() -> None:
             self.outcome = Outcome(status, message)
             self.stages.put_nowait(None)
@@ -176,7 +204,10 @@ async def _record_stage(record: FlowRecord, label: str, watch: StageWatch) -> No
         )
         if len(ready) == len(refs):
             break
-    future = stage_task.submit(label, watch)
+    from prefect_ray.context import remote_options
+
+    with remote_options(num_cpus=0):  # the node actors hold the cluster's CPUs
+        future = stage_task.submit(label, watch)
     await future.wrapped_future  # the stage task's final state
 
 
@@ -238,18 +269,29 @@ def prefect_objects() -> tuple[Any, Any]:
 class Recorder:
     """Runs flow runs on an event loop thread of its own, one per process and Prefect API."""
 
-    def __init__(self, api_url: str, nice: int = 0, delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        nice: int = 0,
+        delay: float = 0.0,
+        cancel_run: Callable[[str], object] | None = None,
+    ) -> None:
         self.api_url = api_url
+        self.cancel_run = cancel_run
         self.delay = delay
         self._thread = LoopThread("uzo-prefect-record", nice=nice)
         self._loop = self._thread.loop
         self._pending: set[FlowRecord] = set()
         self._lock = threading.Lock()
 
-    def start(
-        self, execution_id: str, workflow_name: str, cancel: Callable[[], object]
-    ) -> FlowRecord:
-        """Begin the flow run of a run (returns at once)."""
+    def start(self, execution_id: str) -> FlowRecord:
+        """Begin the flow run of a run (returns at once); named by the execution id only."""
+        cancel_run = self.cancel_run
+
+        def cancel() -> object:
+            return cancel_run(execution_id) if cancel_run is not None else None
+
+        workflow_name = execution_id
         record = FlowRecord(self._loop, execution_id, cancel)
         key = f"{execution_id}:{uuid.uuid4().hex[:12]}"
         _RECORDS[key] = record

@@ -34,6 +34,7 @@ def engine_settings(engine_home: Path) -> EngineSettings:
         ray_num_cpus=2,
         ray_object_store_mb=300,
         actor_pool_size=2,
+        actor_cpus=0.5,  # the node actors hold 1 of the 2 CPUs: `uzo run` attaching has room
         cancel_grace_seconds=5.0,
     )
 

@@ -56,6 +56,9 @@ def test_uzo_run_attaches_to_the_running_cluster(
         UZO_RAY_ADDRESS=runtime.cluster.address,
         UZO_RAY_AUTH_TOKEN=token,
         UZO_PREFECT_API_URL=runtime.prefect.url,
+        # two actors in the one CPU the session's actors leave free
+        UZO_ACTOR_CPUS="0.5",
+        UZO_ACTOR_POOL_SIZE="2",
     )
     nodes_before = len(ray.nodes())  # type: ignore[no-untyped-call]
 
@@ -77,4 +80,4 @@ def test_uzo_run_attaches_to_the_running_cluster(
     assert flow_run_state(flow_run_id)[0] == "COMPLETED"  # in the session's Prefect server
     assert len(ray.nodes()) == nodes_before  # type: ignore[no-untyped-call]
     assert not (tmp_path / "home" / "ray").exists()  # no local cluster was set up
-    assert runtime.pool.ready()  # the session's actors are untouched
+    assert runtime.actor_info()  # the session's actors are untouched

@@ -27,14 +27,12 @@ from tests.integration.engine.runners import (
 )
 from uzo_engine.events import CollectingSink
 from uzo_engine.plan import StepContext
-from uzo_engine.runtime.actors import Dispatched
-from uzo_engine.runtime.flow import stage_batches
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from uzo_engine.runtime.core import RunResult
     from uzo_engine.runtime.engine import Runtime
-    from uzo_engine.runtime.flow import RunResult
     from uzo_engine.settings import EngineSettings
 
 pytestmark = pytest.mark.integration
@@ -86,7 +84,7 @@ def flow_run_count() -> int:
 
 
 def statuses(result: RunResult) -> dict[str, str]:
-    return {n: r.status for n, r in result.node_results.items()}
+    return {n: r.status for n, r in result.results.items()}
 
 
 def test_steps_run_in_actors_and_the_flow_run_completes(runtime: Runtime) -> None:
@@ -108,19 +106,16 @@ def test_steps_run_in_actors_and_the_flow_run_completes(runtime: Runtime) -> Non
     assert table["x"].to_pylist() == [2 * i for i in range(10)]
     actor_pid = table["pid"][0].as_py()
     assert actor_pid != os.getpid()
-    assert actor_pid in {info["pid"] for info in runtime.pool.ready()}
-    # tables came back from the stage task as ObjectRefs, never as values
-    assert result.output_refs
-    assert all(isinstance(ref, ray.ObjectRef) for ref in result.output_refs.values())
+    assert actor_pid in {info["pid"] for info in runtime.actor_info()}
+    # tables stay in the object store: the result holds ObjectRefs, never values
+    assert result.outputs
+    assert all(isinstance(ref, ray.ObjectRef) for ref in result.outputs.values())
 
     recorded = result.recorded()
     assert recorded.state == "COMPLETED", recorded
     assert result.flow_run_id is not None
     assert flow_run_state(result.flow_run_id)[0] == "COMPLETED"
-    # one Prefect task per stage, or per batch of consecutive small stages: never per node
-    batches = stage_batches(plan.stages, runtime.settings.merge_stages_up_to)
-    assert len(batches) == 1
-    assert task_run_count(result.flow_run_id, at_least=1) == 1
+    assert task_run_count(result.flow_run_id, at_least=1) >= 1
 
     seen = [(e.node_id, e.status) for e in sink.node_events]
     for node in ("src", "double"):
@@ -132,29 +127,6 @@ def test_steps_run_in_actors_and_the_flow_run_completes(runtime: Runtime) -> Non
     assert final.duration_ms > 0
     assert [c.name for c in final.output_schema] == ["x", "pid"]
     assert [e.status for e in sink.run_events] == ["running", "succeeded"]
-
-
-def test_dispatch_returns_object_refs_and_the_stage_task_sees_only_metas(
-    runtime: Runtime,
-) -> None:
-    """Steps go to the actors as calls chained by ObjectRef; the stage task gets meta refs."""
-    import ray
-
-    from uzo_engine.runtime.actors import CallSpec, StagePayload, StepCall, dispatch, plain_context
-    from uzo_engine.runtime.record import StageWatch, _stage_task
-
-    plan = make_plan("refs", [("src", Source(rows=5), [], ["out"])])
-    spec = CallSpec(StepCall.from_step(plan.steps["src"]), (), 0)
-    ctx = plain_context(StepContext(execution_id="refs"))
-    box = dispatch(StagePayload([spec], ctx, list(runtime.pool.actors), {}))
-    assert isinstance(box, Dispatched)
-    ref = box.outputs[("src", "out")]
-    assert isinstance(ref, ray.ObjectRef)
-    assert isinstance(box.metas["src"], ray.ObjectRef)
-    assert ray.get(ref).num_rows == 5
-    state = _stage_task("stage-0", StageWatch(box.metas))
-    assert state.type.value == "COMPLETED"
-    assert state.message.startswith("1 step(s), 1 node(s), ")
 
 
 def test_a_failed_node_fails_the_run_and_spares_independent_branches(runtime: Runtime) -> None:
@@ -218,7 +190,7 @@ def test_router_skips_downstream_of_a_skipped_port(runtime: Runtime) -> None:
         "no": "skipped",
         "no_tail": "skipped",
     }
-    assert result.node_results["router"].rows_out == 5
+    assert result.results["router"].rows_out == 5
     assert result.table("yes").num_rows == 5
 
 
@@ -234,8 +206,8 @@ def test_retries_with_backoff(runtime: Runtime, tmp_path: Path) -> None:
     )
     result = runtime.run_sync(plan)
     assert result.status == "succeeded", result.error
-    assert result.node_results["flaky"].attempts == 2
-    assert result.node_results["flaky"].duration_ms >= 200  # the backoff happened
+    assert result.results["flaky"].attempts == 2
+    assert result.results["flaky"].duration_ms >= 200  # the backoff happened
 
 
 def test_timeout_is_enforced_by_uzo(runtime: Runtime, tmp_path: Path) -> None:
@@ -253,10 +225,10 @@ def test_timeout_is_enforced_by_uzo(runtime: Runtime, tmp_path: Path) -> None:
     elapsed = time.monotonic() - started
     assert result.status == "failed"
     assert statuses(result) == {"slow": "failed", "after": "upstream_failed"}
-    assert "timed out after 1s" in (result.node_results["slow"].error or "")
+    assert result.results["slow"].error == "timed out after 1 s"
     assert elapsed < 15
     # the actor running the abandoned thread was replaced: the sleep never finishes
-    assert [info["zombies"] for info in runtime.pool.ready()] == [0, 0]
+    assert {info["zombies"] for info in runtime.actor_info()} == {0}
     time.sleep(1)
     assert not finished.exists()
 
@@ -329,7 +301,7 @@ def test_preview_reuses_cached_upstream_and_creates_no_flow_run(
     assert first.status == "succeeded", first.error
     assert [r["x"] for r in first.rows] == [0, 2, 4, 6, 8]
     assert [c.name for c in first.schema] == ["x", "pid"]
-    assert first.profile["rows"] == 5
+    assert first.profile["row_count"] == 5
     assert first.profile["columns"]["x"]["max"] == 8
     assert first.executed_steps == ["src", "double"]  # not the unrelated failing step
 
@@ -419,15 +391,14 @@ def test_cancelling_the_flow_run_in_prefect_cancels_the_run(
 
 
 def test_a_run_goes_on_when_prefect_is_unreachable(runtime: Runtime) -> None:
-    from uzo_engine.runtime.flow import run_plan
+    from uzo_engine.runtime.core import execute
     from uzo_engine.runtime.record import Recorder
 
     plan = make_plan("no-prefect", [("src", Source(rows=3), [], ["out"])])
     recorder = Recorder("http://127.0.0.1:9/api")  # nothing listens on the discard port
     try:
-        result = asyncio.run(
-            run_plan(plan, runtime.pool, StepContext(execution_id="np"), recorder=recorder)
-        )
+        ctx = StepContext(execution_id="np")
+        result = runtime.on_loop(execute(plan, ctx, runtime.backend, recorder=recorder))
         assert result.status == "succeeded", result.error
         recorded = result.recorded(timeout=120)
         assert recorded.state is None
@@ -437,9 +408,11 @@ def test_a_run_goes_on_when_prefect_is_unreachable(runtime: Runtime) -> None:
 
 
 @pytest.mark.slow
-def test_replacing_a_poisoned_actor_waits_for_other_runs(runtime: Runtime, tmp_path: Path) -> None:
-    """A timed-out step leaves its thread running; its actor is replaced only once no other
-    run still has calls queued on it."""
+def test_a_poisoned_actor_is_replaced_at_once_and_other_runs_go_on(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    """A timed-out step leaves its thread running; its actor takes no other call and is
+    replaced as soon as that step's call returns, while another run keeps going."""
     started = tmp_path / "stuck-started"
     stuck = make_plan(
         "stuck", [("stuck", Slow(30, started=str(started)), [], ["out"])], stuck__timeout_seconds=1
@@ -451,15 +424,83 @@ def test_replacing_a_poisoned_actor_waits_for_other_runs(runtime: Runtime, tmp_p
     deadline = time.monotonic() + 30
     while not started.exists() and time.monotonic() < deadline:
         time.sleep(0.02)
+    replaced_before = runtime.backend.replaced
 
-    # queued behind the stuck step on its actor; the stuck run ends (timed out) meanwhile
-    long_result = runtime.run_sync(long_run)
+    long_result = runtime.run_sync(long_run)  # runs while the stuck step times out
     worker.join(timeout=60)
 
     (timed_out,) = holder
     assert timed_out.status == "failed"
-    assert "timed out" in (timed_out.node_results["stuck"].error or "")
+    assert timed_out.results["stuck"].error == "timed out after 1 s"
     assert long_result.status == "succeeded", long_result.error
     assert set(statuses(long_result).values()) == {"succeeded"}
-    # the last run out replaced the poisoned actor
-    assert [info["zombies"] for info in runtime.pool.ready()] == [0, 0]
+    assert runtime.backend.replaced == replaced_before + 1
+    assert {info["zombies"] for info in runtime.actor_info()} == {0}
+
+
+def test_a_long_step_does_not_hold_up_a_run_submitted_after_it(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    """Two CPU actors: one busy with run A's long step, run B's steps all go to the other
+    (nothing is queued behind a busy actor), so B ends while A's step still runs."""
+    a_started, a_finished = tmp_path / "a-started", tmp_path / "a-finished"
+    long_run = make_plan(
+        "long-a", [("slow", Slow(8, started=str(a_started), finished=str(a_finished)), [], ["out"])]
+    )
+    short = make_plan(
+        "short-b",
+        [
+            ("src", Source(rows=3), [], ["out"]),
+            *((f"s{i}", Scale(2), [("in", "src", "out")], ["out"]) for i in range(6)),
+        ],
+    )
+    holder: list[RunResult] = []
+    worker = threading.Thread(target=lambda: holder.append(runtime.run_sync(long_run)))
+    worker.start()
+    deadline = time.monotonic() + 30
+    while not a_started.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert a_started.exists()
+
+    b = runtime.run_sync(short)
+    b_done_while_a_ran = not a_finished.exists()
+    worker.join(timeout=60)
+
+    assert b.status == "succeeded", b.error
+    assert b_done_while_a_ran
+    (a,) = holder
+    assert a.status == "succeeded", a.error
+    assert a_finished.exists()
+    busy = a.results["slow"]
+    starts = {m.started_at for m in b.steps.values()}
+    assert None not in starts
+    assert a.steps["slow"].ended_at is not None
+    assert max(s for s in starts if s is not None) < a.steps["slow"].ended_at
+    assert busy.status == "succeeded"
+
+
+def test_steps_ask_ray_for_their_resources(runtime: Runtime) -> None:
+    """A step with a resource request runs as a Ray task asking exactly that; one the
+    cluster can never hold fails at once, saying what is missing."""
+    from uzo_engine.plan import StepResources
+
+    plan = make_plan(
+        "resources",
+        [
+            ("src", Source(rows=4), [], ["out"]),
+            ("big", Source(rows=4), [], ["out"]),
+            ("odd", Scale(3), [("in", "src", "out")], ["out"]),
+        ],
+        big__resources=StepResources(cpus=1.0, memory_bytes=64 * 1024 * 1024),
+        odd__resources=StepResources(cpus=1.0, custom=(("uzo_no_such_resource", 1.0),)),
+    )
+    result = runtime.run_sync(plan, keep_outputs=["big"])
+    assert statuses(result) == {"src": "succeeded", "big": "succeeded", "odd": "failed"}
+    actor_pids = {info["pid"] for info in runtime.actor_info()}
+    assert result.table("big")["pid"][0].as_py() not in actor_pids  # a task, not an actor
+    assert result.table("big")["x"].to_pylist() == [0, 1, 2, 3]
+    error = result.results["odd"].error or ""
+    assert "uzo_no_such_resource 1 (the cluster has 0)" in error
+    # the CPU actors the task borrowed are back
+    later = runtime.run_sync(make_plan("after", [("src", Source(rows=2), [], ["out"])]))
+    assert later.status == "succeeded", later.error

@@ -203,9 +203,10 @@ def test_run_workflow_reports_fused_failure_at_the_right_node() -> None:
         "failed",
         "upstream_failed",
     ]
+    error = "node 'c' (cast): column 't': value 'x' cannot be converted to int64 (1 bad value(s))"
     assert result.error == (
-        "node 'c' (cast): column 't': value 'x' cannot be converted to int64 (1 bad value(s))"
+        f"1 node(s) failed: c: {error} (2 node(s) fused with them produced no output)"
     )
-    assert result.results["c"].error == result.error
-    assert result.results["f"].error == f"fused with failing node c: {result.error}"
+    assert result.results["c"].error == error
+    assert result.results["f"].error == f"fused with failing node c: {error}"
     assert result.results["d"].error == "upstream node c failed"

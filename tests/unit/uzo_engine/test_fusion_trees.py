@@ -224,7 +224,10 @@ def test_failure_in_one_branch_of_a_fused_join(culprit_first: bool) -> None:
     result = LocalExecutor().run(plan)
     assert result.status == "failed"
     error = "node 'c' (cast): column 't': value 'x' cannot be converted to int64 (1 bad value(s))"
-    assert result.error == error
+    assert (
+        result.error
+        == f"1 node(s) failed: c: {error} (3 node(s) fused with them produced no output)"
+    )
     got = {n: (r.status, r.error) for n, r in result.results.items()}
     sibling = "no output: fused with failing node c (not this node's error)"
     assert got == {

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import threading
-from types import SimpleNamespace
 from typing import Any
 
 from uzo_engine.plan import NodeResult, failed_step_results
-from uzo_engine.runtime.flow import _conclude
+from uzo_engine.runtime.core import conclude
 
 
-def _run(results: list[NodeResult]) -> Any:
-    return SimpleNamespace(
-        results={r.node_id: r for r in results},
-        cancel=threading.Event(),
-        status=None,
-        error=None,
-    )
+def _run(results: list[NodeResult], *, cancelled: bool = False) -> Any:
+    status, error = conclude({r.node_id: r for r in results}, cancelled=cancelled)
+    return type("Outcome", (), {"status": status, "error": error})
 
 
 def test_the_culprit_is_named_and_fused_bystanders_are_counted() -> None:
@@ -28,7 +22,6 @@ def test_the_culprit_is_named_and_fused_bystanders_are_counted() -> None:
         attempts=1,
     )
     run = _run([NodeResult("other", "succeeded"), *step])
-    _conclude(run)
     assert run.status == "failed"
     assert run.error == (
         "1 node(s) failed: cast: cast: 'x' is not a number "
@@ -38,12 +31,9 @@ def test_the_culprit_is_named_and_fused_bystanders_are_counted() -> None:
 
 def test_plain_failures_are_all_named() -> None:
     run = _run([NodeResult("a", "failed", error="boom"), NodeResult("b", "upstream_failed")])
-    _conclude(run)
     assert run.error == "1 node(s) failed: a: boom"
 
 
 def test_a_cancelled_run_says_so() -> None:
-    run = _run([NodeResult("a", "failed", error="boom")])
-    run.cancel.set()
-    _conclude(run)
+    run = _run([NodeResult("a", "failed", error="boom")], cancelled=True)
     assert (run.status, run.error) == ("cancelled", "run cancelled")

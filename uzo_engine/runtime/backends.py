@@ -1,0 +1,401 @@
+"""Where a step runs: the two backends of the one executor core (:mod:`.core`).
+
+Both run a step through the same :meth:`NodeWorker.execute` (retries, timeout,
+cancellation, error text); they differ only in where that call happens.
+
+- :class:`InProcessBackend`: plain :class:`NodeWorker` objects, each call in a
+  thread of this process (tests, ``uzo run --local``, a loop node's iterations).
+- :class:`RayBackend`: node actors on the Ray cluster, in two lanes. The CPU lane
+  is one actor per CPU, each asking Ray for one CPU and taking one call at a
+  time; the I/O lane is threaded actors that ask for no CPU and take many calls
+  at once (a step that only waits on a database or an API holds no CPU slot).
+  A step whose node asks for resources (``settings.cpus``, ``memory_mb``,
+  ``resources``) runs as a Ray task with exactly that request; it borrows the
+  CPU-lane actors whose CPUs it needs (they are retired, and replaced when the
+  task ends), so Ray can place it and an autoscaler sees the demand.
+
+Slots are dealt fairly between runs (:class:`~.slots.FairSlots`); a worker left
+with an abandoned runner thread (a timed-out or cancelled step) is replaced as
+soon as its last call returns, and an actor that died is replaced at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from uzo_engine.plan import NodeResult, StepContext
+from uzo_engine.runtime.actors import Absent, NodeWorker, NoopRunner, StepCall, StepMeta
+from uzo_engine.runtime.slots import FairSlots
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from uzo_engine.plan import PlanStep, StepLane
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StepDone:
+    """What a backend reports for one step call."""
+
+    meta: StepMeta | None  # None: the call returned nothing (``error`` says why)
+    outputs: dict[str, Any] = field(default_factory=dict)  # port -> table or ObjectRef
+    error: str | None = None
+
+
+class Backend(Protocol):
+    async def run_step(
+        self, run_key: str, step: PlanStep, ctx: StepContext, inputs: Sequence[Any]
+    ) -> StepDone: ...
+
+    async def cancel(self, execution_id: str) -> None: ...
+
+    def begin(self, execution_id: str) -> None:
+        """A run with this id starts (an id cancelled before may be run again)."""
+
+    def fetch(self, value: Any) -> Any: ...
+
+
+def _outputs(call: StepCall, values: Sequence[Any]) -> dict[str, Any]:
+    return dict(zip(call.outputs, values, strict=True))
+
+
+class _Cancelled:
+    """Runs cancelled lately: a step of theirs that gets a worker only now does not run."""
+
+    def __init__(self, keep: int = 1000) -> None:
+        self._ids: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._keep = keep
+
+    def add(self, execution_id: str) -> None:
+        self._ids[execution_id] = None
+        while len(self._ids) > self._keep:
+            self._ids.popitem(last=False)
+
+    def __contains__(self, execution_id: object) -> bool:
+        return execution_id in self._ids
+
+    def discard(self, execution_id: str) -> None:
+        self._ids.pop(execution_id, None)
+
+
+def _not_started(step: PlanStep) -> StepDone:
+    results = [NodeResult(n, "cancelled", error="cancelled before start") for n in step.node_ids]
+    return StepDone(StepMeta(step.step_id, "cancelled", results))
+
+
+# -- in this process ----------------------------------------------------------------------
+
+
+class InProcessBackend:
+    """Runs steps in threads of this process through plain :class:`NodeWorker` objects."""
+
+    def __init__(self, concurrency: int = 4, io_concurrency: int = 16) -> None:
+        self._lanes: dict[str, FairSlots[NodeWorker]] = {"cpu": FairSlots(), "io": FairSlots()}
+        for lane, n in (("cpu", concurrency), ("io", io_concurrency)):
+            for _ in range(max(1, n)):
+                self._lanes[lane].add(NodeWorker())
+        self._busy: dict[NodeWorker, str] = {}  # worker -> execution id of its call
+        self._cancelled = _Cancelled()
+
+    async def run_step(
+        self, run_key: str, step: PlanStep, ctx: StepContext, inputs: Sequence[Any]
+    ) -> StepDone:
+        lane = self._lanes[step.lane]
+        worker = await lane.acquire(run_key)
+        if ctx.execution_id in self._cancelled:
+            lane.release(worker)
+            return _not_started(step)
+        call = StepCall.from_step(step)
+        self._busy[worker] = ctx.execution_id
+        try:
+            meta, values = await asyncio.to_thread(worker.execute, call, ctx, inputs)
+        finally:
+            self._busy.pop(worker, None)
+        # a worker with an abandoned runner thread is not reused (the thread cannot be
+        # killed in this process; it ends on its own)
+        lane.release(NodeWorker() if meta.poisoned else worker)
+        return StepDone(meta, _outputs(call, values))
+
+    async def cancel(self, execution_id: str) -> None:
+        self._cancelled.add(execution_id)
+        for worker, eid in list(self._busy.items()):
+            if eid == execution_id:
+                worker.cancel(execution_id)
+
+    def begin(self, execution_id: str) -> None:
+        self._cancelled.discard(execution_id)
+
+    def fetch(self, value: Any) -> Any:
+        return value
+
+
+# -- on Ray ----------------------------------------------------------------------------------
+
+
+class _Handle:
+    """One node actor and its calls in flight."""
+
+    __slots__ = ("actor", "in_flight", "lane", "retired", "running", "slots")
+
+    def __init__(self, actor: Any, lane: str, slots: int) -> None:
+        self.actor = actor
+        self.lane = lane
+        self.slots = slots
+        self.in_flight = 0
+        self.retired = False  # poisoned or dead: no new calls; replaced once idle
+        self.running: collections.Counter[str] = collections.Counter()  # execution id -> calls
+
+
+def _step_task(call: StepCall, ctx: StepContext, *tables: Any) -> Any:
+    """Body of a step that runs as a Ray task with its own resource request."""
+    return NodeWorker().run_step(call, ctx, *tables)
+
+
+class RayBackend:
+    """Node actors of this process on the Ray cluster (Ray initialised before)."""
+
+    def __init__(
+        self,
+        cpu_actors: int,
+        io_actors: int = 1,
+        io_concurrency: int = 64,
+        *,
+        actor_cpus: float = 1.0,
+        start_timeout: float = 120.0,
+    ) -> None:
+        self.cpu_actors = max(1, cpu_actors)
+        self.actor_cpus = actor_cpus
+        self.start_timeout = start_timeout
+        self.io_actors = max(1, io_actors)
+        self.io_concurrency = max(1, io_concurrency)
+        self._lanes: dict[str, FairSlots[_Handle]] = {"cpu": FairSlots(), "io": FairSlots()}
+        self._handles: set[_Handle] = set()
+        self._borrow = asyncio.Lock()
+        self._spawning: set[asyncio.Task[None]] = set()
+        self.replaced = 0  # actors replaced since start (poisoned or dead)
+        self._task: Any = None
+        self._cancelled = _Cancelled()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def _new_actor(self, lane: StepLane) -> Any:
+        import ray
+
+        options: dict[str, Any] = {
+            "max_restarts": 0,
+            "concurrency_groups": {"control": 1},  # cancel/info answer while a step runs
+            "scheduling_strategy": "SPREAD",
+        }
+        if lane == "cpu":
+            options["num_cpus"] = self.actor_cpus
+        else:
+            options["num_cpus"] = 0
+            options["max_concurrency"] = self.io_concurrency
+        remote: Any = ray.remote
+        return remote(**options)(NodeWorker).remote()
+
+    async def _spawn(self, lane: StepLane) -> None:
+        """Start an actor, warm it up (imports, Polars) and only then offer its slots."""
+        actor = self._new_actor(lane)
+        handle = _Handle(actor, lane, 1 if lane == "cpu" else self.io_concurrency)
+        warm = StepCall("warm-up", ("warm-up",), (), ("out",), NoopRunner())
+        try:
+            await actor.run_step.options(num_returns=2).remote(warm, StepContext("warm-up"))[0]
+        except Exception:  # it will fail its first call too; that call reports it
+            log.warning("a new %s-lane node actor failed its warm-up", lane, exc_info=True)
+        self._handles.add(handle)
+        self._lanes[lane].add(handle, handle.slots)
+
+    async def start(self) -> None:
+        """Create and warm up every actor (returns once all can take calls)."""
+        import ray
+
+        cpu: list[StepLane] = ["cpu"] * self.cpu_actors
+        io: list[StepLane] = ["io"] * self.io_actors
+        spawning = [asyncio.ensure_future(self._spawn(lane)) for lane in cpu + io]
+        done, pending = await asyncio.wait(spawning, timeout=self.start_timeout)
+        if pending:
+            for task in pending:
+                task.cancel()
+            await self.shutdown()
+            free = ray.available_resources().get("CPU", 0.0)  # type: ignore[no-untyped-call]
+            total = ray.cluster_resources().get("CPU", 0.0)  # type: ignore[no-untyped-call]
+            raise RuntimeError(
+                f"Ray placed {len(done)} of {len(spawning)} node actors in "
+                f"{self.start_timeout:g} s: {self.cpu_actors} ask {self.actor_cpus:g} CPU each "
+                f"and the cluster has {free:g} of {total:g} CPUs free (other processes' node "
+                "actors hold the rest?); lower UZO_ACTOR_POOL_SIZE or UZO_ACTOR_CPUS, or add "
+                "nodes to the cluster"
+            )
+        for task in done:
+            task.result()
+
+    def _replace_later(self, handle: _Handle) -> None:
+        import ray
+
+        self._handles.discard(handle)
+        with contextlib.suppress(Exception):
+            ray.kill(handle.actor, no_restart=True)
+        self.replaced += 1
+        task = asyncio.get_running_loop().create_task(self._spawn(handle.lane))  # type: ignore[arg-type]
+        self._spawning.add(task)
+        task.add_done_callback(self._spawning.discard)
+
+    def _retire(self, handle: _Handle) -> None:
+        if not handle.retired:
+            handle.retired = True
+            self._lanes[handle.lane].discard(handle)
+        if handle.in_flight == 0:
+            self._replace_later(handle)
+
+    def _give_back(self, handle: _Handle) -> None:
+        if handle.retired:
+            self._retire(handle)
+        else:
+            self._lanes[handle.lane].release(handle)
+
+    async def shutdown(self) -> None:
+        import ray
+
+        for task in list(self._spawning):
+            task.cancel()
+        for handle in self._handles:
+            with contextlib.suppress(Exception):
+                ray.kill(handle.actor, no_restart=True)
+        self._handles.clear()
+
+    @property
+    def actors(self) -> list[Any]:
+        return [h.actor for h in self._handles]
+
+    async def info(self, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """What every live actor says of itself (pid, abandoned threads), with its lane."""
+        handles = list(self._handles)
+        refs = [h.actor.info.options(concurrency_group="control").remote() for h in handles]
+        infos = await asyncio.wait_for(asyncio.gather(*refs), timeout)
+        return [{**info, "lane": h.lane} for h, info in zip(handles, infos, strict=True)]
+
+    # -- calls ------------------------------------------------------------------------------
+
+    async def run_step(
+        self, run_key: str, step: PlanStep, ctx: StepContext, inputs: Sequence[Any]
+    ) -> StepDone:
+        if step.resources is not None:
+            return await self._run_task(run_key, step, ctx, inputs)
+        call = StepCall.from_step(step)
+        handle = await self._lanes[step.lane].acquire(run_key)
+        if ctx.execution_id in self._cancelled:
+            self._give_back(handle)
+            return _not_started(step)
+        handle.in_flight += 1
+        handle.running[ctx.execution_id] += 1
+        try:
+            refs = self._submit(handle.actor.run_step, call, ctx, inputs)
+            meta: StepMeta = await refs[0]
+            if meta.poisoned:
+                handle.retired = True
+            return StepDone(meta, _outputs(call, refs[1:]))
+        except Exception as exc:  # the actor died (killed, out of memory) or Ray refused
+            handle.retired = True
+            return StepDone(None, error=f"node actor failed: {type(exc).__name__}: {exc}")
+        finally:
+            handle.in_flight -= 1
+            handle.running[ctx.execution_id] -= 1
+            if handle.running[ctx.execution_id] <= 0:
+                del handle.running[ctx.execution_id]
+            self._give_back(handle)
+
+    @staticmethod
+    def _submit(method: Any, call: StepCall, ctx: StepContext, inputs: Sequence[Any]) -> list[Any]:
+        n = 1 + len(call.outputs)
+        if n == 1:
+            return [method.remote(call, ctx, *inputs)]
+        return list(method.options(num_returns=n).remote(call, ctx, *inputs))
+
+    async def _run_task(
+        self, run_key: str, step: PlanStep, ctx: StepContext, inputs: Sequence[Any]
+    ) -> StepDone:
+        import ray
+
+        res = step.resources
+        assert res is not None
+        missing = self._unavailable(res.cpus, res.memory_bytes, dict(res.custom))
+        if missing:
+            return StepDone(None, error=missing)
+        call = StepCall.from_step(step)
+        borrowed: list[_Handle] = []
+        try:
+            async with self._borrow:  # one borrower at a time: no two half-served requests
+                free = ray.available_resources().get("CPU", 0.0)  # type: ignore[no-untyped-call]
+                short = max(0.0, res.cpus - free)
+                for _ in range(min(self.cpu_actors, math.ceil(short / self.actor_cpus))):
+                    borrowed.append(await self._lanes["cpu"].acquire(run_key))
+            for handle in borrowed:  # retired: Ray gets their CPUs back for the task
+                handle.retired = True
+                handle.in_flight += 1
+            for handle in borrowed:
+                with contextlib.suppress(Exception):
+                    ray.kill(handle.actor, no_restart=True)
+            options: dict[str, Any] = {"num_cpus": res.cpus, "max_retries": 0}
+            if res.memory_bytes:
+                options["memory"] = res.memory_bytes
+            if res.custom:
+                options["resources"] = dict(res.custom)
+            if self._task is None:
+                remote: Any = ray.remote
+                # a fresh worker process per task: an abandoned runner thread dies with it
+                self._task = remote(max_calls=1)(_step_task)
+            n = 1 + len(call.outputs)
+            task = self._task.options(**options, num_returns=n)
+            out = task.remote(call, ctx, *inputs)
+            refs = [out] if n == 1 else list(out)
+            meta: StepMeta = await refs[0]
+            return StepDone(meta, _outputs(call, refs[1:]))
+        except Exception as exc:
+            return StepDone(None, error=f"step task failed: {type(exc).__name__}: {exc}")
+        finally:
+            for handle in borrowed:
+                handle.in_flight -= 1
+                self._retire(handle)
+
+    @staticmethod
+    def _unavailable(cpus: float, memory: int | None, custom: dict[str, float]) -> str | None:
+        """Why the cluster can never place this request (None: it can)."""
+        import ray
+
+        total: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
+        wanted = {"CPU": cpus, **custom}
+        if memory:
+            wanted["memory"] = float(memory)
+        short = [
+            f"{name} {amount:g} (the cluster has {total.get(name, 0):g})"
+            for name, amount in sorted(wanted.items())
+            if total.get(name, 0) < amount
+        ]
+        if not short:
+            return None
+        return "asks for more than the cluster has: " + ", ".join(short)
+
+    async def cancel(self, execution_id: str) -> None:
+        self._cancelled.add(execution_id)
+        for handle in list(self._handles):
+            if handle.running.get(execution_id):
+                handle.actor.cancel.options(concurrency_group="control").remote(execution_id)
+
+    def begin(self, execution_id: str) -> None:
+        self._cancelled.discard(execution_id)
+
+    def fetch(self, value: Any) -> Any:
+        if isinstance(value, Absent):
+            return value
+        import ray
+
+        return ray.get(value)
