@@ -124,6 +124,37 @@ class Router:
         return StepOutput({"true": yes, "false": no}, results, skipped)
 
 
+@dataclass(frozen=True)
+class Delayed:
+    """Touches ``started``, sleeps ``seconds`` without looking at ctx.cancelled, then runs
+    ``inner`` (a compiled step's runner): a slow node that still reports real results."""
+
+    inner: StepRunner
+    seconds: float
+    started: str | None = None
+
+    def run(self, inputs: Mapping[str, pa.Table], ctx: StepContext) -> StepOutput:
+        _touch(self.started)
+        end = time.monotonic() + self.seconds
+        while time.monotonic() < end:
+            time.sleep(0.05)
+        return self.inner.run(inputs, ctx)
+
+
+@dataclass(frozen=True)
+class FailFirst:
+    """Fails on its first execution (marked by ``marker``), then runs ``inner``."""
+
+    marker: str
+    inner: StepRunner
+
+    def run(self, inputs: Mapping[str, pa.Table], ctx: StepContext) -> StepOutput:
+        if not Path(self.marker).exists():
+            _touch(self.marker)
+            raise ConnectionError("transient failure")
+        return self.inner.run(inputs, ctx)
+
+
 # A step spec: (step_id, runner, inputs as (port, upstream step, upstream port), outputs)
 StepSpec = tuple[str, "StepRunner", "Sequence[tuple[str, str, str]]", "Sequence[str]"]
 
