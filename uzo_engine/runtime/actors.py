@@ -114,6 +114,7 @@ class StepMeta:
     started_at: float | None = None  # epoch seconds, measured where the step ran
     ended_at: float | None = None
     skipped_ports: frozenset[str] = frozenset()  # outputs not produced (branch not taken)
+    origin: str | None = None  # not run: the node whose failure, skip or cancel it follows
 
     @property
     def duration_ms(self) -> float:
@@ -254,7 +255,7 @@ class NodeWorker:
         if absent:
             return not_run_meta(call, absent), [_propagate(absent) for _ in call.outputs]
         if self.is_cancelled(ctx.execution_id):
-            return self._cancelled_result(call, "cancelled before start")
+            return self._cancelled_result(call, "cancelled before start", attempts=0)
         inputs: dict[str, pa.Table] = {}
         for port, table in zip(call.input_ports, tables, strict=True):
             inputs[port] = table
@@ -354,9 +355,11 @@ class NodeWorker:
         return StepMeta(call.step_id, status, results, os.getpid(), self._live_zombies() > 0)
 
     def _cancelled_result(
-        self, call: StepCall, message: str
+        self, call: StepCall, message: str, attempts: int = 1
     ) -> tuple[StepMeta, list[pa.Table | Absent]]:
-        results = [NodeResult(n, "cancelled", error=message) for n in call.node_ids]
+        results = [
+            NodeResult(n, "cancelled", attempts=attempts, error=message) for n in call.node_ids
+        ]
         absent: list[pa.Table | Absent] = [
             Absent("cancelled", call.node_ids[0]) for _ in call.outputs
         ]
@@ -432,7 +435,7 @@ def not_run_meta(call: StepCall, absent: Sequence[Absent]) -> StepMeta:
     origin = next(a.origin for a in absent if a.reason == why)
     message = f"upstream node {origin} {why}"
     results = [NodeResult(n, status, attempts=0, error=message) for n in call.node_ids]
-    return StepMeta(call.step_id, status, results)
+    return StepMeta(call.step_id, status, results, origin=origin)
 
 
 def error_text(error: BaseException) -> str:

@@ -34,7 +34,7 @@ from uzo_engine.runtime.actors import Absent, NodeWorker, NoopRunner, StepCall, 
 from uzo_engine.runtime.slots import FairSlots
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Coroutine, Sequence
 
     from uzo_engine.plan import PlanStep, StepLane
 
@@ -51,9 +51,12 @@ class StepDone:
 
 
 class Backend(Protocol):
-    async def run_step(
-        self, run_key: str, step: PlanStep, ctx: StepContext, inputs: Sequence[Any]
-    ) -> StepDone: ...
+    def run_chain(
+        self, run_key: str, steps: Sequence[PlanStep], ctx: StepContext, inputs: Sequence[Any]
+    ) -> list[asyncio.Future[StepDone]]:
+        """Run ``steps`` one after the other on one worker (each reads only the one before
+        it; ``inputs`` are the first one's); one future per step, set as each ends."""
+        ...
 
     async def cancel(self, execution_id: str) -> None: ...
 
@@ -86,8 +89,40 @@ class _Cancelled:
         self._ids.pop(execution_id, None)
 
 
+def _chain_inputs(step: PlanStep, before: PlanStep, values: Sequence[Any]) -> list[Any]:
+    """``step``'s inputs, all outputs of the step ``before`` it in a chain."""
+    by_port = dict(zip(before.outputs, values, strict=True))
+    return [by_port[i.output_port] for i in step.inputs]
+
+
+def _start_chain(
+    body: Callable[[list[asyncio.Future[StepDone]]], Coroutine[Any, Any, None]],
+    steps: Sequence[PlanStep],
+) -> list[asyncio.Future[StepDone]]:
+    loop = asyncio.get_running_loop()
+    futures: list[asyncio.Future[StepDone]] = [loop.create_future() for _ in steps]
+    task = loop.create_task(body(futures))
+
+    def settle(t: asyncio.Task[None]) -> None:  # a body that died: nobody waits forever
+        error = None if t.cancelled() else t.exception()
+        for f in futures:
+            if not f.done():
+                f.set_result(StepDone(None, error=f"the step was not run: {error!r}"))
+
+    task.add_done_callback(settle)
+    _CHAINS.add(task)
+    task.add_done_callback(_CHAINS.discard)
+    return futures
+
+
+_CHAINS: set[asyncio.Task[None]] = set()  # running chain bodies (kept from the GC)
+
+
 def _not_started(step: PlanStep) -> StepDone:
-    results = [NodeResult(n, "cancelled", error="cancelled before start") for n in step.node_ids]
+    results = [
+        NodeResult(n, "cancelled", attempts=0, error="cancelled before start")
+        for n in step.node_ids
+    ]
     return StepDone(StepMeta(step.step_id, "cancelled", results))
 
 
@@ -105,24 +140,38 @@ class InProcessBackend:
         self._busy: dict[NodeWorker, str] = {}  # worker -> execution id of its call
         self._cancelled = _Cancelled()
 
-    async def run_step(
-        self, run_key: str, step: PlanStep, ctx: StepContext, inputs: Sequence[Any]
-    ) -> StepDone:
-        lane = self._lanes[step.lane]
-        worker = await lane.acquire(run_key)
-        if ctx.execution_id in self._cancelled:
-            lane.release(worker)
-            return _not_started(step)
-        call = StepCall.from_step(step)
-        self._busy[worker] = ctx.execution_id
-        try:
-            meta, values = await asyncio.to_thread(worker.execute, call, ctx, inputs)
-        finally:
-            self._busy.pop(worker, None)
-        # a worker with an abandoned runner thread is not reused (the thread cannot be
-        # killed in this process; it ends on its own)
-        lane.release(NodeWorker() if meta.poisoned else worker)
-        return StepDone(meta, _outputs(call, values))
+    def run_chain(
+        self, run_key: str, steps: Sequence[PlanStep], ctx: StepContext, inputs: Sequence[Any]
+    ) -> list[asyncio.Future[StepDone]]:
+        async def body(futures: list[asyncio.Future[StepDone]]) -> None:
+            lane = self._lanes[steps[0].lane]
+            worker = await lane.acquire(run_key)
+            values: Sequence[Any] = inputs
+            try:
+                for i, (step, future) in enumerate(zip(steps, futures, strict=True)):
+                    if i:
+                        values = _chain_inputs(step, steps[i - 1], values)
+                    if ctx.execution_id in self._cancelled and not any(
+                        isinstance(v, Absent) for v in values
+                    ):  # (an absent input: the worker says why, as an actor would)
+                        future.set_result(_not_started(step))
+                        values = [Absent("cancelled", step.node_ids[0]) for _ in step.outputs]
+                        continue
+                    call = StepCall.from_step(step)
+                    self._busy[worker] = ctx.execution_id
+                    try:
+                        meta, values = await asyncio.to_thread(worker.execute, call, ctx, values)
+                    finally:
+                        self._busy.pop(worker, None)
+                    future.set_result(StepDone(meta, _outputs(call, values)))
+                    if meta.poisoned:
+                        # an abandoned runner thread cannot be killed in this process:
+                        # the worker is not reused (the thread ends on its own)
+                        worker = NodeWorker()
+            finally:
+                lane.release(worker)
+
+        return _start_chain(body, steps)
 
     async def cancel(self, execution_id: str) -> None:
         self._cancelled.add(execution_id)
@@ -285,33 +334,54 @@ class RayBackend:
 
     # -- calls ------------------------------------------------------------------------------
 
-    async def run_step(
-        self, run_key: str, step: PlanStep, ctx: StepContext, inputs: Sequence[Any]
-    ) -> StepDone:
-        if step.resources is not None:
-            return await self._run_task(run_key, step, ctx, inputs)
-        call = StepCall.from_step(step)
-        handle = await self._lanes[step.lane].acquire(run_key)
-        if ctx.execution_id in self._cancelled:
-            self._give_back(handle)
-            return _not_started(step)
-        handle.in_flight += 1
-        handle.running[ctx.execution_id] += 1
-        try:
-            refs = self._submit(handle.actor.run_step, call, ctx, inputs)
-            meta: StepMeta = await refs[0]
-            if meta.poisoned:
-                handle.retired = True
-            return StepDone(meta, _outputs(call, refs[1:]))
-        except Exception as exc:  # the actor died (killed, out of memory) or Ray refused
-            handle.retired = True
-            return StepDone(None, error=f"node actor failed: {type(exc).__name__}: {exc}")
-        finally:
-            handle.in_flight -= 1
-            handle.running[ctx.execution_id] -= 1
-            if handle.running[ctx.execution_id] <= 0:
-                del handle.running[ctx.execution_id]
-            self._give_back(handle)
+    def run_chain(
+        self, run_key: str, steps: Sequence[PlanStep], ctx: StepContext, inputs: Sequence[Any]
+    ) -> list[asyncio.Future[StepDone]]:
+        """All of the chain's calls go to one actor at once, each taking the refs of the
+        one before: Ray resolves them on the actor, with no round trip to this driver."""
+
+        async def body(futures: list[asyncio.Future[StepDone]]) -> None:
+            first = steps[0]
+            if first.resources is not None:  # never chained: a task of its own
+                futures[0].set_result(await self._run_task(run_key, first, ctx, inputs))
+                return
+            handle = await self._lanes[first.lane].acquire(run_key)
+            if ctx.execution_id in self._cancelled:
+                self._give_back(handle)
+                for step, future in zip(steps, futures, strict=True):
+                    future.set_result(_not_started(step))
+                return
+            handle.in_flight += 1
+            handle.running[ctx.execution_id] += 1
+            try:
+                submitted = []
+                values: Sequence[Any] = inputs
+                for i, step in enumerate(steps):
+                    if i:
+                        values = _chain_inputs(step, steps[i - 1], values)
+                    call = StepCall.from_step(step)
+                    refs = self._submit(handle.actor.run_step, call, ctx, values)
+                    submitted.append((call, refs))
+                    values = refs[1:]
+                for (call, refs), future in zip(submitted, futures, strict=True):
+                    try:
+                        meta: StepMeta = await refs[0]
+                    except Exception as exc:  # the actor died (killed, out of memory)
+                        handle.retired = True
+                        error = f"node actor failed: {type(exc).__name__}: {exc}"
+                        future.set_result(StepDone(None, error=error))
+                        continue
+                    if meta.poisoned:
+                        handle.retired = True
+                    future.set_result(StepDone(meta, _outputs(call, refs[1:])))
+            finally:
+                handle.in_flight -= 1
+                handle.running[ctx.execution_id] -= 1
+                if handle.running[ctx.execution_id] <= 0:
+                    del handle.running[ctx.execution_id]
+                self._give_back(handle)
+
+        return _start_chain(body, steps)
 
     @staticmethod
     def _submit(method: Any, call: StepCall, ctx: StepContext, inputs: Sequence[Any]) -> list[Any]:

@@ -20,6 +20,7 @@ slow a step down.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
 from dataclasses import dataclass, field
@@ -181,7 +182,8 @@ class _Driver:
             for up in step.upstream_steps:
                 self.readers.setdefault(up, []).append(sid)
         self.unread = {sid: len(r) for sid, r in self.readers.items()}
-        self.running: dict[asyncio.Task[StepDone], str] = {}
+        self.running: dict[asyncio.Future[StepDone], str] = {}
+        self.chained: set[str] = set()  # started with the step before them (see _chain)
         self.caller_cancelled: Callable[[], bool] | None = None
 
     # -- recording ----------------------------------------------------------------------
@@ -206,10 +208,10 @@ class _Driver:
         ready = []
         for reader in self.readers[step.step_id]:
             self.waiting[reader] -= 1
-            if self.waiting[reader] == 0:
+            if self.waiting[reader] == 0 and reader not in self.chained:
                 ready.append(reader)
-        if not self.readers[step.step_id] and step.step_id not in self.keep:
-            self._drop(step.step_id)
+        if self.unread.get(step.step_id, 0) == 0 and step.step_id not in self.keep:
+            self._drop(step.step_id)  # nobody reads it, or every reader has it already
         return ready
 
     @staticmethod
@@ -231,7 +233,7 @@ class _Driver:
         reason = "cancelled" if meta.status == "cancelled" else "skipped"
         if meta.status == "upstream_failed":
             reason = "failed"
-        return Absent(reason, step.node_ids[0])  # type: ignore[arg-type]
+        return Absent(reason, meta.origin or step.node_ids[0])  # type: ignore[arg-type]
 
     def _drop(self, step_id: str) -> None:
         step = self.plan.steps.get(step_id)
@@ -265,13 +267,37 @@ class _Driver:
             return self._finish(step, meta, dict.fromkeys(step.outputs, origin))
         if self.cancel.is_set():
             return self._finish(step, self._all(step, "cancelled", "run cancelled"), {})
-        for node in step.node_ids:
-            self._emit(node, "running")
-        task = asyncio.ensure_future(self.backend.run_step(self.eid, step, self.ctx, values))
-        self.running[task] = sid
+        chain = self._chain(step)
+        for member in chain:
+            for node in member.node_ids:
+                self._emit(node, "running")
+        for before, member in itertools.pairwise(chain):  # read inside the chain
+            self.chained.add(member.step_id)
+            self.unread[before.step_id] -= 1
+        futures = self.backend.run_chain(self.eid, chain, self.ctx, values)
+        for member, future in zip(chain, futures, strict=True):
+            self.running[future] = member.step_id
         return []
 
-    def _done(self, task: asyncio.Task[StepDone]) -> list[str]:
+    def _chain(self, step: PlanStep) -> list[PlanStep]:
+        """``step`` and the steps that only it feeds, each only the one before (a chain):
+        they go to one worker together, so Ray passes each its input with no round trip
+        to the driver. Steps with a resource request are never chained."""
+        chain = [step]
+        while len(chain) < _CHAIN_MAX and step.resources is None:
+            readers = self.readers.get(step.step_id, [])
+            if len(readers) != 1:
+                break
+            nxt = self.plan.steps[readers[0]]
+            if nxt.upstream_steps != (step.step_id,) or nxt.lane != step.lane:
+                break
+            if nxt.resources is not None:
+                break
+            chain.append(nxt)
+            step = nxt
+        return chain
+
+    def _done(self, task: asyncio.Future[StepDone]) -> list[str]:
         sid = self.running.pop(task)
         step = self.plan.steps[sid]
         done = task.result()
@@ -305,13 +331,14 @@ class _Driver:
                     while ready:  # cancelled: what is ready is recorded as not started
                         ready.extend(self._start(ready.pop(0)))
                     break
+                waits: list[asyncio.Future[Any]] = [*self.running, cancel_wait]
                 done, _ = await asyncio.wait(
-                    [*self.running, cancel_wait], timeout=poll, return_when=asyncio.FIRST_COMPLETED
+                    waits, timeout=poll, return_when=asyncio.FIRST_COMPLETED
                 )
                 if asked is not None and asked():
                     self.cancel.set()
                 for task in [t for t in done if t is not cancel_wait]:
-                    ready.extend(self._done(task))  # type: ignore[arg-type]
+                    ready.extend(self._done(task))
                 if self.cancel.is_set():
                     await self._stop(grace_seconds)
                     break
@@ -363,6 +390,7 @@ def conclude(results: Mapping[str, NodeResult], *, cancelled: bool) -> tuple[Run
 
 
 _CALLER_POLL_SECONDS = 0.05
+_CHAIN_MAX = 64  # steps sent to one worker at once
 _DEFAULT_CANCELLED = StepContext.__dataclass_fields__["cancelled"].default
 
 StepStatusText = Literal["succeeded", "failed", "skipped", "upstream_failed", "cancelled"]
