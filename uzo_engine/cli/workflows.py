@@ -8,6 +8,11 @@ checks and in environments without a cluster.
 ``validate``, ``run`` and ``preview`` take ``--json``: one JSON document on
 stdout (see docs/cli.md), errors included, with the same exit codes as the
 text output: 0 done, 1 invalid workflow or failed run, 2 unusable input.
+
+These commands run on the operator's own machine: every node reads and writes
+within the operator's connector context (``ConnectorSettings().operator_context()``:
+no local-root limit, the endpoint policy and ambient-credential types of the
+``UZO_CONNECTORS_*`` settings).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import contextlib
 import json
 import os
 import time
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -24,8 +30,9 @@ import typer
 from uzo_engine.cli.output import USAGE_ERROR, JsonFlag, Output, UzoCommand, issue
 
 if TYPE_CHECKING:
+    from uzo_connectors.base import ConnectorContext
     from uzo_engine.events import NodeEvent, RunEvent
-    from uzo_engine.plan import ExecutionPlan, NodeResult
+    from uzo_engine.plan import ExecutionPlan, NodeResult, StepContext
     from uzo_engine.validation import ValidatedWorkflow
 
 # existence and readability are checked by the command, so that --json reports them too
@@ -67,6 +74,18 @@ def _load(path: Path, out: Output) -> dict[str, Any]:
             "not_an_object",
         )
     return doc
+
+
+def _operator_connectors(out: Output) -> ConnectorContext:
+    """The operator's connector context: the limits every node of these commands runs in."""
+    import pydantic
+
+    from uzo_connectors.settings import ConnectorSettings
+
+    try:
+        return ConnectorSettings().operator_context()
+    except (pydantic.ValidationError, FileNotFoundError) as exc:
+        out.fail(USAGE_ERROR, f"connector settings (UZO_CONNECTORS_*): {exc}", "invalid_settings")
 
 
 def _validated(path: Path, out: Output) -> ValidatedWorkflow:
@@ -236,9 +255,12 @@ def run(
     prefect: dict[str, str | None] = {}
     with out.document_only():
         from uzo_engine.compiler import compile_workflow
+        from uzo_engine.plan import StepContext
 
+        connectors = _operator_connectors(out)
         wf = _validated(path, out)
         plan = compile_workflow(wf, name=path.stem)
+        ctx = StepContext(execution_id=uuid.uuid4().hex, connectors=connectors)
         sink = _LiveSink(plan)
         started = time.perf_counter()
         live_view: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
@@ -255,11 +277,11 @@ def run(
             if local:
                 from uzo_engine.runtime.local import LocalExecutor
 
-                local_result = LocalExecutor(sink).run(plan)
+                local_result = LocalExecutor(sink).run(plan, ctx)
                 status, error = local_result.status, local_result.error
                 results = local_result.results
             else:
-                status, error, results, prefect = _run_on_ray(plan, sink, out, keep_services)
+                status, error, results, prefect = _run_on_ray(plan, ctx, sink, out, keep_services)
             if live is not None:
                 live.update(sink.render())
         elapsed = time.perf_counter() - started
@@ -282,7 +304,7 @@ def run(
 
 
 def _run_on_ray(
-    plan: ExecutionPlan, sink: _LiveSink, out: Output, keep_services: bool
+    plan: ExecutionPlan, ctx: StepContext, sink: _LiveSink, out: Output, keep_services: bool
 ) -> tuple[str, str | None, dict[str, NodeResult], dict[str, str | None]]:
     # Prefect's INFO lines would scroll through the live table (its API still gets them)
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
@@ -295,7 +317,7 @@ def _run_on_ray(
         if cluster is not None:
             how = "started a local cluster" if cluster.started_here else "attached to"
             out.info(f"Ray: {how} {cluster.address} ({cluster.num_cpus} CPUs)")
-        remote = runtime.run_sync(plan, sink=sink)
+        remote = runtime.run_sync(plan, ctx=ctx, sink=sink)
         recorded = remote.recorded(timeout=60)
         if recorded.flow_run_id is None or recorded.state is None:
             out.warning(f"Prefect flow run not recorded: {recorded.error}")
@@ -334,6 +356,7 @@ def preview(
         from uzo_engine.compiler import CompileOptions, compile_workflow
         from uzo_engine.plan import StepContext
 
+        connectors = _operator_connectors(out)
         wf = _validated(path, out)
         if node_id not in wf.nodes:
             out.fail(USAGE_ERROR, f"no node {node_id!r} in {path}", "unknown_node", node_id=node_id)
@@ -342,7 +365,11 @@ def preview(
             upstream_of=node_id, materialize=frozenset({node_id}), fuse_joins=False
         )
         plan = compile_workflow(wf, name=path.stem, options=options)
-        ctx = StepContext(execution_id=f"preview-{node_id}", preview_limit=max(limit, 1000))
+        ctx = StepContext(
+            execution_id=f"preview-{node_id}",
+            preview_limit=max(limit, 1000),
+            connectors=connectors,
+        )
         if local:
             from uzo_engine.runtime.local import LocalExecutor
 

@@ -7,7 +7,8 @@
 - ``source`` / ``sink``: any registered connector (``uzo_connectors``), by type
   key, with the connector config given inline or resolved by the caller into
   ``StepContext.connector_configs[connector_id]`` (secrets decrypted at the
-  last moment, outside the engine).
+  last moment, outside the engine), with the caller's connector context
+  (``StepContext.connectors``: local roots, endpoint policy, ambient types).
 
 A source's ``predicate`` is a UZO expression (DuckDB's dialect and semantics,
 :mod:`uzo_engine.expressions`). It is offered to the connector, which pushes down
@@ -263,10 +264,8 @@ def open_connector(params: ConnectorRef, ctx: StepContext) -> Any:
     cls = registry.get_connector_class(params.connector)
     raw = with_saved_config(params.connector_id, params.config, ctx)
     config = cls.config_model.model_validate(raw)
-    # the operator's settings (endpoint policy, ambient-credential types) until the caller
-    # passes each run's own connector context
-    settings = importlib.import_module("uzo_connectors.settings").ConnectorSettings()
-    return cls(config, settings.operator_context())
+    # the caller's limits: a tenant's roots and the deployment's endpoint policy
+    return cls(config, ctx.connectors)
 
 
 class ConnectorSourceNode(NodeType[SourceParams]):

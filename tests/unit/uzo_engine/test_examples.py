@@ -1,5 +1,6 @@
-"""Every workflow in examples/ validates and runs on the local executor; the TPC-H ones
-answer like DuckDB SQL at scale factor 0.1, with default and chain-only fusion."""
+"""Every workflow in examples/ validates and runs on the local executor, as the operator's
+`uzo run` runs it (the operator's connector context); the TPC-H ones answer like DuckDB
+SQL at scale factor 0.1, with default and chain-only fusion."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from benchmarks import tpch_data as tpch
-from tests.unit.uzo_engine.helpers import assert_same, duck
+from tests.unit.uzo_engine.helpers import assert_same, duck, operator_ctx
 from uzo_engine.compiler import CompileOptions
 from uzo_engine.graph import WorkflowGraph
 from uzo_engine.runtime.local import run_workflow
@@ -32,7 +33,7 @@ def load(name: str) -> dict[str, Any]:
 
 
 def run_ok(doc: dict[str, Any], **options: Any) -> RunResult:
-    result = run_workflow(doc, options=CompileOptions(**options))
+    result = run_workflow(doc, options=CompileOptions(**options), ctx=operator_ctx())
     assert result.status == "succeeded", result.error
     return result
 
