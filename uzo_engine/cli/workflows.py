@@ -12,7 +12,7 @@ text output: 0 done, 1 invalid workflow or failed run, 2 unusable input.
 These commands run on the operator's own machine: every node reads and writes
 within the operator's connector context (``ConnectorSettings().operator_context()``:
 no local-root limit, the endpoint policy and ambient-credential types of the
-``UZO_CONNECTORS_*`` settings).
+``UZO_CONNECTORS_*`` settings), and ``validate`` reads Parquet schemas through it.
 """
 
 from __future__ import annotations
@@ -88,12 +88,12 @@ def _operator_connectors(out: Output) -> ConnectorContext:
         out.fail(USAGE_ERROR, f"connector settings (UZO_CONNECTORS_*): {exc}", "invalid_settings")
 
 
-def _validated(path: Path, out: Output) -> ValidatedWorkflow:
+def _validated(path: Path, out: Output, connectors: ConnectorContext) -> ValidatedWorkflow:
     from uzo_engine.validation import WorkflowValidationError, validate_workflow
 
     doc = _load(path, out)
     try:
-        return validate_workflow(doc)
+        return validate_workflow(doc, connectors=connectors)
     except WorkflowValidationError as exc:
         if out.as_json:
             out.emit(errors=[issue(**e.to_dict()) for e in exc.errors])
@@ -139,7 +139,7 @@ def validate(path: WorkflowFile, as_json: JsonFlag = False) -> None:
     """Check a workflow without running it: types, configs, graph shape and schemas."""
     out = Output(as_json, {"path": str(path), "node_count": None, "edge_count": None})
     with out.document_only():
-        wf = _validated(path, out)
+        wf = _validated(path, out, _operator_connectors(out))
     out.emit(ok=True, node_count=len(wf.nodes), edge_count=len(wf.edges))
     if not as_json:
         out.console.print(f"[green]valid[/green]: {len(wf.nodes)} nodes, {len(wf.edges)} edges")
@@ -258,7 +258,7 @@ def run(
         from uzo_engine.plan import StepContext
 
         connectors = _operator_connectors(out)
-        wf = _validated(path, out)
+        wf = _validated(path, out, connectors)
         plan = compile_workflow(wf, name=path.stem)
         ctx = StepContext(execution_id=uuid.uuid4().hex, connectors=connectors)
         sink = _LiveSink(plan)
@@ -357,7 +357,7 @@ def preview(
         from uzo_engine.plan import StepContext
 
         connectors = _operator_connectors(out)
-        wf = _validated(path, out)
+        wf = _validated(path, out, connectors)
         if node_id not in wf.nodes:
             out.fail(USAGE_ERROR, f"no node {node_id!r} in {path}", "unknown_node", node_id=node_id)
         # join inputs stay separate steps: the preview cache then serves unchanged branches

@@ -84,7 +84,7 @@ def test_example_validates_and_runs(
 ) -> None:
     monkeypatch.chdir(tmp_path)  # sinks write relative to the current directory
     doc = json.loads(path.read_text())
-    validate_workflow(doc)
+    validate_workflow(doc, connectors=operator_ctx().connectors)
     result = run_ok(doc, **fusion)
     assert all(r.status in ("succeeded", "skipped") for r in result.results.values())
     assert set(result.results) == {n["id"] for n in doc["nodes"]}
@@ -189,7 +189,7 @@ def test_quality_gate_skips_the_alert_branch() -> None:
 @pytest.mark.parametrize("fusion", FUSION, ids=FUSION_IDS)
 def test_tpch_workflow_matches_duckdb(query: str, fusion: dict[str, bool], tpch_sf01: Path) -> None:
     doc = tpch.load_workflow(query, tpch_sf01)
-    validate_workflow(doc)
+    validate_workflow(doc, connectors=operator_ctx().connectors)  # reads the files' schemas
     result = run_ok(doc, **fusion)
     expected = tpch.duckdb_answer(query, tpch_sf01)
     assert expected.num_rows > 0

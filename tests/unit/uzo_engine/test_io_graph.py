@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from tests.unit.uzo_engine.helpers import (
     chain,
+    confined,
     edge,
     node,
     operator_ctx,
@@ -101,7 +102,8 @@ def test_parquet_source_pushdown_preview_and_sink(tmp_path: Path) -> None:
         chain(
             node("s", "parquet_source", path=str(tmp_path / "no")),
             node("f", "filter", condition="id > 0"),
-        )
+        ),
+        connectors=confined(tmp_path),
     )
     assert [(e.code, e.node_id) for e in missing] == [("source_error", "s")]
 
