@@ -498,3 +498,8 @@ def test_the_cli_runs_in_the_operators_context(
     reached = invoke("run", "--local", doc=remote)
     assert reached.exit_code == 0, reached.stdout + reached.stderr
     assert server.connections > 0
+    # settings that do not validate are a usage error, before anything runs
+    monkeypatch.setenv("UZO_CONNECTORS_SHARED_ROOTS", '{"not-a-subscription": []}')
+    unusable = invoke("validate", "--json", doc=remote)
+    assert unusable.exit_code == 2
+    assert json.loads(unusable.stdout)["errors"][0]["code"] == "invalid_settings"

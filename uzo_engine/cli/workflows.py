@@ -78,13 +78,11 @@ def _load(path: Path, out: Output) -> dict[str, Any]:
 
 def _operator_connectors(out: Output) -> ConnectorContext:
     """The operator's connector context: the limits every node of these commands runs in."""
-    import pydantic
-
     from uzo_connectors.settings import ConnectorSettings
 
     try:
         return ConnectorSettings().operator_context()
-    except (pydantic.ValidationError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError) as exc:  # pydantic's errors are ValueErrors
         out.fail(USAGE_ERROR, f"connector settings (UZO_CONNECTORS_*): {exc}", "invalid_settings")
 
 
