@@ -128,13 +128,12 @@ def preview_once(
 ) -> PreviewResult:
     """Compile ``doc`` for a preview of NODE and preview it; one timed sample."""
     from uzo_engine.compiler import CompileOptions, compile_workflow
-    from uzo_engine.plan import StepContext
 
     start = time.perf_counter()
     # as `uzo preview` does: join inputs stay separate steps, so an edit re-runs only its branch
     options = CompileOptions(upstream_of=NODE, materialize=frozenset({NODE}), fuse_joins=False)
     plan = compile_workflow(doc, name="tpch_q3", options=options)
-    ctx = StepContext(execution_id=f"bench-preview-{NODE}", preview_limit=source_rows)
+    ctx = tpch.operator_context(f"bench-preview-{NODE}", preview_limit=source_rows)
     compiled = time.perf_counter()
     if cache is None:
         result = runtime.preview(plan, NODE, limit=LIMIT, ctx=ctx)

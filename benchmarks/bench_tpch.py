@@ -37,6 +37,7 @@ import statistics
 import tempfile
 import time
 import traceback
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -153,7 +154,8 @@ def uzo_local(doc: dict[str, Any], options: CompileOptions) -> Callable[[], Any]
     from uzo_engine.runtime.local import run_workflow
 
     def run() -> Any:
-        result = run_workflow(doc, name="tpch", options=options)
+        ctx = tpch.operator_context("tpch-local")
+        result = run_workflow(doc, name="tpch", options=options, ctx=ctx)
         if result.status != "succeeded":
             raise RuntimeError(f"UZO local run {result.status}: {result.error}")
         return result.table("result")
@@ -171,7 +173,8 @@ def uzo_ray(
     def run() -> Any:
         plan = compile_workflow(doc, name="tpch", options=options)
         step = plan.node_to_step["result"]
-        result = runtime.run_sync(plan, keep_outputs=[step])
+        ctx = tpch.operator_context(uuid.uuid4().hex)
+        result = runtime.run_sync(plan, ctx=ctx, keep_outputs=[step])
         if result.status != "succeeded":
             raise RuntimeError(f"UZO Ray run {result.status}: {result.error}")
         table = result.table("result")

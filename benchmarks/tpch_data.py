@@ -4,7 +4,8 @@
   directory that already holds the tables at that scale factor is reused).
 - :func:`load_workflow` reads ``examples/tpch_q<N>.json`` and points its
   ``parquet_source`` nodes at a data directory (the files say ``data/tpch/...``,
-  relative to the current directory).
+  relative to the current directory); :func:`operator_context` is the step context
+  they run in, the operator's, as ``uzo run`` gives it.
 - Reference answers for Q1, Q3, Q6 and Q10: DuckDB SQL (the standard TPC-H text with
   the default substitution parameters), hand-written Polars lazy code and pandas code.
 - :func:`assert_same_answer` compares two answers (float tolerance; ties at a LIMIT
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     import pandas as pd
+
+    from uzo_engine.plan import StepContext
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 DEFAULT_DATA_DIR = Path("data/tpch")  # relative to the current directory, as in the examples
@@ -99,6 +102,17 @@ def load_workflow(query: str, data_dir: str | Path | None = None) -> dict[str, A
                 name = Path(config["path"]).name
                 config["path"] = str(Path(data_dir).resolve() / name)
     return doc
+
+
+def operator_context(execution_id: str, **fields: Any) -> StepContext:
+    """A step context with the operator's connector context (the ``UZO_CONNECTORS_*``
+    settings, no local-root limit), as ``uzo run`` runs a workflow: without one, a run
+    may read no local file."""
+    from uzo_connectors.settings import ConnectorSettings
+    from uzo_engine.plan import StepContext
+
+    connectors = ConnectorSettings().operator_context()
+    return StepContext(execution_id, connectors=connectors, **fields)
 
 
 # ---------------------------------------------------------------- DuckDB SQL (the reference)

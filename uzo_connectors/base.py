@@ -18,13 +18,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from uzo_connectors.errors import BlockedEndpointError, ConnectorError
+from uzo_connectors.ssrf import EndpointPolicy
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     import pyarrow as pa
-
-    from uzo_connectors.ssrf import EndpointPolicy
 
 
 class Category(enum.StrEnum):
@@ -170,13 +169,32 @@ class ConnectorContext:
     temp_dir: str | None = None
     # Local directories a connector may touch. None: any (the operator's own CLI runs);
     # the API passes the subscription's own roots so a tenant never reaches the server's
-    # files or another tenant's.
+    # files or another tenant's; an empty tuple: none at all (``locked_down``).
     local_roots: tuple[str, ...] | None = None
     # Connector types that may fall back on the server's own identity when the config
     # gives no credentials (instance metadata, environment variables, credential files,
     # SSH agent and default keys, managed identity). Empty by default: a connector then
     # authenticates only with what its config supplies ("*": every type).
     ambient_credentials: frozenset[str] = frozenset()
+
+    @classmethod
+    def locked_down(cls) -> ConnectorContext:
+        """A context that allows nothing internal: no local directory at all (every local
+        path is refused), no loopback or private address, no ambient credentials. The
+        default of a caller that says nothing (``uzo_engine.plan.StepContext``)."""
+        return cls(endpoint_policy=EndpointPolicy(), local_roots=())
+
+    def scope(self) -> tuple[Any, ...]:
+        """What this context lets a connector reach, as plain sorted data: two contexts
+        with the same scope read the same things (a cache of what was read is keyed by it,
+        so one subscription is never served what another's roots or policy gave)."""
+        policy = self.endpoint_policy
+        return (
+            self.local_roots,
+            (policy.allow_loopback, policy.allow_private, tuple(sorted(policy.allowed))),
+            tuple(sorted(self.ambient_credentials)),
+            self.temp_dir,
+        )
 
     def allows_ambient(self, type_key: str) -> bool:
         return "*" in self.ambient_credentials or type_key in self.ambient_credentials

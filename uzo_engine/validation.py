@@ -5,9 +5,14 @@ configs (pydantic errors mapped to node id and field), edges to unknown nodes,
 unknown/missing/extra ports, cycles (naming the cycle), orphan nodes. Then a
 static schema inference in topological order rejects a filter/derive on a
 missing column, a join on keys of incompatible types, a union of incompatible
-schemas, ... naming the node and the column. Nothing reads data except the
-Parquet source, which reads file metadata; with ``read_data=False`` (the API, when a
-workflow is saved) it does not, and its schema counts as unknown until it runs.
+schemas, ... naming the node and the column.
+
+Nothing reads data unless the caller says where it may: node types whose schema is
+in the data they describe (``infer_reads_data``: the Parquet source reads file
+metadata) are read only through a ``connectors`` context given to the validator, and
+only within its local roots (the CLI gives the operator's context). Without one (the
+API when a workflow is saved, the compiler before a run) their schema, and what is
+downstream of it, is unknown until they run.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     import polars as pl
+
+    from uzo_connectors.base import ConnectorContext
 
 
 @dataclass(frozen=True)
@@ -91,10 +98,11 @@ def validate_workflow(
     workflow: WorkflowGraph | Mapping[str, Any],
     *,
     check_schemas: bool = True,
-    read_data: bool = True,
+    connectors: ConnectorContext | None = None,
 ) -> ValidatedWorkflow:
-    """The validated workflow, or :class:`WorkflowValidationError` listing every error."""
-    result, errors = _validate(workflow, check_schemas=check_schemas, read_data=read_data)
+    """The validated workflow, or :class:`WorkflowValidationError` listing every error.
+    ``connectors``: where schema inference may read data (see the module); None: nowhere."""
+    result, errors = _validate(workflow, check_schemas=check_schemas, connectors=connectors)
     if errors or result is None:
         raise WorkflowValidationError(errors)
     return result
@@ -104,12 +112,12 @@ def validation_errors(
     workflow: WorkflowGraph | Mapping[str, Any],
     *,
     check_schemas: bool = True,
-    read_data: bool = True,
+    connectors: ConnectorContext | None = None,
 ) -> list[ValidationIssue]:
-    """Every error of the workflow (empty when it is valid). ``read_data=False`` keeps
-    schema inference off storage: node types that read files to know their schema
+    """Every error of the workflow (empty when it is valid). Without ``connectors`` schema
+    inference stays off storage: node types that read files to know their schema
     (``infer_reads_data``) are left unknown, and so is what is downstream of them."""
-    return _validate(workflow, check_schemas=check_schemas, read_data=read_data)[1]
+    return _validate(workflow, check_schemas=check_schemas, connectors=connectors)[1]
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:
@@ -134,7 +142,10 @@ def _document_issue(doc: Mapping[str, Any], err: Any) -> ValidationIssue:
 
 
 def _validate(
-    workflow: WorkflowGraph | Mapping[str, Any], *, check_schemas: bool, read_data: bool = True
+    workflow: WorkflowGraph | Mapping[str, Any],
+    *,
+    check_schemas: bool,
+    connectors: ConnectorContext | None = None,
 ) -> tuple[ValidatedWorkflow | None, list[ValidationIssue]]:
     errors: list[ValidationIssue] = []
     reported: _Reported = _Reported(set(), [])
@@ -298,7 +309,7 @@ def _validate(
     order = topological_order(list(nodes), adjacency)
 
     if check_schemas and len(order) == len(nodes):
-        errors.extend(_infer_schemas(validated, order, skip=fed_by_broken, read_data=read_data))
+        errors.extend(_infer_schemas(validated, order, fed_by_broken, connectors))
     if errors:
         return None, errors
     return ValidatedWorkflow(graph=graph, nodes=validated, order=order, edges=resolved), []
@@ -482,16 +493,18 @@ def _infer_schemas(
     validated: dict[str, ValidatedNode],
     order: list[str],
     skip: set[str] | None = None,
-    read_data: bool = True,
+    connectors: ConnectorContext | None = None,
 ) -> list[ValidationIssue]:
     """Schemas in topological order; a node downstream of a failed one is not checked (its
-    input is unknown), so one mistake gives one error."""
+    input is unknown), so one mistake gives one error. A node whose schema is in its data
+    is read through ``connectors`` only (None: unknown, and so is what is downstream)."""
     errors: list[ValidationIssue] = []
     for node_id in order:
         vn = validated.get(node_id)
         if vn is None or (skip is not None and node_id in skip):
             continue
-        if not read_data and vn.node_type.infer_reads_data:
+        reads = vn.node_type.infer_reads_data
+        if reads and connectors is None:
             continue  # unknown without reading: downstream is not checked either
         if not vn.node_type.variadic_inputs and set(vn.node_type.inputs) - set(vn.inputs):
             continue  # an input is missing: reported as such, nothing to infer from
@@ -507,7 +520,10 @@ def _infer_schemas(
             continue
         vn.input_schemas = inputs
         try:
-            vn.output_schemas = vn.node_type.infer_schema(vn.params, inputs)
+            if reads and connectors is not None:
+                vn.output_schemas = vn.node_type.read_schema(vn.params, inputs, connectors)
+            else:
+                vn.output_schemas = vn.node_type.infer_schema(vn.params, inputs)
         except SchemaUnknownError:
             continue
         except SchemaError as e:

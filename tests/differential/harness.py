@@ -2,10 +2,10 @@
 
 UZO is driven through its public engine API only
 (:func:`uzo_engine.validation.validation_errors` and
-:func:`uzo_engine.runtime.local.run_workflow`), so this keeps working while the
-expression compiler is rewritten. The workflow is ``parquet_source`` (the test
-file) fanned out to many ``derive`` nodes (one column per expression) or, for
-boolean expressions, ``filter`` nodes:
+:func:`uzo_engine.runtime.local.run_workflow`, both confined to the test file's
+directory), so this keeps working while the expression compiler is rewritten. The
+workflow is ``parquet_source`` (the test file) fanned out to many ``derive`` nodes (one
+column per expression) or, for boolean expressions, ``filter`` nodes:
 
 1. *validation*: every expression in its own node (one ``validation_errors`` call per chunk of
    nodes attributes each error to its expression): a refusal here is a ``validation`` error;
@@ -40,6 +40,9 @@ from tests.differential.values import (
     show,
     to_python,
 )
+from uzo_connectors.base import ConnectorContext
+from uzo_connectors.ssrf import EndpointPolicy
+from uzo_engine.plan import StepContext
 from uzo_engine.runtime.local import run_workflow
 from uzo_engine.validation import validation_errors
 
@@ -85,6 +88,8 @@ class UzoRunner:
         self, path: Path, *, columns_per_node: int = 20, nodes_per_workflow: int = 150
     ) -> None:
         self.path = str(path)
+        # the source reads the test file: its directory is the only local root
+        self.connectors = ConnectorContext(EndpointPolicy(), local_roots=(str(path.parent),))
         self.columns_per_node = columns_per_node
         self.nodes_per_workflow = nodes_per_workflow
         self.workflows = 0
@@ -107,7 +112,7 @@ class UzoRunner:
             chunk = {i: nodes[i] for i in ids[start : start + self.nodes_per_workflow]}
             self.workflows += 1
             try:
-                issues = validation_errors(self._workflow(chunk))
+                issues = validation_errors(self._workflow(chunk), connectors=self.connectors)
             except Exception as e:  # the validator itself failed: blame each node alone
                 if len(chunk) == 1:
                     errors.update(dict.fromkeys(chunk, f"validator raised {e!r}"))
@@ -137,7 +142,8 @@ class UzoRunner:
     def _run_chunk(self, chunk: dict[str, dict[str, Any]]) -> dict[str, pa.Table | str]:
         self.workflows += 1
         try:
-            result = run_workflow(self._workflow(chunk))
+            ctx = StepContext(f"differential-{self.workflows}", connectors=self.connectors)
+            result = run_workflow(self._workflow(chunk), ctx=ctx)
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as e:  # a Polars panic is a BaseException

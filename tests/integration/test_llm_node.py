@@ -3,7 +3,8 @@
 The stub (``connectors_http/server.py``) answers each prompt in upper case, with
 word counts as token usage, counts its calls, and fails the next N chat calls with
 429 when told to. It runs on loopback, which the SSRF policy allows here through
-``UZO_CONNECTORS_ALLOW_LOOPBACK`` (as a deployment would configure it).
+``UZO_CONNECTORS_ALLOW_LOOPBACK`` (as a deployment would configure it), reaching the node
+through the operator's connector context that the runs are given (as ``uzo run`` does).
 """
 
 from __future__ import annotations
@@ -18,18 +19,19 @@ import pytest
 import uvicorn
 
 from tests.integration.connectors_http.server import OPENAI_KEY, ServerState, create_app
-from tests.unit.uzo_engine.helpers import chain, node
+from tests.unit.uzo_engine.helpers import chain, node, operator_ctx
 from uzo_connectors import settings as connector_settings
 from uzo_engine.compiler import compile_workflow
 from uzo_engine.lineage import node_lineage
 from uzo_engine.nodes.genai import LlmNode
-from uzo_engine.plan import StepContext
 from uzo_engine.runtime.local import run_workflow
 from uzo_engine.validation import WorkflowValidationError, validate_workflow
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
+
+    from uzo_engine.plan import StepContext
 
 pytestmark = pytest.mark.integration
 
@@ -109,7 +111,8 @@ def llm_workflow(
 
 
 def run(doc: dict[str, Any], ctx: StepContext | None = None) -> Any:
-    return run_workflow(doc, name="llm-test", ctx=ctx)
+    """Run as the operator's CLI does (its connector context, from the environment)."""
+    return run_workflow(doc, name="llm-test", ctx=ctx or operator_ctx("llm-test"))
 
 
 def test_answers_in_row_order_with_usage_columns(base_url: str, state: ServerState) -> None:
@@ -272,7 +275,7 @@ def test_saved_connector_config_from_the_context(base_url: str, state: ServerSta
         node("people", "values", rows=PEOPLE[:2]),
         node("ask", "llm", connector_id="conn-1", template="Hi {name}", system="be brief"),
     )
-    ctx = StepContext(
+    ctx = operator_ctx(
         execution_id="llm-conn",
         connector_configs={
             "conn-1": {"base_url": base_url, "api_key": OPENAI_KEY, "default_model": "stub-chat"}
@@ -282,7 +285,7 @@ def test_saved_connector_config_from_the_context(base_url: str, state: ServerSta
     assert result.status == "succeeded", result.error
     assert result.table("ask")["response"].to_pylist() == ["HI ALICE", "HI BOB"]
 
-    missing = run(doc, StepContext(execution_id="llm-no-conn"))
+    missing = run(doc, operator_ctx(execution_id="llm-no-conn"))
     assert missing.status == "failed"
     assert missing.error is not None
     assert "conn-1" in missing.error
@@ -293,7 +296,7 @@ def test_an_inline_endpoint_cannot_redirect_a_saved_connector(
 ) -> None:
     """The saved connector's base_url and key win: a node naming another endpoint next to
     the saved connector's id fails, and no request reaches any server."""
-    ctx = StepContext(
+    ctx = operator_ctx(
         execution_id="llm-redirect",
         connector_configs={
             "conn-1": {"base_url": base_url, "api_key": OPENAI_KEY, "default_model": "stub-chat"}

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pytest
 
+from tests.unit.uzo_engine.helpers import tenant_ctx
 from uzo_connectors import registry as connector_registry
 from uzo_connectors.base import ReadRequest
 from uzo_connectors.settings import ConnectorSettings
@@ -119,7 +120,7 @@ def test_the_guide_workflow_runs(plugin_dir: Path, tmp_path: Path) -> None:
     save = next(n for n in doc["nodes"] if n["id"] == "save")
     assert save["data"]["config"]["config"]["root"] == "/tmp/acme"
     save["data"]["config"]["config"]["root"] = str(target)
-    result = run_workflow(doc)
+    result = run_workflow(doc, ctx=tenant_ctx(target))  # the plugin keeps to the roots
     assert result.status == "succeeded", result.error
     connector = connector_registry.create_connector(
         "arrow_dir", {"root": str(target)}, ConnectorSettings().operator_context()

@@ -4,8 +4,8 @@ A diagram is saved as sent (the canvas's UI fields included) once it passes the
 checks the engine makes before a run (``uzo validate``: types, configs, ports,
 cycles, column schemas), every error listed at once and attributed to its node or
 edge. ``draft=True`` saves one that does not validate yet; a draft does not run.
-Schema inference stays off storage here (``read_data=False``): saving a workflow
-never makes the API read a file a node names.
+Schema inference stays off storage here (no connector context is given to the
+validator): saving a workflow never makes the API read a file a node names.
 
 No diagram holds a secret, draft or not: a node refers to a saved connector by
 ``connector_id``. A secret field of a connector config written inline in a node
@@ -175,7 +175,7 @@ def check_diagram(document: Mapping[str, Any], *, draft: bool) -> None:
         if not draft:
             errors += [
                 issue_error(issue, document)
-                for issue in validation_errors(document, read_data=False)
+                for issue in validation_errors(document)  # no context: reads no file
             ]
     if errors:
         first = errors[0]

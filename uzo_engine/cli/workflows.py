@@ -8,6 +8,11 @@ checks and in environments without a cluster.
 ``validate``, ``run`` and ``preview`` take ``--json``: one JSON document on
 stdout (see docs/cli.md), errors included, with the same exit codes as the
 text output: 0 done, 1 invalid workflow or failed run, 2 unusable input.
+
+These commands run on the operator's own machine: every node reads and writes
+within the operator's connector context (``ConnectorSettings().operator_context()``:
+no local-root limit, the endpoint policy and ambient-credential types of the
+``UZO_CONNECTORS_*`` settings), and ``validate`` reads Parquet schemas through it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import contextlib
 import json
 import os
 import time
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -24,8 +30,9 @@ import typer
 from uzo_engine.cli.output import USAGE_ERROR, JsonFlag, Output, UzoCommand, issue
 
 if TYPE_CHECKING:
+    from uzo_connectors.base import ConnectorContext
     from uzo_engine.events import NodeEvent, RunEvent
-    from uzo_engine.plan import ExecutionPlan, NodeResult
+    from uzo_engine.plan import ExecutionPlan, NodeResult, StepContext
     from uzo_engine.validation import ValidatedWorkflow
 
 # existence and readability are checked by the command, so that --json reports them too
@@ -69,12 +76,22 @@ def _load(path: Path, out: Output) -> dict[str, Any]:
     return doc
 
 
-def _validated(path: Path, out: Output) -> ValidatedWorkflow:
+def _operator_connectors(out: Output) -> ConnectorContext:
+    """The operator's connector context: the limits every node of these commands runs in."""
+    from uzo_connectors.settings import ConnectorSettings
+
+    try:
+        return ConnectorSettings().operator_context()
+    except (ValueError, FileNotFoundError) as exc:  # pydantic's errors are ValueErrors
+        out.fail(USAGE_ERROR, f"connector settings (UZO_CONNECTORS_*): {exc}", "invalid_settings")
+
+
+def _validated(path: Path, out: Output, connectors: ConnectorContext) -> ValidatedWorkflow:
     from uzo_engine.validation import WorkflowValidationError, validate_workflow
 
     doc = _load(path, out)
     try:
-        return validate_workflow(doc)
+        return validate_workflow(doc, connectors=connectors)
     except WorkflowValidationError as exc:
         if out.as_json:
             out.emit(errors=[issue(**e.to_dict()) for e in exc.errors])
@@ -120,7 +137,7 @@ def validate(path: WorkflowFile, as_json: JsonFlag = False) -> None:
     """Check a workflow without running it: types, configs, graph shape and schemas."""
     out = Output(as_json, {"path": str(path), "node_count": None, "edge_count": None})
     with out.document_only():
-        wf = _validated(path, out)
+        wf = _validated(path, out, _operator_connectors(out))
     out.emit(ok=True, node_count=len(wf.nodes), edge_count=len(wf.edges))
     if not as_json:
         out.console.print(f"[green]valid[/green]: {len(wf.nodes)} nodes, {len(wf.edges)} edges")
@@ -246,9 +263,12 @@ def run(
     prefect: dict[str, str | None] = {}
     with out.document_only():
         from uzo_engine.compiler import compile_workflow
+        from uzo_engine.plan import StepContext
 
-        wf = _validated(path, out)
+        connectors = _operator_connectors(out)
+        wf = _validated(path, out, connectors)
         plan = compile_workflow(wf, name=path.stem)
+        ctx = StepContext(execution_id=uuid.uuid4().hex, connectors=connectors)
         sink = _LiveSink(plan)
         started = time.perf_counter()
         live_view: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
@@ -265,11 +285,11 @@ def run(
             if local:
                 from uzo_engine.runtime.local import LocalExecutor
 
-                local_result = LocalExecutor(sink).run(plan)
+                local_result = LocalExecutor(sink).run(plan, ctx)
                 status, error = local_result.status, local_result.error
                 results = local_result.results
             else:
-                status, error, results, prefect = _run_on_ray(plan, sink, out, keep_services)
+                status, error, results, prefect = _run_on_ray(plan, ctx, sink, out, keep_services)
             if live is not None:
                 live.update(sink.render())
         elapsed = time.perf_counter() - started
@@ -292,7 +312,7 @@ def run(
 
 
 def _run_on_ray(
-    plan: ExecutionPlan, sink: _LiveSink, out: Output, keep_services: bool
+    plan: ExecutionPlan, ctx: StepContext, sink: _LiveSink, out: Output, keep_services: bool
 ) -> tuple[str, str | None, dict[str, NodeResult], dict[str, str | None]]:
     # Prefect's INFO lines would scroll through the live table (its API still gets them)
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
@@ -305,7 +325,7 @@ def _run_on_ray(
         if cluster is not None:
             how = "started a local cluster" if cluster.started_here else "attached to"
             out.info(f"Ray: {how} {cluster.address} ({cluster.num_cpus} CPUs)")
-        remote = runtime.run_sync(plan, sink=sink)
+        remote = runtime.run_sync(plan, ctx=ctx, sink=sink)
         recorded = remote.recorded(timeout=60)
         if recorded.flow_run_id is None or recorded.state is None:
             out.warning(f"Prefect flow run not recorded: {recorded.error}")
@@ -344,7 +364,8 @@ def preview(
         from uzo_engine.compiler import CompileOptions, compile_workflow
         from uzo_engine.plan import StepContext
 
-        wf = _validated(path, out)
+        connectors = _operator_connectors(out)
+        wf = _validated(path, out, connectors)
         if node_id not in wf.nodes:
             out.fail(USAGE_ERROR, f"no node {node_id!r} in {path}", "unknown_node", node_id=node_id)
         # join inputs stay separate steps: the preview cache then serves unchanged branches
@@ -352,7 +373,11 @@ def preview(
             upstream_of=node_id, materialize=frozenset({node_id}), fuse_joins=False
         )
         plan = compile_workflow(wf, name=path.stem, options=options)
-        ctx = StepContext(execution_id=f"preview-{node_id}", preview_limit=max(limit, 1000))
+        ctx = StepContext(
+            execution_id=f"preview-{node_id}",
+            preview_limit=max(limit, 1000),
+            connectors=connectors,
+        )
         if local:
             from uzo_engine.runtime.local import LocalExecutor
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     import pyarrow as pa
 
+    from uzo_connectors.base import ConnectorContext
     from uzo_engine.plan import StepContext
 
 PolarsSchema = pl.Schema
@@ -110,9 +111,10 @@ class NodeType(abc.ABC, Generic[P]):
     #: the node spends its time waiting on the network (a database, an API), not on the
     #: CPU: a step made only of such nodes runs on the I/O lane, holding no CPU slot
     io_bound: ClassVar[bool] = False
-    #: ``infer_schema`` reads the data it describes (a file's metadata); a caller that must
-    #: not touch storage (the API, when a workflow is saved) validates with
-    #: ``read_data=False``, and such a node's schema is then unknown until it runs
+    #: the output schema is only known by reading the data it describes (a file's
+    #: metadata): validation then never calls ``infer_schema`` but ``read_schema``, and
+    #: only when its caller gives a connector context to read within (the CLI gives the
+    #: operator's); without one (the API, the compiler) the schema is unknown until it runs
     infer_reads_data: ClassVar[bool] = False
 
     def parse_params(self, config: Mapping[str, Any]) -> P:
@@ -135,11 +137,21 @@ class NodeType(abc.ABC, Generic[P]):
     def infer_schema(self, params: P, inputs: Mapping[str, pl.Schema]) -> dict[str, pl.Schema]:
         """Output schema per output port, from the input schemas (no data is read)."""
 
+    def read_schema(
+        self, params: P, inputs: Mapping[str, pl.Schema], connectors: ConnectorContext
+    ) -> dict[str, pl.Schema]:
+        """For ``infer_reads_data`` types: the output schema read from storage, touching
+        only what ``connectors`` allows (its local roots, its endpoint policy)."""
+        raise SchemaUnknownError(f"{self.name}: the schema is known when the node runs")
+
     @abc.abstractmethod
     def run(
         self, params: P, inputs: Mapping[str, pa.Table], ctx: StepContext
     ) -> dict[str, pa.Table]:
-        """Compute the outputs; an output port missing from the result is skipped."""
+        """Compute the outputs; an output port missing from the result is skipped.
+
+        A node that reads or writes anything (files, the network) takes its limits from
+        ``ctx.connectors``, never from a default of its own."""
 
     def column_lineage(
         self, params: P, inputs: Mapping[str, pl.Schema], outputs: Mapping[str, pl.Schema]
@@ -171,6 +183,13 @@ class LazyNodeType(NodeType[P]):
     def build(self, params: P, inputs: Mapping[str, pl.LazyFrame]) -> dict[str, pl.LazyFrame]:
         """The output lazy frames, one per output port."""
 
+    def build_with_context(
+        self, params: P, inputs: Mapping[str, pl.LazyFrame], ctx: StepContext
+    ) -> dict[str, pl.LazyFrame]:
+        """The plan a running step collects: ``build``, unless the node type's plan reads
+        storage (a scan), which then takes its limits from ``ctx.connectors``."""
+        return self.build(params, inputs)
+
     def infer_schema(self, params: P, inputs: Mapping[str, pl.Schema]) -> dict[str, pl.Schema]:
         for port, cols in self.referenced_columns(params).items():
             if port in inputs:
@@ -188,7 +207,7 @@ class LazyNodeType(NodeType[P]):
         self, params: P, inputs: Mapping[str, pa.Table], ctx: StepContext
     ) -> dict[str, pa.Table]:
         frames = {port: to_polars(t).lazy() for port, t in inputs.items()}
-        built = self.build(params, frames)
+        built = self.build_with_context(params, frames, ctx)
         collected = pl.collect_all(list(built.values()))
         return {port: to_arrow(df) for port, df in zip(built, collected, strict=True)}
 

@@ -11,14 +11,17 @@ and decrypts its config into ``StepContext.connector_configs``, as for
 :class:`~uzo_connectors.genai.config.OpenAIConfig` field), or from the
 ``base_url``/``api_key`` shortcuts; later ones override earlier ones.
 
-The SSRF policy is the connector settings' (``UZO_CONNECTORS_ALLOW_LOOPBACK``...,
-read when the node runs): a model on an internal address needs it allowed.
+The SSRF policy is the caller's, ``StepContext.connectors.endpoint_policy`` (the
+deployment's ``UZO_CONNECTORS_ALLOW_LOOPBACK``... reach it through whoever built the
+context): a model on an internal address needs it allowed there.
 
 The response cache is on by default and lives in the process running the node
-(one in-memory cache per endpoint and directory, shared by every run of that
-process); with ``cache_dir`` it is also persisted in SQLite there, so answers
-survive restarts and are shared between processes (the cache key is model,
-messages and params, not the endpoint: give each endpoint its own directory).
+(one in-memory cache per endpoint, directory and local roots, shared by the runs of
+that process with the same ones); with ``cache_dir`` it is also persisted in SQLite
+there, so answers survive restarts and are shared between processes (the cache key
+is model, messages and params, not the endpoint: give each endpoint its own
+directory). ``cache_dir`` is a local directory like any other: inside the context's
+local roots (relative: to the first one).
 """
 
 from __future__ import annotations
@@ -116,7 +119,7 @@ class LlmNode(NodeType[LlmParams]):
     Params = LlmParams
     description = "Ask an OpenAI-compatible model a templated prompt per row; adds the answers."
 
-    _caches: ClassVar[dict[tuple[str, str | None], Any]] = {}
+    _caches: ClassVar[dict[tuple[str, str | None, tuple[str, ...] | None], Any]] = {}
     _caches_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def inline_connectors(self, config: Mapping[str, Any]) -> list[InlineConnector]:
@@ -171,16 +174,22 @@ class LlmNode(NodeType[LlmParams]):
         raw = with_saved_config(params.connector_id, inline, ctx)
         return config_mod.OpenAIConfig.model_validate(raw)
 
-    def response_cache(self, params: LlmParams, base_url: str) -> Any:
-        """The process's cache for this endpoint and directory (None when caching is off)."""
+    def response_cache(self, params: LlmParams, base_url: str, ctx: StepContext) -> Any:
+        """The process's cache for this endpoint, directory and local roots (None when
+        caching is off); ``cache_dir`` must be inside the context's roots."""
         if not params.cache:
             return None
         cache_mod = importlib.import_module("uzo_connectors.genai.cache")
-        key = (base_url, params.cache_dir)
+        roots = ctx.connectors.local_roots
+        directory = None
+        if params.cache_dir is not None:
+            directory = ctx.connectors.check_local_path(params.cache_dir)
+        # one subscription's answers are not another's (its roots are its own)
+        key = (base_url, directory, roots)
         with self._caches_lock:
             cache = self._caches.get(key)
             if cache is None:
-                cache = cache_mod.ResponseCache(directory=params.cache_dir)
+                cache = cache_mod.ResponseCache(directory=directory)
                 self._caches[key] = cache
             return cache
 
@@ -191,7 +200,6 @@ class LlmNode(NodeType[LlmParams]):
 
         client_mod = importlib.import_module("uzo_connectors.genai.client")
         mapper = importlib.import_module("uzo_connectors.genai.mapper")
-        settings = importlib.import_module("uzo_connectors.settings")
 
         table = inputs["in"]
         config = self.endpoint_config(params, ctx)
@@ -202,7 +210,8 @@ class LlmNode(NodeType[LlmParams]):
         fields = _template_fields(params.template)
         texts: list[str | None] = []
         usage: dict[str, list[int | None]] = {f: [] for f in USAGE_FIELDS}
-        with client_mod.OpenAIClient(config, settings.endpoint_policy()) as client:
+        cache = self.response_cache(params, config.base_url, ctx)  # before any request
+        with client_mod.OpenAIClient(config, ctx.connectors.endpoint_policy) as client:
             for part in mapper.iter_map_prompts(
                 client,
                 params.template,
@@ -210,7 +219,7 @@ class LlmNode(NodeType[LlmParams]):
                 model=model,
                 batch_size=params.batch_size,
                 max_concurrency=params.max_concurrency,
-                cache=self.response_cache(params, config.base_url),
+                cache=cache,
                 system=params.system,
                 params=params.model_params(),
                 on_error="null" if params.on_error == "null" else "raise",

@@ -9,6 +9,16 @@
   ``StepContext.connector_configs[connector_id]`` (secrets decrypted at the
   last moment, outside the engine).
 
+Every one of them reads and writes within the caller's limits,
+``StepContext.connectors`` (local roots, endpoint policy, ambient-credential
+types), never a default of its own; a step context that names none allows no local
+file and no internal address. The Parquet nodes take local paths only: every file is
+resolved (symbolic links followed) and must lie inside a local root, and a URL is
+refused (Polars and Arrow would fetch it with no SSRF check, no pinned address and the
+server's ambient cloud credentials): remote Parquet goes through a ``source`` node and
+the ``file`` connector's http(s) root or an object-store connector, which check every
+endpoint.
+
 A source's ``predicate`` is a UZO expression (DuckDB's dialect and semantics,
 :mod:`uzo_engine.expressions`). It is offered to the connector, which pushes down
 what it answers exactly; whatever the plan does not report as pushed down, the
@@ -19,7 +29,11 @@ connector reads them.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import importlib
+import logging
+import os
+import re
 from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
@@ -27,6 +41,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field, field_validator, model_validator
 
+from uzo_connectors.errors import BlockedEndpointError
 from uzo_engine.expressions import ExpressionError, check, compile_expression, sql_name
 from uzo_engine.nodes.base import (
     InlineConnector,
@@ -42,7 +57,11 @@ from uzo_engine.nodes.types import cast_expr, parse_dtype, polars_schema, to_pol
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
+    from uzo_connectors.base import ConnectorContext
     from uzo_engine.plan import StepContext
+
+
+log = logging.getLogger(__name__)
 
 
 def _check_schema(v: dict[str, str] | None) -> dict[str, str] | None:
@@ -103,11 +122,100 @@ class ValuesNode(LazyNodeType[ValuesParams]):
         return {"out": values_frame(params).lazy()}
 
 
+# ---------------------------------------------------------------- local paths
+
+# what Polars and Arrow take for a URL (s3://, gs://, az://, hf://, http(s)://, file://...)
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+_GLOB = re.compile(r"[*?\[]")
+
+
+def _local(path: str, node: str, connectors: ConnectorContext) -> str:
+    """``path`` as the local path it names: a URL is refused; ``~`` is expanded only for
+    an unrestricted (operator's) context, a tenant's relative path is in its own root."""
+    if _URL.match(path):
+        raise BlockedEndpointError(
+            f"{node} takes local paths, not URLs ({path.split('://', 1)[0]}://): read remote "
+            "data through a `source` node (the `file` connector's http(s) root or an "
+            "object-store connector), which checks every endpoint it reaches"
+        )
+    return os.path.expanduser(path) if connectors.local_roots is None else path
+
+
+def _visible(name: str) -> bool:
+    return not name.startswith((".", "_"))  # as Polars: _SUCCESS, .crc files are not data
+
+
+def _readable(path: str, connectors: ConnectorContext) -> str | None:
+    """A listed entry's resolved path, if it is a regular file inside the roots; else None
+    (logged): one planted link cannot expose a file outside, nor fail the whole read."""
+    try:
+        real = connectors.check_local_path(path)
+    except BlockedEndpointError:
+        log.warning("skipping %s: it resolves outside the local roots", path)
+        return None
+    return real if os.path.isfile(real) else None
+
+
+def parquet_files(path: str, connectors: ConnectorContext) -> tuple[list[str], bool]:
+    """The files ``path`` names, and whether they form a hive dataset (a directory).
+
+    ``path`` is a file, a directory (its visible files, recursively, as hive partitions;
+    links to directories are not followed) or a glob (``*``, ``?``, ``[...]``, ``**``).
+    Every file is resolved, symbolic links followed, and must be inside one of
+    ``connectors``' local roots: a path (or a glob's fixed part) outside is refused
+    (:class:`BlockedEndpointError`) before anything is looked at, so a refusal says
+    nothing about what exists there; an entry of a directory or glob that resolves
+    outside is skipped, as the ``file`` connector does.
+    """
+    path = _local(path, "parquet_source", connectors)
+    if _GLOB.search(path):
+        parts = path.split("/")
+        fixed = next(i for i, part in enumerate(parts) if _GLOB.search(part))
+        base = "/".join(parts[:fixed]) or ("/" if path.startswith("/") else ".")
+        pattern = os.path.join(connectors.check_local_path(base), *parts[fixed:])
+        found = [_readable(m, connectors) for m in glob.glob(pattern, recursive=True)]
+        files, hive = [f for f in found if f is not None], False
+    else:
+        target = connectors.check_local_path(path)
+        hive = os.path.isdir(target)
+        files = [target]
+        if hive:
+            files = []
+            for folder, dirs, names in os.walk(target):
+                dirs[:] = sorted(d for d in dirs if _visible(d))
+                visible = (os.path.join(folder, n) for n in names if _visible(n))
+                listed = (_readable(f, connectors) for f in visible)
+                files += [f for f in listed if f is not None]
+        elif os.path.exists(target) and not os.path.isfile(target):
+            raise ValueError(f"{path!r} is not a regular file")  # a FIFO would block the read
+    if not files:
+        raise FileNotFoundError(f"no Parquet file matches {path!r}")
+    return sorted(set(files)), hive
+
+
+def scan_parquet(path: str, connectors: ConnectorContext) -> pl.LazyFrame:
+    """A lazy scan of the checked files of ``path`` (:func:`parquet_files`): Polars gets
+    their resolved paths, with its own glob expansion off."""
+    files, hive = parquet_files(path, connectors)
+    return pl.scan_parquet(files, glob=False, hive_partitioning=hive)
+
+
+def output_path(path: str, node: str, connectors: ConnectorContext) -> str:
+    """The resolved local file ``node`` may write at ``path`` (inside a local root)."""
+    target = connectors.check_local_path(_local(path, node, connectors))
+    if os.path.isdir(target):
+        raise IsADirectoryError(f"{path!r} is a directory: name the file to write")
+    return target
+
+
 # ---------------------------------------------------------------- parquet
 
 
 class ParquetSourceParams(Params):
-    path: str = Field(description="a local Parquet file, directory glob or hive dataset")
+    path: str = Field(
+        description="a local Parquet file, directory (hive dataset) or glob, inside the "
+        "run's local roots (relative: to the first root)"
+    )
     columns: list[str] | None = None
 
 
@@ -121,9 +229,17 @@ class ParquetSourceNode(LazyNodeType[ParquetSourceParams]):
     def infer_schema(
         self, params: ParquetSourceParams, inputs: Mapping[str, pl.Schema]
     ) -> dict[str, pl.Schema]:
+        raise SchemaUnknownError("the files' schema is known when the node runs")
+
+    def read_schema(
+        self,
+        params: ParquetSourceParams,
+        inputs: Mapping[str, pl.Schema],
+        connectors: ConnectorContext,
+    ) -> dict[str, pl.Schema]:
         try:
-            schema = pl.scan_parquet(params.path).collect_schema()
-        except (OSError, pl.exceptions.PolarsError) as e:
+            schema = scan_parquet(params.path, connectors).collect_schema()
+        except (OSError, BlockedEndpointError, pl.exceptions.PolarsError) as e:
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise SchemaError(f"cannot read {params.path!r}: {msg}", code="source_error") from None
         if params.columns:
@@ -134,12 +250,22 @@ class ParquetSourceNode(LazyNodeType[ParquetSourceParams]):
     def build(
         self, params: ParquetSourceParams, inputs: Mapping[str, pl.LazyFrame]
     ) -> dict[str, pl.LazyFrame]:
-        lf = pl.scan_parquet(params.path)
+        raise BlockedEndpointError(
+            "parquet_source reads files only in a running step, within its context's local roots"
+        )
+
+    def build_with_context(
+        self, params: ParquetSourceParams, inputs: Mapping[str, pl.LazyFrame], ctx: StepContext
+    ) -> dict[str, pl.LazyFrame]:
+        lf = scan_parquet(params.path, ctx.connectors)
         return {"out": lf.select(params.columns) if params.columns else lf}
 
 
 class ParquetSinkParams(Params):
-    path: str
+    path: str = Field(
+        description="the local file to write, inside the run's local roots (relative: to the "
+        "first root)"
+    )
     compression: Literal["zstd", "snappy", "gzip", "lz4", "none"] = "zstd"
 
 
@@ -157,7 +283,12 @@ class ParquetSinkNode(NodeType[ParquetSinkParams]):
     def run(
         self, params: ParquetSinkParams, inputs: Mapping[str, pa.Table], ctx: StepContext
     ) -> dict[str, pa.Table]:
-        pq.write_table(inputs["in"], params.path, compression=params.compression)
+        target = output_path(params.path, self.name, ctx.connectors)
+        # the resolved path, opened without following a link planted there since the check
+        # (and a path, never a URI Arrow would give a filesystem of its own)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)
+        with os.fdopen(fd, "wb") as out:
+            pq.write_table(inputs["in"], out, compression=params.compression)
         return {}
 
 
@@ -263,10 +394,8 @@ def open_connector(params: ConnectorRef, ctx: StepContext) -> Any:
     cls = registry.get_connector_class(params.connector)
     raw = with_saved_config(params.connector_id, params.config, ctx)
     config = cls.config_model.model_validate(raw)
-    # the operator's settings (endpoint policy, ambient-credential types) until the caller
-    # passes each run's own connector context
-    settings = importlib.import_module("uzo_connectors.settings").ConnectorSettings()
-    return cls(config, settings.operator_context())
+    # the caller's limits: a tenant's roots and the deployment's endpoint policy
+    return cls(config, ctx.connectors)
 
 
 class ConnectorSourceNode(NodeType[SourceParams]):

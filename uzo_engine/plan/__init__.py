@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from uzo_connectors.base import ConnectorContext
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
@@ -66,6 +68,11 @@ class StepContext:
     #: runs a sub-plan in this process with the same executor core (the loop node's
     #: iterations); set by the executor, so node types never import it
     run_plan: Callable[[ExecutionPlan, StepContext], PlanOutcome] | None = None
+    #: the caller's limits for every node that reads or writes: local roots, endpoint
+    #: (SSRF) policy, ambient-credential types. The default allows nothing (no local file,
+    #: no loopback or private address): the API passes the subscription's context, the
+    #: CLI the operator's (``ConnectorSettings().operator_context()``)
+    connectors: ConnectorContext = field(default_factory=ConnectorContext.locked_down)
 
 
 class PlanOutcome(Protocol):

@@ -192,7 +192,7 @@ class FusedRunner:
     ) -> pl.LazyFrame:
         spec = self.specs[index]
         nt = _lazy_type(spec.node_type)
-        lf = next(iter(nt.build(spec.params, frames).values()))
+        lf = next(iter(nt.build_with_context(spec.params, frames, ctx).values()))
         if not nt.inputs and not nt.variadic_inputs and ctx.preview_limit:
             lf = lf.head(ctx.preview_limit)  # a source in a preview reads few rows
         return lf

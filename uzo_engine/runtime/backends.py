@@ -30,7 +30,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from uzo_engine.plan import NodeResult, StepContext
-from uzo_engine.runtime.actors import Absent, NodeWorker, NoopRunner, StepCall, StepMeta
+from uzo_engine.runtime.actors import (
+    Absent,
+    NodeWorker,
+    NoopRunner,
+    StepCall,
+    StepMeta,
+    never_cancelled,
+)
 from uzo_engine.runtime.slots import FairSlots
 
 if TYPE_CHECKING:
@@ -52,10 +59,16 @@ class StepDone:
 
 class Backend(Protocol):
     def run_chain(
-        self, run_key: str, steps: Sequence[PlanStep], ctx: StepContext, inputs: Sequence[Any]
+        self,
+        run_key: str,
+        steps: Sequence[PlanStep],
+        ctx: StepContext,
+        inputs: Sequence[Any],
+        stop: Callable[[], bool] = ...,
     ) -> list[asyncio.Future[StepDone]]:
         """Run ``steps`` one after the other on one worker (each reads only the one before
-        it; ``inputs`` are the first one's); one future per step, set as each ends."""
+        it; ``inputs`` are the first one's); one future per step, set as each ends. A step
+        of the chain does not start once ``stop()`` is true (the run was cancelled)."""
         ...
 
     async def cancel(self, execution_id: str) -> None: ...
@@ -141,7 +154,12 @@ class InProcessBackend:
         self._cancelled = _Cancelled()
 
     def run_chain(
-        self, run_key: str, steps: Sequence[PlanStep], ctx: StepContext, inputs: Sequence[Any]
+        self,
+        run_key: str,
+        steps: Sequence[PlanStep],
+        ctx: StepContext,
+        inputs: Sequence[Any],
+        stop: Callable[[], bool] = never_cancelled,
     ) -> list[asyncio.Future[StepDone]]:
         async def body(futures: list[asyncio.Future[StepDone]]) -> None:
             lane = self._lanes[steps[0].lane]
@@ -151,9 +169,9 @@ class InProcessBackend:
                 for i, (step, future) in enumerate(zip(steps, futures, strict=True)):
                     if i:
                         values = _chain_inputs(step, steps[i - 1], values)
-                    if ctx.execution_id in self._cancelled and not any(
-                        isinstance(v, Absent) for v in values
-                    ):  # (an absent input: the worker says why, as an actor would)
+                    asked = stop() or ctx.execution_id in self._cancelled
+                    if asked and not any(isinstance(v, Absent) for v in values):
+                        # (an absent input: the worker says why, as an actor would)
                         future.set_result(_not_started(step))
                         values = [Absent("cancelled", step.node_ids[0]) for _ in step.outputs]
                         continue
@@ -335,7 +353,12 @@ class RayBackend:
     # -- calls ------------------------------------------------------------------------------
 
     def run_chain(
-        self, run_key: str, steps: Sequence[PlanStep], ctx: StepContext, inputs: Sequence[Any]
+        self,
+        run_key: str,
+        steps: Sequence[PlanStep],
+        ctx: StepContext,
+        inputs: Sequence[Any],
+        stop: Callable[[], bool] = never_cancelled,
     ) -> list[asyncio.Future[StepDone]]:
         """All of the chain's calls go to one actor at once, each taking the refs of the
         one before: Ray resolves them on the actor, with no round trip to this driver."""
@@ -346,7 +369,7 @@ class RayBackend:
                 futures[0].set_result(await self._run_task(run_key, first, ctx, inputs))
                 return
             handle = await self._lanes[first.lane].acquire(run_key)
-            if ctx.execution_id in self._cancelled:
+            if stop() or ctx.execution_id in self._cancelled:
                 self._give_back(handle)
                 for step, future in zip(steps, futures, strict=True):
                     future.set_result(_not_started(step))

@@ -274,10 +274,15 @@ class _Driver:
         for before, member in itertools.pairwise(chain):  # read inside the chain
             self.chained.add(member.step_id)
             self.unread[before.step_id] -= 1
-        futures = self.backend.run_chain(self.eid, chain, self.ctx, values)
+        futures = self.backend.run_chain(self.eid, chain, self.ctx, values, self._stopping)
         for member, future in zip(chain, futures, strict=True):
             self.running[future] = member.step_id
         return []
+
+    def _stopping(self) -> bool:
+        """Cancelled, by ``cancel_run`` or by the caller's own callable (any thread)."""
+        asked = self.caller_cancelled
+        return self.cancel.is_set() or (asked is not None and asked())
 
     def _chain(self, step: PlanStep) -> list[PlanStep]:
         """``step`` and the steps that only it feeds, each only the one before (a chain):

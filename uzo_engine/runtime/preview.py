@@ -3,8 +3,9 @@
 The steps upstream of the node run through the executor core (no Prefect flow run), with
 ``ctx.preview_limit`` set (sources read at most that many rows). Each step's
 outputs stay in the object store under a key that hashes the step's
-fingerprint, the limit and the keys of its inputs, so a repeated preview
-reuses every step whose upstream sub-plan did not change.
+fingerprint, the limit, the keys of its inputs and the connector context's scope
+(another subscription's roots make the same plan read other files), so a repeated
+preview reuses every step whose upstream sub-plan did not change.
 """
 
 from __future__ import annotations
@@ -167,7 +168,8 @@ def preview_node(
     cache = cache if cache is not None else PreviewCache()
     ctx = ctx or StepContext(execution_id=f"preview-{uuid.uuid4().hex[:12]}")
     source_limit = ctx.preview_limit if ctx.preview_limit is not None else limit
-    ctx = plain_context(dataclasses.replace(ctx, preview_limit=source_limit))
+    # every field travels (the connector context above all); run_plan is the actor's own
+    ctx = plain_context(dataclasses.replace(ctx, preview_limit=source_limit, run_plan=None))
     keys: dict[str, str] = {}
     given: dict[PortKey, Any] = {}
     entries: dict[str, _Entry] = {}
@@ -177,7 +179,10 @@ def preview_node(
         st = plan.steps[sid]
         own = (fingerprints or {}).get(sid) or default_fingerprint(st)
         wiring = sorted((inp.port, keys[inp.step_id], inp.output_port) for inp in st.inputs)
-        keys[sid] = hashlib.sha256(repr((own, source_limit, wiring)).encode()).hexdigest()
+        # the connector scope: the same plan under another subscription's roots reads
+        # other files, so it never shares a cached output
+        key = (own, source_limit, wiring, ctx.connectors.scope())
+        keys[sid] = hashlib.sha256(repr(key).encode()).hexdigest()
         entry = cache.get(keys[sid])
         if entry is not None:
             cached.append(sid)

@@ -45,7 +45,7 @@ import pytest
 
 from benchmarks import tpch_data as tpch
 from tests.integration.engine.runners import Delayed, FailFirst
-from tests.unit.uzo_engine.helpers import chain, edge, node, values
+from tests.unit.uzo_engine.helpers import chain, edge, node, operator_ctx, values
 from uzo_engine.compiler import CompileOptions, compile_workflow
 from uzo_engine.plan import ExecutionPlan, StepContext
 from uzo_engine.runtime.actors import Absent
@@ -648,7 +648,7 @@ def test_both_executors_report_the_same_run(
         doc = case.doc(env)
         plan = compile_case(case, doc, env)
         ordered = ordered_steps(plan, doc)
-        ctx = StepContext(execution_id=f"parity-{name}-{uuid.uuid4().hex[:8]}")
+        ctx = operator_ctx(f"parity-{name}-{uuid.uuid4().hex[:8]}")  # the files are ours
         if case.cancel_on is not None:
             ctx.cancelled = cancel_on_marker(env.workdir / case.cancel_on).is_set
         records[name] = execute(plan, ctx)

@@ -1,4 +1,5 @@
-"""Helpers for engine unit tests: workflow builders, node runners, DuckDB references."""
+"""Helpers for engine unit tests: workflow builders, step contexts, node runners, DuckDB
+references."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from uzo_connectors.base import ConnectorContext
+from uzo_connectors.settings import ConnectorSettings
+from uzo_connectors.ssrf import EndpointPolicy
 from uzo_engine.nodes.registry import get_node_type
 from uzo_engine.nodes.types import polars_schema
 from uzo_engine.plan import StepContext
 
 if TYPE_CHECKING:
+    import os
     from collections.abc import Mapping
 
     import pyarrow as pa
@@ -56,6 +61,26 @@ def values(node_id: str, table: pa.Table) -> dict[str, Any]:
 
     schema = {c: dtype_text(t) for c, t in polars_schema(table.schema).items()}
     return node(node_id, "values", rows=table.to_pylist(), schema=schema)
+
+
+def confined(*roots: str | os.PathLike[str]) -> ConnectorContext:
+    """A subscription's connector context: only ``roots`` on disk (relative paths in the
+    first), the default endpoint policy (no loopback or private address), no ambient
+    credentials."""
+    return ConnectorContext(EndpointPolicy(), local_roots=tuple(str(r) for r in roots))
+
+
+def tenant_ctx(
+    *roots: str | os.PathLike[str], execution_id: str = "test", **fields: Any
+) -> StepContext:
+    """A step context confined to ``roots`` (see :func:`confined`)."""
+    return StepContext(execution_id, connectors=confined(*roots), **fields)
+
+
+def operator_ctx(execution_id: str = "test", **fields: Any) -> StepContext:
+    """The step context of the operator's own runs, as the CLI builds it: no root limit,
+    the endpoint policy and ambient types of the ``UZO_CONNECTORS_*`` environment."""
+    return StepContext(execution_id, connectors=ConnectorSettings().operator_context(), **fields)
 
 
 def run_node(

@@ -1,5 +1,6 @@
-"""Every workflow in examples/ validates and runs on the local executor; the TPC-H ones
-answer like DuckDB SQL at scale factor 0.1, with default and chain-only fusion."""
+"""Every workflow in examples/ validates and runs on the local executor, as the operator's
+`uzo run` runs it (the operator's connector context); the TPC-H ones answer like DuckDB
+SQL at scale factor 0.1, with default and chain-only fusion."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from benchmarks import tpch_data as tpch
-from tests.unit.uzo_engine.helpers import assert_same, duck
+from tests.unit.uzo_engine.helpers import assert_same, duck, operator_ctx
 from uzo_engine.compiler import CompileOptions
 from uzo_engine.graph import WorkflowGraph
 from uzo_engine.runtime.local import run_workflow
@@ -32,7 +33,7 @@ def load(name: str) -> dict[str, Any]:
 
 
 def run_ok(doc: dict[str, Any], **options: Any) -> RunResult:
-    result = run_workflow(doc, options=CompileOptions(**options))
+    result = run_workflow(doc, options=CompileOptions(**options), ctx=operator_ctx())
     assert result.status == "succeeded", result.error
     return result
 
@@ -83,7 +84,7 @@ def test_example_validates_and_runs(
 ) -> None:
     monkeypatch.chdir(tmp_path)  # sinks write relative to the current directory
     doc = json.loads(path.read_text())
-    validate_workflow(doc)
+    validate_workflow(doc, connectors=operator_ctx().connectors)
     result = run_ok(doc, **fusion)
     assert all(r.status in ("succeeded", "skipped") for r in result.results.values())
     assert set(result.results) == {n["id"] for n in doc["nodes"]}
@@ -188,7 +189,7 @@ def test_quality_gate_skips_the_alert_branch() -> None:
 @pytest.mark.parametrize("fusion", FUSION, ids=FUSION_IDS)
 def test_tpch_workflow_matches_duckdb(query: str, fusion: dict[str, bool], tpch_sf01: Path) -> None:
     doc = tpch.load_workflow(query, tpch_sf01)
-    validate_workflow(doc)
+    validate_workflow(doc, connectors=operator_ctx().connectors)  # reads the files' schemas
     result = run_ok(doc, **fusion)
     expected = tpch.duckdb_answer(query, tpch_sf01)
     assert expected.num_rows > 0

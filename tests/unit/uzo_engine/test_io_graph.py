@@ -11,10 +11,18 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import ValidationError
 
-from tests.unit.uzo_engine.helpers import chain, edge, node, run1, values
+from tests.unit.uzo_engine.helpers import (
+    chain,
+    confined,
+    edge,
+    node,
+    operator_ctx,
+    run1,
+    tenant_ctx,
+    values,
+)
 from uzo_engine.graph import WorkflowGraph, sql_name, workflow_json_schema
 from uzo_engine.lineage import ColumnRef, trace_to_sources, workflow_lineage
-from uzo_engine.plan import StepContext
 from uzo_engine.profile import profile_table
 from uzo_engine.runtime.local import run_workflow
 from uzo_engine.validation import validate_workflow, validation_errors
@@ -81,20 +89,21 @@ def test_parquet_source_pushdown_preview_and_sink(tmp_path: Path) -> None:
         node("d", "derive", columns={"w": "v * 2"}),
         node("w", "parquet_sink", path=str(out)),
     )
-    result = run_workflow(doc)
+    result = run_workflow(doc, ctx=tenant_ctx(tmp_path))
     assert result.status == "succeeded", result.error
     assert [s.node_ids for s in result.plan.steps.values()] == [("s", "f", "d"), ("w",)]
     written = pq.read_table(out)
     assert written.num_rows == 10
     assert written.column("w").to_pylist()[1] == 30.0
     assert result.results["w"].rows_in == 10
-    preview = run_workflow(doc, ctx=StepContext(execution_id="p", preview_limit=25))
+    preview = run_workflow(doc, ctx=tenant_ctx(tmp_path, preview_limit=25))
     assert preview.table("d").num_rows == 3  # ids 0, 10, 20 among the first 25 rows
     missing = validation_errors(
         chain(
             node("s", "parquet_source", path=str(tmp_path / "no")),
             node("f", "filter", condition="id > 0"),
-        )
+        ),
+        connectors=confined(tmp_path),
     )
     assert [(e.code, e.node_id) for e in missing] == [("source_error", "s")]
 
@@ -123,15 +132,14 @@ def test_connector_source_and_sink_through_uzo_connectors(tmp_path: Path) -> Non
             mode="overwrite",
         ),
     )
-    ctx = StepContext(execution_id="c", connector_configs={"files": config})
-    result = run_workflow(doc, ctx=ctx)
+    result = run_workflow(doc, ctx=tenant_ctx(tmp_path, connector_configs={"files": config}))
     assert result.status == "succeeded", result.error
     assert pq.read_table(tmp_path / "out.parquet").to_pylist() == [
         {"id": 2, "name": "b"},
         {"id": 3, "name": "c"},
     ]
     limited = run_workflow(
-        doc, ctx=StepContext(execution_id="p", preview_limit=1, connector_configs={"files": config})
+        doc, ctx=tenant_ctx(tmp_path, preview_limit=1, connector_configs={"files": config})
     )
     assert limited.results["s"].rows_out == 1
     unknown = run_workflow(chain(node("s", "source", connector="nope", dataset="x")))
@@ -177,7 +185,7 @@ def test_source_predicates_have_duckdbs_semantics_through_the_file_connector(
             "s", "source", connector="file", config={"root": str(tmp_path)},
             dataset="t.parquet", predicate=predicate, **extra,
         )  # fmt: skip
-        result = run_workflow(chain(source))
+        result = run_workflow(chain(source), ctx=tenant_ctx(tmp_path))
         assert result.status == "succeeded", result.error
         return sorted(result.table("s").column("id").to_pylist())
 
@@ -201,12 +209,13 @@ def test_source_predicates_are_validated_as_uzo_expressions() -> None:
     assert any("not BOOLEAN" in e.message for e in validation_errors(typed))
 
 
-def test_connector_nodes_use_the_operators_connector_settings(
+def test_connector_nodes_use_the_callers_connector_context(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Source nodes build their connector with the process's settings: no ambient
-    credentials unless UZO_CONNECTORS_AMBIENT_CREDENTIALS allows the type, and the
-    endpoint policy of UZO_CONNECTORS_* (nothing here reaches the network)."""
+    """Source nodes build their connector with the step context's connector context; the
+    operator's (the CLI's) comes from the settings: no ambient credentials unless
+    UZO_CONNECTORS_AMBIENT_CREDENTIALS allows the type, and the endpoint policy of
+    UZO_CONNECTORS_* (nothing here reaches the network)."""
     doc = chain(
         node(
             "s",
@@ -217,11 +226,14 @@ def test_connector_nodes_use_the_operators_connector_settings(
         )
     )
     monkeypatch.delenv("UZO_CONNECTORS_AMBIENT_CREDENTIALS", raising=False)
-    refused = run_workflow(doc)
+    refused = run_workflow(doc, ctx=operator_ctx())
     assert "access_key_id" in (refused.error or ""), refused.error
     monkeypatch.setenv("UZO_CONNECTORS_AMBIENT_CREDENTIALS", "s3")
-    allowed = run_workflow(doc)  # past the credentials check, stopped by the endpoint policy
+    allowed = run_workflow(doc, ctx=operator_ctx())  # past the credentials, not the policy
     assert "loopback" in (allowed.error or ""), allowed.error
+    # a step context that names no connector context is locked down: no ambient identity
+    default = run_workflow(doc)
+    assert "access_key_id" in (default.error or ""), default.error
 
 
 def test_lineage_follows_expressions_renames_joins_and_aggregates() -> None:
@@ -300,7 +312,7 @@ def test_a_saved_connectors_fields_win_over_the_nodes_inline_config(tmp_path: Pa
             dataset="in.parquet",
         )
         saved = {"files": {"root": str(tmp_path)}}
-        return run_workflow(chain(source), ctx=StepContext("r", connector_configs=saved))
+        return run_workflow(chain(source), ctx=tenant_ctx(tmp_path, connector_configs=saved))
 
     redirected = read_with_inline_root(other)
     assert redirected.status == "failed"

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.uzo_engine.helpers import chain, node
+from tests.unit.uzo_engine.helpers import chain, confined, node
 from uzo_engine.graph import WorkflowGraph, workflow_json_schema
 from uzo_engine.nodes.registry import get_node_type
 from uzo_engine.runtime.local import run_workflow
@@ -186,14 +186,16 @@ def test_the_json_schema_says_what_is_open() -> None:
     assert defs["Position"]["properties"]["x"]["type"] == "number"
 
 
-def test_validation_can_stay_off_storage(tmp_path: Path) -> None:
+def test_validation_stays_off_storage_unless_given_a_connector_context(tmp_path: Path) -> None:
     doc = chain(
         node("s", "parquet_source", path=str(tmp_path / "missing.parquet")),
         node("f", "filter", condition="nope > 1"),
     )
-    assert [e.code for e in validation_errors(doc)] == ["source_error"]
-    # without reading, the source's schema is unknown, so nothing downstream is checked
-    assert validation_errors(doc, read_data=False) == []
+    # without a context the source's schema is unknown, so nothing downstream is checked
+    assert validation_errors(doc) == []
+    assert [e.code for e in validation_errors(doc, connectors=confined(tmp_path))] == [
+        "source_error"
+    ]
     assert get_node_type("parquet_source").infer_reads_data
     assert not get_node_type("values").infer_reads_data
 
