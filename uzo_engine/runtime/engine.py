@@ -1,8 +1,11 @@
-"""The process-wide runtime: Prefect API + Ray connection + node-actor pool + preview cache.
+"""The process-wide runtime: Ray connection + node-actor pool + preview cache + Prefect mirror.
 
-Order matters (docs/measured-stack.md): the Prefect API URL is exported before
-Ray starts, and handed to every Ray worker through the job's ``runtime_env``;
-otherwise each worker would start its own temporary Prefect server.
+The runtime never waits for Prefect (ADR 0005): it starts the local Prefect
+server if UZO runs one, without waiting for it to answer, and hands its URL to
+the :class:`~uzo_engine.runtime.record.Recorder`, which mirrors runs from this
+process and retries until Prefect answers. Ray workers get nothing of Prefect:
+no Prefect code runs in them, so no API URL (a loopback one least of all) is
+shipped to the workers of a remote cluster.
 """
 
 from __future__ import annotations
@@ -50,40 +53,74 @@ class Runtime:
     # -- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> Runtime:
-        """Prefect API, then Ray, then the actor pool (idempotent)."""
+        """Ray, then the actor pool, and the Prefect mirror alongside (idempotent).
+
+        Returns without waiting for Prefect: a Prefect API that does not answer (yet)
+        delays only the mirror.
+        """
         from uzo_engine.runtime.actors import ActorPool
         from uzo_engine.runtime.preview import PreviewCache
-        from uzo_engine.runtime.record import Recorder
 
         with self._lock:
             if self._pool is not None:
                 return self
-            # the server's URL is known at once: Ray starts while the server migrates
-            api = prefect_server.ensure_prefect_api(self.settings, wait=False)
+            self._recorder = self._start_mirror()
             try:
-                worker_env = prefect_server.export_api_url(api, self.settings)
-                self.cluster = cluster.connect(self.settings, worker_env)
+                self.cluster = cluster.connect(self.settings)
                 size = self.settings.actor_pool_size or self.cluster.num_cpus
                 pool = ActorPool(size)
                 pool.ready()
-                self.prefect = prefect_server.wait_until_healthy(api, self.settings)
             except BaseException:
-                if api.started_here:
-                    prefect_server.stop_prefect_server(self.settings)
+                self._stop_mirror(stop_prefect=True)
                 raise
             self._pool = pool
             self._preview_cache = PreviewCache()
-            self._recorder = Recorder(
-                self.prefect.url,
-                nice=self.settings.prefect_nice,
-                delay=self.settings.prefect_record_delay_seconds,
-            )
             return self
 
+    def _start_mirror(self) -> Recorder | None:
+        """The local Prefect server (started, not waited for) or the external API, and the
+        recorder that mirrors runs to it; None when the mirror is off or cannot start."""
+        from uzo_engine.runtime.record import Recorder
+
+        settings = self.settings
+        if not settings.prefect_mirror:
+            return None
+        try:
+            api = prefect_server.ensure_prefect_api(settings, wait=False)
+        except Exception as exc:  # e.g. Prefect's database cannot be created: runs go on
+            log.warning("Prefect mirror off: the Prefect server did not start: %s", exc)
+            return None
+        self.prefect = api
+        prefect_server.prepare_client(settings)
+        hint = f"see {settings.prefect_home / 'server.log'}" if api.pid is not None else ""
+        return Recorder(
+            api.url,
+            cancel_run=self.cancel,
+            nice=settings.prefect_nice,
+            delay=settings.prefect_record_delay_seconds,
+            give_up_seconds=settings.prefect_mirror_give_up_seconds,
+            startup_grace_seconds=settings.prefect_server_start_timeout_seconds,
+            forward_errors=settings.prefect_mirror_errors,
+            hint=hint,
+        )
+
+    def _stop_mirror(self, *, stop_prefect: bool, timeout: float = 0.0) -> None:
+        if self._recorder is not None:
+            self._recorder.close(timeout=timeout)
+            self._recorder = None
+        api = self.prefect
+        if stop_prefect and api is not None and api.started_here:
+            prefect_server.stop_prefect_server(self.settings)
+            self.prefect = None
+
+    @property
+    def mirror(self) -> Recorder | None:
+        """The Prefect mirror of this runtime's runs (None when off)."""
+        return self._recorder
+
     def warm_up(self) -> float:
-        """Run a one-node flow so the first real run does not pay Prefect's start-up in the
-        Ray workers (seconds: docs/measured-stack.md), nor the node actors their imports.
-        Returns the seconds until the run and its flow run were done."""
+        """Run a one-step plan on every node actor, so the first real run does not pay the
+        actors' imports. Returns the seconds it took (the Prefect mirror is not awaited)."""
         from uzo_engine.plan import ExecutionPlan, PlanStep, Stage
         from uzo_engine.runtime.actors import NoopRunner
 
@@ -96,9 +133,6 @@ class Runtime:
         result = self.run_sync(plan)
         if result.status != "succeeded":
             raise RuntimeError(f"warm-up run {result.status}: {result.error}")
-        recorded = result.recorded(timeout=120)
-        if recorded.state != "COMPLETED":
-            raise RuntimeError(f"warm-up flow run not completed: {recorded}")
         return time.perf_counter() - started
 
     @property
@@ -109,14 +143,13 @@ class Runtime:
         return self._pool
 
     def close(self, *, stop_cluster: bool = False, stop_prefect: bool = False) -> None:
-        """Release the actors; optionally stop Ray and the shared Prefect server.
+        """Release the actors; optionally stop Ray, and the local Prefect server if this
+        runtime started it (one another process started, e.g. `uzo serve`'s, keeps running).
 
-        Flow runs still being recorded get up to 30 s to reach their final state first.
+        Runs still being mirrored get up to 30 s to reach Prefect first.
         """
         with self._lock:
-            if self._recorder is not None:
-                self._recorder.close(timeout=30.0)
-                self._recorder = None
+            self._stop_mirror(stop_prefect=stop_prefect, timeout=30.0)
             if self._loop is not None:
                 self._loop.stop()
                 self._loop = None
@@ -130,10 +163,6 @@ class Runtime:
             self._pool = None
         if stop_cluster:
             cluster.shutdown()
-        if stop_prefect and self.prefect is not None and self.prefect.pid is not None:
-            _flush_prefect_logs()
-            prefect_server.stop_prefect_server(self.settings)
-            self.prefect = None
 
     # -- runs ---------------------------------------------------------------------------------
 
@@ -147,7 +176,7 @@ class Runtime:
     ) -> RunResult:
         """Run ``plan`` on the node actors; events go to ``sink``.
 
-        Returns when every step has finished. The run's Prefect flow run is recorded
+        Returns when every step has finished. The run's Prefect flow run is written
         alongside and reaches its final state moments later: ``RunResult.recorded()``.
         """
         from uzo_engine.runtime.flow import run_plan
@@ -186,12 +215,13 @@ class Runtime:
         return recorder.flow_run_id(execution_id) if recorder is not None else None
 
     def flush_records(self, timeout: float = 30.0) -> int:
-        """Wait until every run's flow run is recorded; returns how many were not in time."""
+        """Wait until every run's flow run is written; returns how many were not in time."""
         recorder = self._recorder
         return recorder.flush(timeout) if recorder is not None else 0
 
     def cancel(self, execution_id: str) -> bool:
-        """Cancel a running execution of this process (thread-safe)."""
+        """Cancel a running execution of this process (thread-safe). The one cancel path:
+        the API's, and the mirror's when the flow run is cancelled in Prefect."""
         from uzo_engine.runtime.flow import cancel_run
 
         return cancel_run(execution_id)
@@ -222,20 +252,6 @@ class Runtime:
             ctx=ctx,
             port=port,
         )
-
-
-def _flush_prefect_logs() -> None:
-    """Send buffered flow-run logs before the server goes away (else: noise at exit)."""
-    import sys
-
-    if "prefect.logging.handlers" not in sys.modules:
-        return
-    from prefect.logging.handlers import APILogWorker
-
-    try:
-        APILogWorker.drain_all(timeout=5)
-    except Exception:  # the server is already gone: nothing to save
-        log.debug("flushing Prefect logs failed", exc_info=True)
 
 
 _runtime: dict[str, Runtime] = {}

@@ -134,6 +134,15 @@ class _Run:
             self.results[r.node_id] = r
             eid = self.ctx.execution_id
             self.sink.node_event(NodeEvent(eid, r.node_id, r.status, r, r.error))
+        if self.flow_record is not None:  # the Prefect mirror: a task run per step
+            self.flow_record.step(
+                meta.step_id,
+                [r.node_id for r in meta.results],
+                meta.status,
+                getattr(meta, "started_at", None),
+                getattr(meta, "ended_at", None),
+                next((r.error for r in meta.results if r.error), None),
+            )
 
     def record_all(self, step_id: str, status: NodeStatus, message: str) -> None:
         results = [
@@ -260,8 +269,6 @@ async def _drive(run: _Run) -> None:
                 first = plan.steps[sid].node_ids[0]
                 live.update({(sid, p): Absent("failed", first) for p in plan.steps[sid].outputs})
             continue
-        if run.flow_record is not None:
-            run.flow_record.stage(batch.label, bundle.metas)
         live.update(bundle.outputs)
         pending.update({ref: sid for sid, ref in bundle.metas.items()})
         for key in [k for k in live if last_use.get(k[0], -1) <= b]:
@@ -400,7 +407,7 @@ async def run_plan(
     run.sink.run_event(RunEvent(eid, "running"))
     try:
         if recorder is not None:
-            run.flow_record = recorder.start(eid, plan.workflow_name, run.cancel.set)
+            run.flow_record = recorder.start(eid)
         await _drive(run)
     except BaseException as exc:
         run.status = "failed"
