@@ -66,8 +66,8 @@ class EngineSettings(UzoSettings):
         default=None,
         ge=1,
         le=65535,
-        description="Port of the local Prefect server UZO starts (on 127.0.0.1). "
-        "Unset: a free port.",
+        description="Port of the local Prefect server UZO starts on 127.0.0.1, where it "
+        "also serves Prefect's UI. Unset: a free port (`uzo serve` prints the address).",
         json_schema_extra={"doc_default": "a free port"},
     )
     prefect_server_start_timeout_seconds: float = Field(

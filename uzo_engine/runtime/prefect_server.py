@@ -3,7 +3,9 @@
 The local server is a ``prefect server start`` process on 127.0.0.1 (port
 ``UZO_PREFECT_SERVER_PORT``, or a free one) with its home under
 ``UZO_HOME/prefect`` and its data in SQLite there, or in a ``prefect`` database
-when UZO uses an external PostgreSQL (:mod:`.prefect_db`). The first process to
+when UZO uses an external PostgreSQL (:mod:`.prefect_db`). It serves Prefect's
+UI at its root (:func:`ui_url`), where operators see the mirrored runs (measured:
+the UI starts no slower and takes no more memory). The first process to
 need it starts it under a file lock, without waiting for it to answer, and
 writes ``server.json`` (url, pid); every other process reuses a live one.
 Nothing of it is shipped to Ray workers: the mirror runs in the driver.
@@ -91,8 +93,7 @@ def server_env(settings: EngineSettings) -> dict[str, str]:
     return {
         "PREFECT_HOME": str(home),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "false",
-        "PREFECT_SERVER_UI_ENABLED": "false",
+        "PREFECT_SERVER_UI_ENABLED": "true",
         "PREFECT_API_DATABASE_CONNECTION_URL": prefect_db.connection_url(settings),
         "PREFECT_LOGGING_LEVEL": "WARNING",
     }
@@ -117,7 +118,7 @@ def _start(settings: EngineSettings) -> PrefectApi:
     prefect_bin = os.path.join(os.path.dirname(sys.executable), "prefect")
     cmd = [prefect_bin] if os.path.exists(prefect_bin) else [sys.executable, "-m", "prefect"]
     cmd += ["server", "start", "--host", "127.0.0.1", "--port", str(port), "--analytics-off"]
-    cmd += ["--no-ui", "--no-scheduler", "--no-late-runs"]
+    cmd += ["--ui", "--no-scheduler", "--no-late-runs"]
     nice = shutil.which("nice")
     if settings.prefect_nice and nice:  # bookkeeping yields the CPU to node work
         cmd = [nice, "-n", str(settings.prefect_nice), *cmd]
@@ -177,6 +178,11 @@ def prepare_client(settings: EngineSettings) -> None:
     settings.prefect_home.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_HOME", str(settings.prefect_home))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+def ui_url(api: PrefectApi) -> str:
+    """Where Prefect's UI is: the server's root (the API is under /api)."""
+    return api.url.removesuffix("/api") + "/"
 
 
 def _terminate(pid: int, timeout: float = 10.0) -> None:

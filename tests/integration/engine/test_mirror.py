@@ -182,6 +182,15 @@ def test_no_prefect_url_and_no_prefect_code_reach_the_ray_workers(runtime: Runti
     ]
 
 
+def test_the_local_prefect_server_serves_its_ui(runtime: Runtime) -> None:
+    import httpx
+
+    assert runtime.prefect is not None
+    page = httpx.get(prefect_server.ui_url(runtime.prefect), timeout=30)
+    assert page.status_code == 200
+    assert "<html" in page.text.lower()
+
+
 # -- cancellation from Prefect ------------------------------------------------------------------
 
 
