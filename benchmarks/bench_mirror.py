@@ -186,7 +186,11 @@ def start_runtimes(home: Path) -> tuple[Runtime, Runtime, float, float]:
 
 def run(cfg: Config) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix="uzo-bench-mirror-"))
-    on, off, started_s, answered_s = start_runtimes(home)
+    try:
+        on, off, started_s, answered_s = start_runtimes(home)
+    except BaseException:
+        shutil.rmtree(home, ignore_errors=True)
+        raise
     phases: list[Phase] = []
     try:
         for runtime in (on, off):  # warm: actors' imports, the mirror's client and flow

@@ -64,7 +64,7 @@ class Runtime:
         with self._lock:
             if self._pool is not None:
                 return self
-            self._recorder = self._start_mirror()
+            api = self._start_prefect()  # first: it starts (in its process) while Ray does
             try:
                 self.cluster = cluster.connect(self.settings)
                 size = self.settings.actor_pool_size or self.cluster.num_cpus
@@ -75,13 +75,14 @@ class Runtime:
                 raise
             self._pool = pool
             self._preview_cache = PreviewCache()
+            # after Ray: the recorder's thread imports Prefect (seconds of CPU), and Ray's
+            # start has a fixed 30 s deadline that a loaded machine can miss
+            self._recorder = self._mirror_to(api) if api is not None else None
             return self
 
-    def _start_mirror(self) -> Recorder | None:
-        """The local Prefect server (started, not waited for) or the external API, and the
-        recorder that mirrors runs to it; None when the mirror is off or cannot start."""
-        from uzo_engine.runtime.record import Recorder
-
+    def _start_prefect(self) -> PrefectApi | None:
+        """The local Prefect server (started, not waited for) or the external API; None when
+        the mirror is off or the server cannot start (runs go on either way)."""
         settings = self.settings
         if not settings.prefect_mirror:
             return None
@@ -91,6 +92,12 @@ class Runtime:
             log.warning("Prefect mirror off: the Prefect server did not start: %s", exc)
             return None
         self.prefect = api
+        return api
+
+    def _mirror_to(self, api: PrefectApi) -> Recorder:
+        from uzo_engine.runtime.record import Recorder
+
+        settings = self.settings
         prefect_server.prepare_client(settings)
         hint = f"see {settings.prefect_home / 'server.log'}" if api.pid is not None else ""
         return Recorder(

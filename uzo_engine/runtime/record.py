@@ -59,6 +59,9 @@ MAX_BACKLOG_RUNS = 10_000  # runs held for Prefect; beyond, the oldest is droppe
 WRITES_PER_TICK = 50  # flow-run requests per round: the cancel poll still comes every ~1 s
 BACKOFF_FIRST_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 5.0
+# a busy Prefect answers 503 for a moment (its SQLite locked by its own services): only an
+# outage that lasts this long is worth a warning
+WARN_AFTER_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -514,20 +517,21 @@ class Recorder:
         self._failures += 1
         backoff = BACKOFF_FIRST_SECONDS * 2 ** min(self._failures - 1, 10)
         self._retry_at = now + min(BACKOFF_MAX_SECONDS, backoff)
+        down = now - self._down_since
         starting = not self._connected and now - self._created < self.startup_grace_seconds
-        if starting or self._warned:
+        if starting or self._warned or down < min(WARN_AFTER_SECONDS, self.give_up_seconds):
             log.debug("Prefect API %s not answering: %s", self.api_url, exc)
         else:
             self._warned = True
             log.warning(
-                "Prefect API %s not answering (%s): runs go on; their flow runs are written "
-                "once it answers, or dropped after %.0f s%s",
+                "Prefect API %s not answering for %.0f s (%s): runs go on; their flow runs "
+                "are written once it answers, or dropped after %.0f s%s",
                 self.api_url,
+                down,
                 exc,
                 self.give_up_seconds,
                 f" ({self.hint})" if self.hint else "",
             )
-        down = now - self._down_since
         if down >= self.give_up_seconds:
             self._drop_all(down)
 
