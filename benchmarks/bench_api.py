@@ -153,6 +153,8 @@ def server_env(
         UZO_AUTH_LOGIN_LIMIT_PER_IP="10000/minute",
         UZO_AUTH_LOGIN_LIMIT_PER_ACCOUNT="1000/minute",
         UZO_AUTH_ACCESS_TTL_SECONDS="86400",
+        # no runs here: the Prefect server `uzo serve` would start only takes CPU from the API
+        UZO_PREFECT_MIRROR="false",
     )
     return env
 

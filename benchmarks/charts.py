@@ -243,6 +243,34 @@ def plot_audit(data: dict[str, Any]) -> Figure:
     return fig
 
 
+def plot_mirror(data: dict[str, Any]) -> Figure:
+    """CPU per run by process with the Prefect mirror on and off; runs/s and mirror lag."""
+    rows: list[dict[str, Any]] = data["results"]
+    groups = [f"{r['shape']}, mirror {r['mirror']}" for r in rows]
+    parts = ("mirror_thread", "driver", "prefect_server", "ray")
+    fig, (cpu, rate) = _figure(1, 2, width=13)
+    _grouped(
+        cpu,
+        groups,
+        {part: [float(r["cpu_ms_per_run"][part]) for r in rows] for part in parts},
+        "CPU ms per run",
+        log=True,
+    )
+    goal = data.get("goals", {}).get("mirror_cpu_ms_per_run_max")
+    if goal is not None:
+        cpu.axhline(float(goal), color="red", linestyle="--", label=f"goal {goal} ms (mirror)")
+        cpu.legend(fontsize=7)
+    cpu.set_title("CPU per run (the mirror thread is part of the driver)", fontsize=10)
+    labels = [
+        f"{g}" + (f" (lag p95 {r['lag_s']['p95']:.2f} s)" if "lag_s" in r else "")
+        for g, r in zip(groups, rows, strict=True)
+    ]
+    _hbars(rate, labels, [float(r["runs_per_s"]) for r in rows], "runs/s, back to back")
+    rate.set_title("throughput", fontsize=10)
+    fig.suptitle(f"mirror: {data.get('runs_per_phase', '?')} runs per phase, back to back")
+    return fig
+
+
 def _numeric_leaves(value: Any, prefix: str = "") -> list[tuple[str, float]]:
     if isinstance(value, bool):
         return []
@@ -285,6 +313,7 @@ PLOTTERS: dict[str, Callable[[dict[str, Any]], Figure]] = {
     "connectors_s3": plot_connectors_s3,
     "api": plot_api,
     "audit": plot_audit,
+    "mirror": plot_mirror,
 }
 
 

@@ -26,6 +26,7 @@ from uzo_engine.cli.workflows import register as register_workflow_commands
 if TYPE_CHECKING:
     from uzo_api.db.session import Database
     from uzo_api.settings import Settings
+    from uzo_engine.runtime.prefect_server import PrefectApi
 
 app = typer.Typer(
     name="uzo",
@@ -130,6 +131,13 @@ def serve(
     print(f"  API docs  {base}/docs")
     print(f"  OpenAPI   {base}/openapi.json")
     print(f"  ready?    {base}/readyz")
+    prefect = _start_prefect()
+    if prefect is not None:
+        from uzo_engine.runtime.prefect_server import ui_url
+
+        # where operators see every run, mirrored (ADR 0005); the server may still be starting
+        where = ui_url(prefect) if prefect.pid is not None else f"{prefect.url} (external)"
+        print(f"  Prefect   {where}")
     if workers > 1:
         print(f"  workers   {workers} processes")
     # uvicorn re-raises the signal that stopped it; turn SIGTERM into a normal exit so
@@ -144,6 +152,28 @@ def serve(
         db.dispose()
         if db.urls.embedded:
             stop_embedded(settings)
+        if prefect is not None and prefect.started_here:
+            from uzo_engine.runtime.prefect_server import stop_prefect_server
+            from uzo_engine.settings import get_engine_settings
+
+            stop_prefect_server(get_engine_settings())
+
+
+def _start_prefect() -> PrefectApi | None:
+    """The Prefect server runs are mirrored to, with its UI: UZO's local one (started, not
+    waited for; shared with every UZO process of this UZO_HOME), or the external API.
+    None when the mirror is off (UZO_PREFECT_MIRROR=false) or the server cannot start."""
+    from uzo_engine.runtime import prefect_server
+    from uzo_engine.settings import get_engine_settings
+
+    engine = get_engine_settings()
+    if not engine.prefect_mirror:
+        return None
+    try:
+        return prefect_server.ensure_prefect_api(engine, wait=False)
+    except Exception as exc:  # the API serves anyway; runs are not mirrored
+        print(f"uzo: the Prefect server did not start: {exc}", file=sys.stderr)
+        return None
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

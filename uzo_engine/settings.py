@@ -83,14 +83,28 @@ class EngineSettings(UzoSettings):
         description="Steps one I/O-lane actor runs at once (one thread each).",
     )
 
-    # Prefect
+    # Prefect: the mirror of every run (ADR 0005)
+    prefect_mirror: bool = Field(
+        default=True,
+        description="Mirror every run to Prefect as a flow run with a task run per step. "
+        "False: no Prefect server is started or used.",
+    )
     prefect_api_url: str | None = Field(
         default=None, description="External Prefect API (http://host:4200/api)."
+    )
+    prefect_server_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port of the local Prefect server UZO starts on 127.0.0.1, where it "
+        "also serves Prefect's UI. Unset: a free port (`uzo serve` prints the address).",
+        json_schema_extra={"doc_default": "a free port"},
     )
     prefect_server_start_timeout_seconds: float = Field(
         default=90.0,
         gt=0,
-        description="Longest wait for the local Prefect server UZO starts to answer.",
+        description="How long the local Prefect server UZO starts may take to answer before "
+        "the mirror warns that it does not (runs never wait for it).",
     )
     database_url: SecretStr | None = Field(
         default=None,
@@ -105,14 +119,25 @@ class EngineSettings(UzoSettings):
         ge=0,
         le=19,
         description="CPU niceness of Prefect bookkeeping (the server UZO starts, the thread "
-        "that records runs as flow runs): on a busy machine node work goes first. 0: off.",
+        "that mirrors runs to it): on a busy machine node work goes first. 0: off.",
     )
     prefect_record_delay_seconds: float = Field(
         default=1.0,
         ge=0,
         le=60,
-        description="A run's Prefect flow run starts this long after the run (or when it "
-        "ends, if sooner), so Prefect's own work never slows a short run. 0: at once.",
+        description="A run still going this long after its start gets a RUNNING flow run; "
+        "a shorter one is written once, in its final state (one request instead of two).",
+    )
+    prefect_mirror_give_up_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="How long the mirror keeps the runs it could not write while the "
+        "Prefect API does not answer; then it drops them (a mirror gap, logged once).",
+    )
+    prefect_mirror_errors: bool = Field(
+        default=False,
+        description="Also send node error messages to Prefect. Prefect's UI has no tenancy, "
+        "and errors can quote data: by default the mirror sends ids, statuses and times.",
     )
 
     # Runs

@@ -176,6 +176,9 @@ def test_serve_starts_with_no_external_service_and_stops_cleanly(tmp_path: Path)
     assert proc.returncode == 0, out
     assert f"{base}/docs" in out
     assert not _postgres_running(home / "pg")
+    # it started the Prefect server runs are mirrored to, said where its UI is, and stopped it
+    assert "  Prefect   http://127.0.0.1:" in out
+    assert not (home / "prefect" / "server.json").exists()
     # JSON log lines; every request's line carries its request id
     records = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     requests = [r for r in records if r.get("event") == "request"]
@@ -185,13 +188,15 @@ def test_serve_starts_with_no_external_service_and_stops_cleanly(tmp_path: Path)
 
 
 def _workers(pid: int) -> list[Any]:
-    """The API processes under `uzo serve` (not multiprocessing's resource tracker)."""
+    """The API processes under `uzo serve` (not multiprocessing's resource tracker, nor the
+    Prefect server it starts)."""
     import psutil
 
+    others = ("resource_tracker", "prefect server")
     return [
         p
         for p in psutil.Process(pid).children()
-        if p.is_running() and "resource_tracker" not in " ".join(p.cmdline())
+        if p.is_running() and not any(o in " ".join(p.cmdline()) for o in others)
     ]
 
 

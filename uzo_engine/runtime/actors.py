@@ -208,6 +208,7 @@ class NodeWorker:
         self._cancelled: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._lock = threading.Lock()
         self._zombies: list[threading.Thread] = []
+        self._wakes: dict[str, set[threading.Event]] = {}  # execution id -> waiting steps
 
     # -- control (runs in its own concurrency group when an actor) -------------
 
@@ -216,6 +217,9 @@ class NodeWorker:
             self._cancelled[execution_id] = None
             while len(self._cancelled) > 1000:
                 self._cancelled.popitem(last=False)
+            wakes = list(self._wakes.get(execution_id, ()))
+        for wake in wakes:  # its running steps give up at once
+            wake.set()
 
     def is_cancelled(self, execution_id: str) -> bool:
         return execution_id in self._cancelled
@@ -313,29 +317,52 @@ class NodeWorker:
             except BaseException as exc:  # handed to the caller, whatever it is
                 future.set_exception(exc)
 
+        # woken by the runner's end, a cancel of this run or the deadline, never by a poll:
+        # an I/O actor waits on hundreds of steps at once
+        wake = threading.Event()
+        future.add_done_callback(lambda _: wake.set())
+        with self._lock:
+            self._wakes.setdefault(execution_id, set()).add(wake)
         thread = threading.Thread(target=body, name=f"uzo-step-{call.step_id}", daemon=True)
         thread.start()
-        while True:
-            wait = _POLL_SECONDS
-            if deadline is not None:
-                wait = max(0.0, min(wait, deadline - time.monotonic()))
-            try:
-                return future.result(timeout=wait)
-            except BaseException as exc:
-                if future.done():  # the runner raised (perhaps a TimeoutError of its own)
-                    # a runner stopping because we asked it to is a cancellation or a
-                    # timeout, not a failure of its own
-                    if self.is_cancelled(execution_id):
-                        raise _Cancelled from exc
-                    if deadline is not None and time.monotonic() >= deadline:
-                        raise _TimedOut(f"timed out after {call.timeout_seconds:g} s") from exc
-                    raise
+        try:
+            while True:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                wake.wait(left)
+                if future.done():
+                    return self._outcome(future, call, execution_id, deadline)
+                if self.is_cancelled(execution_id):
+                    self._abandon(thread)
+                    raise _Cancelled
+                if deadline is not None and time.monotonic() >= deadline:
+                    self._abandon(thread)
+                    raise _TimedOut(f"timed out after {call.timeout_seconds:g} s")
+                wake.clear()
+        finally:
+            with self._lock:
+                waiting = self._wakes.get(execution_id)
+                if waiting is not None:
+                    waiting.discard(wake)
+                    if not waiting:
+                        del self._wakes[execution_id]
+
+    def _outcome(
+        self,
+        future: concurrent.futures.Future[StepOutput],
+        call: StepCall,
+        execution_id: str,
+        deadline: float | None,
+    ) -> StepOutput:
+        try:
+            return future.result()
+        except BaseException as exc:
+            # a runner stopping because we asked it to is a cancellation or a timeout,
+            # not a failure of its own
             if self.is_cancelled(execution_id):
-                self._abandon(thread)
-                raise _Cancelled
+                raise _Cancelled from exc
             if deadline is not None and time.monotonic() >= deadline:
-                self._abandon(thread)
-                raise _TimedOut(f"timed out after {call.timeout_seconds:g} s")
+                raise _TimedOut(f"timed out after {call.timeout_seconds:g} s") from exc
+            raise
 
     def _abandon(self, thread: threading.Thread) -> None:
         """Give up on a running runner: its thread keeps running until the worker is replaced."""

@@ -1,8 +1,8 @@
 """Connect this process to Ray once: a local cluster, or the one at ``UZO_RAY_ADDRESS``.
 
-The Prefect API URL must be known before Ray workers start (docs/measured-stack.md:
-a worker without ``PREFECT_API_URL`` starts its own temporary Prefect server), so
-:func:`connect` takes the environment to give every worker of this job.
+:func:`connect` can give every worker of this job an environment. UZO gives none
+today: no Prefect code runs in Ray workers any more (the Prefect mirror writes
+from the driver, ADR 0005), so no Prefect API URL is shipped to them.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def _is_loopback(address: str) -> bool:
 def connect(settings: EngineSettings, worker_env: Mapping[str, str] | None = None) -> ClusterInfo:
     """Initialise Ray in this process (idempotent) and return what it is connected to.
 
-    ``worker_env`` becomes the job's ``runtime_env.env_vars`` (e.g. PREFECT_API_URL).
+    ``worker_env`` becomes the job's ``runtime_env.env_vars``.
     """
     import ray
 
@@ -100,7 +100,7 @@ def connect(settings: EngineSettings, worker_env: Mapping[str, str] | None = Non
             if missing:
                 log.warning(
                     "Ray was initialised before UZO without %s in runtime_env.env_vars: "
-                    "its workers may start their own temporary Prefect servers",
+                    "its workers do not see them",
                     ", ".join(missing),
                 )
         elif settings.ray_address:

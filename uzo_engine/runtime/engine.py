@@ -1,8 +1,11 @@
-"""The process-wide runtime: Prefect API + Ray connection + node-actor pool + preview cache.
+"""The process-wide runtime: Ray connection + node-actor pool + preview cache + Prefect mirror.
 
-Order matters (docs/measured-stack.md): the Prefect API URL is exported before
-Ray starts, and handed to every Ray worker through the job's ``runtime_env``;
-otherwise each worker would start its own temporary Prefect server.
+The runtime never waits for Prefect (ADR 0005): it starts the local Prefect
+server if UZO runs one, without waiting for it to answer, and hands its URL to
+the :class:`~uzo_engine.runtime.record.Recorder`, which mirrors runs from this
+process and retries until Prefect answers. Ray workers get nothing of Prefect:
+no Prefect code runs in them, so no API URL (a loopback one least of all) is
+shipped to the workers of a remote cluster.
 """
 
 from __future__ import annotations
@@ -51,19 +54,20 @@ class Runtime:
     # -- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> Runtime:
-        """Prefect API, then Ray, then the node actors (idempotent)."""
+        """Ray, then the node actors, and the Prefect mirror alongside (idempotent).
+
+        Returns without waiting for Prefect: a Prefect API that does not answer (yet)
+        delays only the mirror.
+        """
         from uzo_engine.runtime.backends import RayBackend
         from uzo_engine.runtime.preview import PreviewCache
-        from uzo_engine.runtime.record import Recorder
 
         with self._lock:
             if self._backend is not None:
                 return self
-            # the server's URL is known at once: Ray starts while the server migrates
-            api = prefect_server.ensure_prefect_api(self.settings, wait=False)
+            api = self._start_prefect()  # first: it starts (in its process) while Ray does
             try:
-                worker_env = prefect_server.export_api_url(api, self.settings)
-                self.cluster = cluster.connect(self.settings, worker_env)
+                self.cluster = cluster.connect(self.settings)
                 cpus = self.cluster.num_cpus
                 size = self.settings.actor_pool_size or max(1, int(cpus / self.settings.actor_cpus))
                 backend = RayBackend(
@@ -76,25 +80,65 @@ class Runtime:
                 if self._loop is None:
                     self._loop = LoopThread("uzo-runs")
                 self._loop.run(backend.start())
-                self.prefect = prefect_server.wait_until_healthy(api, self.settings)
             except BaseException:
-                if api.started_here:
-                    prefect_server.stop_prefect_server(self.settings)
+                self._stop_mirror(stop_prefect=True)
                 raise
             self._backend = backend
             self._preview_cache = PreviewCache()
-            self._recorder = Recorder(
-                self.prefect.url,
-                nice=self.settings.prefect_nice,
-                delay=self.settings.prefect_record_delay_seconds,
-                cancel_run=self.cancel,
-            )
+            # after Ray: the recorder's thread imports Prefect (seconds of CPU), and Ray's
+            # start has a fixed 30 s deadline that a loaded machine can miss
+            self._recorder = self._mirror_to(api) if api is not None else None
             return self
 
+    def _start_prefect(self) -> PrefectApi | None:
+        """The local Prefect server (started, not waited for) or the external API; None when
+        the mirror is off or the server cannot start (runs go on either way)."""
+        settings = self.settings
+        if not settings.prefect_mirror:
+            return None
+        try:
+            api = prefect_server.ensure_prefect_api(settings, wait=False)
+        except Exception as exc:  # e.g. Prefect's database cannot be created: runs go on
+            log.warning("Prefect mirror off: the Prefect server did not start: %s", exc)
+            return None
+        self.prefect = api
+        return api
+
+    def _mirror_to(self, api: PrefectApi) -> Recorder:
+        from uzo_engine.runtime.record import Recorder
+
+        settings = self.settings
+        prefect_server.prepare_client(settings)
+        hint = f"see {settings.prefect_home / 'server.log'}" if api.pid is not None else ""
+        return Recorder(
+            api.url,
+            cancel_run=self.cancel,
+            nice=settings.prefect_nice,
+            delay=settings.prefect_record_delay_seconds,
+            give_up_seconds=settings.prefect_mirror_give_up_seconds,
+            startup_grace_seconds=settings.prefect_server_start_timeout_seconds,
+            forward_errors=settings.prefect_mirror_errors,
+            hint=hint,
+        )
+
+    def _stop_mirror(self, *, stop_prefect: bool, timeout: float = 0.0) -> None:
+        if self._recorder is not None:
+            self._recorder.close(timeout=timeout)
+            self._recorder = None
+        api = self.prefect
+        if stop_prefect and api is not None and api.started_here:
+            prefect_server.stop_prefect_server(self.settings)
+            self.prefect = None
+
+    @property
+    def mirror(self) -> Recorder | None:
+        """The Prefect mirror of this runtime's runs (None when off)."""
+        return self._recorder
+
     def warm_up(self) -> float:
-        """Run a one-node flow so the first real run does not pay Prefect's start-up, nor
-        this process its imports (the node actors warm up as they start). Returns the
-        seconds until the run and its flow run were done."""
+        """Run a one-step plan so the first real run does not pay this process's imports
+        (the node actors warm up as they start). Returns the seconds it took (the Prefect
+        mirror is not awaited)."""
         from uzo_engine.plan import ExecutionPlan, PlanStep, Stage
         from uzo_engine.runtime.actors import NoopRunner
 
@@ -107,9 +151,6 @@ class Runtime:
         result = self.run_sync(plan)
         if result.status != "succeeded":
             raise RuntimeError(f"warm-up run {result.status}: {result.error}")
-        recorded = result.recorded(timeout=120)
-        if recorded.state != "COMPLETED":
-            raise RuntimeError(f"warm-up flow run not completed: {recorded}")
         return time.perf_counter() - started
 
     @property
@@ -120,14 +161,13 @@ class Runtime:
         return self._backend
 
     def close(self, *, stop_cluster: bool = False, stop_prefect: bool = False) -> None:
-        """Release the actors; optionally stop Ray and the shared Prefect server.
+        """Release the actors; optionally stop Ray, and the local Prefect server if this
+        runtime started it (one another process started, e.g. `uzo serve`'s, keeps running).
 
-        Flow runs still being recorded get up to 30 s to reach their final state first.
+        Runs still being mirrored get up to 30 s to reach Prefect first.
         """
         with self._lock:
-            if self._recorder is not None:
-                self._recorder.close(timeout=30.0)
-                self._recorder = None
+            self._stop_mirror(stop_prefect=stop_prefect, timeout=30.0)
             if self._backend is not None and self._loop is not None:
                 try:
                     self._loop.run(self._backend.shutdown())
@@ -141,10 +181,6 @@ class Runtime:
                 self._preview_cache.clear()
         if stop_cluster:
             cluster.shutdown()
-        if stop_prefect and self.prefect is not None and self.prefect.pid is not None:
-            _flush_prefect_logs()
-            prefect_server.stop_prefect_server(self.settings)
-            self.prefect = None
 
     # -- runs ---------------------------------------------------------------------------------
 
@@ -289,20 +325,6 @@ class _PreviewRunner:
 
     def fetch(self, value: Any) -> Any:
         return self.runtime.backend.fetch(value)
-
-
-def _flush_prefect_logs() -> None:
-    """Send buffered flow-run logs before the server goes away (else: noise at exit)."""
-    import sys
-
-    if "prefect.logging.handlers" not in sys.modules:
-        return
-    from prefect.logging.handlers import APILogWorker
-
-    try:
-        APILogWorker.drain_all(timeout=5)
-    except Exception:  # the server is already gone: nothing to save
-        log.debug("flushing Prefect logs failed", exc_info=True)
 
 
 _runtime: dict[str, Runtime] = {}

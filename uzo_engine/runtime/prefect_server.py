@@ -1,10 +1,14 @@
 """One Prefect API per machine: an external one from settings, or a shared local server.
 
-The local server is a ``prefect server start`` process on 127.0.0.1 with its
-home under ``UZO_HOME/prefect`` and its data in SQLite there, or in a ``prefect``
-database when UZO uses an external PostgreSQL (:mod:`.prefect_db`). The
-first process to need it starts it under a file lock and writes
-``server.json`` (url, pid); every other process reuses a live one.
+The local server is a ``prefect server start`` process on 127.0.0.1 (port
+``UZO_PREFECT_SERVER_PORT``, or a free one) with its home under
+``UZO_HOME/prefect`` and its data in SQLite there, or in a ``prefect`` database
+when UZO uses an external PostgreSQL (:mod:`.prefect_db`). It serves Prefect's
+UI at its root (:func:`ui_url`), where operators see the mirrored runs (measured:
+the UI starts no slower and takes no more memory). The first process to
+need it starts it under a file lock, without waiting for it to answer, and
+writes ``server.json`` (url, pid); every other process reuses a live one.
+Nothing of it is shipped to Ray workers: the mirror runs in the driver.
 """
 
 from __future__ import annotations
@@ -89,8 +93,7 @@ def server_env(settings: EngineSettings) -> dict[str, str]:
     return {
         "PREFECT_HOME": str(home),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "false",
-        "PREFECT_SERVER_UI_ENABLED": "false",
+        "PREFECT_SERVER_UI_ENABLED": "true",
         "PREFECT_API_DATABASE_CONNECTION_URL": prefect_db.connection_url(settings),
         "PREFECT_LOGGING_LEVEL": "WARNING",
     }
@@ -108,14 +111,14 @@ def _read_state(settings: EngineSettings) -> PrefectApi | None:
 def _start(settings: EngineSettings) -> PrefectApi:
     """Launch the server process (detached: other processes share it) and record it."""
     prefect_db.ensure_database(settings)
-    port = _free_port()
+    port = settings.prefect_server_port or _free_port()
     url = f"http://127.0.0.1:{port}/api"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(server_env(settings))
     prefect_bin = os.path.join(os.path.dirname(sys.executable), "prefect")
     cmd = [prefect_bin] if os.path.exists(prefect_bin) else [sys.executable, "-m", "prefect"]
     cmd += ["server", "start", "--host", "127.0.0.1", "--port", str(port), "--analytics-off"]
-    cmd += ["--no-ui", "--no-scheduler", "--no-late-runs"]
+    cmd += ["--ui", "--no-scheduler", "--no-late-runs"]
     nice = shutil.which("nice")
     if settings.prefect_nice and nice:  # bookkeeping yields the CPU to node work
         cmd = [nice, "-n", str(settings.prefect_nice), *cmd]
@@ -154,7 +157,7 @@ def ensure_prefect_api(settings: EngineSettings, *, wait: bool = True) -> Prefec
     """The Prefect API to use: external from settings, the shared local server, or a new one.
 
     With ``wait=False`` a newly started server may not answer yet (its URL is
-    already final): call :func:`wait_until_healthy` before the first flow run.
+    already final): the runtime does not wait, its mirror retries until it answers.
     """
     if settings.prefect_api_url:
         api = PrefectApi(url=settings.prefect_api_url.rstrip("/"), pid=None, started_here=False)
@@ -168,16 +171,18 @@ def ensure_prefect_api(settings: EngineSettings, *, wait: bool = True) -> Prefec
     return wait_until_healthy(api, settings) if wait else api
 
 
-def export_api_url(api: PrefectApi, settings: EngineSettings) -> dict[str, str]:
-    """Point this process's Prefect client at ``api``; returns the env for Ray workers."""
-    env = {
-        "PREFECT_API_URL": api.url,
-        "PREFECT_HOME": str(settings.prefect_home),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    }
-    settings.prefect_home.mkdir(parents=True, exist_ok=True)  # the client's home, too
-    os.environ.update(env)
-    return env
+def prepare_client(settings: EngineSettings) -> None:
+    """Before this process imports Prefect: its client keeps its home in UZO_HOME (else it
+    creates ~/.prefect). The API URL is not exported: the mirror is given it, and no Ray
+    worker needs it (no Prefect code runs there)."""
+    settings.prefect_home.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PREFECT_HOME", str(settings.prefect_home))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+def ui_url(api: PrefectApi) -> str:
+    """Where Prefect's UI is: the server's root (the API is under /api)."""
+    return api.url.removesuffix("/api") + "/"
 
 
 def _terminate(pid: int, timeout: float = 10.0) -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from uzo_engine.runtime import prefect_server
 from uzo_engine.runtime.engine import Runtime
 from uzo_engine.settings import EngineSettings
 
@@ -36,15 +37,24 @@ def engine_settings(engine_home: Path) -> EngineSettings:
         actor_pool_size=2,
         actor_cpus=0.5,  # the node actors hold 1 of the 2 CPUs: `uzo run` attaching has room
         cancel_grace_seconds=5.0,
+        prefect_server_start_timeout_seconds=240,  # the fixture waits; a loaded machine is slow
     )
 
 
 @pytest.fixture(scope="session")
 def runtime(engine_settings: EngineSettings) -> Iterator[Runtime]:
-    """Prefect server + local Ray (2 CPUs, 300 MB object store) + 2 node actors."""
+    """Prefect server + local Ray (2 CPUs, 300 MB object store) + 2 node actors.
+
+    The runtime does not wait for its Prefect server; the fixture does, so that tests
+    reading flow runs do not spend their timeouts on the server's start. Test helpers
+    find the server through PREFECT_API_URL (the runtime itself exports nothing).
+    """
     saved = {k: v for k, v in os.environ.items() if k in _ENV_KEYS or k.startswith(_ENV_PREFIXES)}
     rt = Runtime(engine_settings).start()
     try:
+        assert rt.prefect is not None
+        prefect_server.wait_until_healthy(rt.prefect, engine_settings)
+        os.environ["PREFECT_API_URL"] = rt.prefect.url
         yield rt
     finally:
         rt.close(stop_cluster=True, stop_prefect=True)

@@ -110,6 +110,38 @@ class Slow:
 
 
 @dataclass(frozen=True)
+class Gate:
+    """Waits until the file ``opened`` exists (at most ``seconds``), then passes its input."""
+
+    opened: str
+    started: str | None = None
+    seconds: float = 120.0
+
+    def run(self, inputs: Mapping[str, pa.Table], ctx: StepContext) -> StepOutput:
+        _touch(self.started)
+        end = time.monotonic() + self.seconds
+        while not Path(self.opened).exists() and time.monotonic() < end:
+            time.sleep(0.05)
+        return StepOutput({"out": inputs.get("in", pa.table({"x": [1]}))}, [])
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What the node's process holds of Prefect: is it imported, is an API URL set."""
+
+    def run(self, inputs: Mapping[str, pa.Table], ctx: StepContext) -> StepOutput:
+        import sys
+
+        table = pa.table(
+            {
+                "prefect_imported": ["prefect" in sys.modules],
+                "prefect_api_url": [os.environ.get("PREFECT_API_URL")],
+            }
+        )
+        return StepOutput({"out": table}, [])
+
+
+@dataclass(frozen=True)
 class Router:
     """Rows with x < threshold go to ``true``; ``false`` is skipped when it would be empty."""
 

@@ -115,7 +115,8 @@ def test_steps_run_in_actors_and_the_flow_run_completes(runtime: Runtime) -> Non
     assert recorded.state == "COMPLETED", recorded
     assert result.flow_run_id is not None
     assert flow_run_state(result.flow_run_id)[0] == "COMPLETED"
-    assert task_run_count(result.flow_run_id, at_least=1) >= 1
+    # the Prefect mirror has a task run per step (tests/integration/engine/test_mirror.py)
+    assert task_run_count(result.flow_run_id, at_least=2) == len(plan.steps)
 
     seen = [(e.node_id, e.status) for e in sink.node_events]
     for node in ("src", "double"):
@@ -333,16 +334,12 @@ def test_prefect_server_and_cluster_are_shared_not_restarted(
     assert again.url.startswith("http://127.0.0.1:")
     external = engine_settings.model_copy(update={"prefect_api_url": runtime.prefect.url + "/"})
     assert prefect_server.ensure_prefect_api(external).url == runtime.prefect.url
-    assert os.environ["PREFECT_API_URL"] == runtime.prefect.url
     assert cluster.connect(engine_settings) == runtime.cluster
     assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")
-    # every Ray worker of the job talks to the one server instead of starting its own
-    env = ray.get_runtime_context().runtime_env.env_vars()
-    assert env["PREFECT_API_URL"] == runtime.prefect.url
 
 
-def test_warm_up_runs_a_flow(runtime: Runtime) -> None:
-    assert runtime.warm_up() < 30
+def test_warm_up_runs_on_every_actor(runtime: Runtime) -> None:
+    assert runtime.warm_up() > 0
 
 
 @pytest.mark.slow
@@ -395,14 +392,16 @@ def test_a_run_goes_on_when_prefect_is_unreachable(runtime: Runtime) -> None:
     from uzo_engine.runtime.record import Recorder
 
     plan = make_plan("no-prefect", [("src", Source(rows=3), [], ["out"])])
-    recorder = Recorder("http://127.0.0.1:9/api")  # nothing listens on the discard port
+    # nothing listens on the discard port; the mirror gives up after 1 s
+    recorder = Recorder("http://127.0.0.1:9/api", cancel_run=runtime.cancel, give_up_seconds=1)
     try:
         ctx = StepContext(execution_id="np")
         result = runtime.on_loop(execute(plan, ctx, runtime.backend, recorder=recorder))
         assert result.status == "succeeded", result.error
         recorded = result.recorded(timeout=120)
         assert recorded.state is None
-        assert recorded.error
+        assert recorded.error is not None
+        assert recorded.error.startswith("mirror gap: ")
     finally:
         recorder.close(timeout=60)
 
