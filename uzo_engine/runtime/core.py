@@ -374,8 +374,21 @@ class _Driver:
         while ready:  # what became ready meanwhile does not start
             ready.extend(self._start(ready.pop(0)))
 
+    def in_plan_order(self) -> dict[str, NodeResult]:
+        """The results in the plan's order, not the order steps happened to finish in:
+        a run's error text and report read the same on every backend and every run."""
+        ordered = {
+            r.node_id: self.results[r.node_id]
+            for sid in self.plan.steps
+            if sid in self.steps
+            for r in self.steps[sid].results
+            if r.node_id in self.results
+        }
+        ordered.update((k, v) for k, v in self.results.items() if k not in ordered)
+        return ordered
+
     def conclude(self) -> tuple[RunStatus, str | None]:
-        return conclude(self.results, cancelled=self.cancel.is_set())
+        return conclude(self.in_plan_order(), cancelled=self.cancel.is_set())
 
 
 def conclude(results: Mapping[str, NodeResult], *, cancelled: bool) -> tuple[RunStatus, str | None]:
@@ -459,8 +472,8 @@ async def execute(
         execution_id=eid,
         status=status,
         plan=plan,
-        results=driver.results,
-        steps=driver.steps,
+        results=driver.in_plan_order(),
+        steps={sid: driver.steps[sid] for sid in plan.steps if sid in driver.steps},
         outputs={k: v for k, v in driver.outputs.items() if k[0] in driver.keep},
         error=error,
         duration_s=time.perf_counter() - started,
