@@ -25,7 +25,7 @@ from tests.integration.connectors_http.helpers import connector, read_all
 from tests.integration.connectors_http.recorder import Recorder
 from uzo_connectors.base import ConnectorContext
 from uzo_connectors.errors import BlockedEndpointError, ConnectorError
-from uzo_connectors.http.pinning import PinnedAddresses, PinnedBackend
+from uzo_connectors.http.pinning import PinnedAddresses, PinnedBackend, ssl_context
 from uzo_connectors.http.transport import HttpRetry, SafeClient
 from uzo_connectors.retry import RetryPolicy
 from uzo_connectors.ssrf import EndpointPolicy
@@ -194,6 +194,7 @@ def _certificates(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     )
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server.load_cert_chain(cert_file, key_file)
+    (tmp_path / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     client = ssl.create_default_context(cadata=ca.public_bytes(serialization.Encoding.PEM).decode())
     return server, client
 
@@ -215,6 +216,37 @@ def test_tls_still_verifies_the_host_name(tmp_path: Path) -> None:
             # the same address under a name the certificate does not cover: refused
             with pytest.raises(ConnectorError, match="CERTIFICATE_VERIFY_FAILED"):
                 client.request("GET", f"https://other.test:{server.port}/items")
+    assert len(server.requests) == 1
+
+
+def test_the_trust_store_is_loaded_once_per_operator_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loading the roots costs more than a small read: each client reuses the context built
+    for the operator's current ``SSL_CERT_FILE``; changing the variable changes the roots."""
+    server_ctx, _ = _certificates(tmp_path)
+    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    default = ssl_context(True)
+    assert ssl_context(True) is default
+    assert ssl_context(False).verify_mode == ssl.CERT_NONE
+    assert default.verify_mode == ssl.CERT_REQUIRED
+    names = {"good.test": ["127.0.0.1"]}
+    policy = EndpointPolicy(allowed=tuple(names), resolver=_resolver(names))
+    retry = HttpRetry(RetryPolicy(max_attempts=1))
+    with Recorder(tls=server_ctx) as server:
+        url = f"https://good.test:{server.port}/items"
+        with (
+            SafeClient(policy, verify=True, retry=retry) as client,
+            pytest.raises(ConnectorError, match="CERTIFICATE_VERIFY_FAILED"),
+        ):
+            client.request("GET", url)  # the test CA is not among the default roots
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+        assert ssl_context(True) is not default
+        with SafeClient(policy, verify=True, retry=retry) as client:
+            assert client.request("GET", url).status_code == 200
+        monkeypatch.delenv("SSL_CERT_FILE")
+        assert ssl_context(True) is default
     assert len(server.requests) == 1
 
 
