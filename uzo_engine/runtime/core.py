@@ -53,12 +53,17 @@ PortKey = tuple[str, str]  # (step id, output port)
 _FAILED = frozenset({"failed", "upstream_failed"})
 
 
-class _NullSink:
+class _Discard:
+    """A run nobody listens to: its events are dropped here, with no trip to the writer."""
+
     def node_event(self, event: NodeEvent) -> None:
-        pass
+        del event
 
     def run_event(self, event: RunEvent) -> None:
-        pass
+        del event
+
+    async def aflush(self) -> bool:
+        return True
 
 
 @dataclass
@@ -157,7 +162,7 @@ class _Driver:
         plan: ExecutionPlan,
         ctx: StepContext,
         backend: Backend,
-        sink: QueuedSink,
+        sink: QueuedSink | _Discard,
         keep: frozenset[str],
         record: FlowRecord | None,
     ) -> None:
@@ -438,7 +443,7 @@ async def execute(
     ``given``: outputs of steps the plan reads but does not hold (a preview's cache)."""
     started = time.perf_counter()
     eid = ctx.execution_id
-    queued = QueuedSink(sink if sink is not None else _NullSink())
+    queued = QueuedSink(sink) if sink is not None else _Discard()
     record = recorder.start(eid) if recorder is not None else None
     driver = _Driver(plan, plain_context(ctx), backend, queued, frozenset(keep_outputs), record)
     driver.outputs.update(given or {})
