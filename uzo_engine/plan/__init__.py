@@ -12,6 +12,7 @@ the runtime (Ray + Prefect) executes them without knowing any node type.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
@@ -208,9 +209,10 @@ class PlanStep:
     lane: StepLane = "cpu"
     resources: StepResources | None = None  # None: one slot of its lane
 
-    @property
+    @functools.cached_property
     def upstream_steps(self) -> tuple[str, ...]:
-        """The steps this one reads from, each once, in input order."""
+        """The steps this one reads from, each once, in input order (computed once: a
+        fan-in of thousands of inputs is asked on every step before it)."""
         return tuple(dict.fromkeys(i.step_id for i in self.inputs))
 
 

@@ -226,6 +226,11 @@ def _step_task(call: StepCall, ctx: StepContext, *tables: Any) -> Any:
     return NodeWorker().run_step(call, ctx, *tables)
 
 
+_BURST_MAX = 8  # steps of one run a CPU actor takes at once (see FairSlots)
+_BURST_BELOW_SECONDS = 0.002  # ... while that run's steps take less than this on average
+_TIMED_RUNS = 4096  # runs whose step times are kept
+
+
 class RayBackend:
     """Node actors of this process on the Ray cluster (Ray initialised before)."""
 
@@ -243,7 +248,12 @@ class RayBackend:
         self.start_timeout = start_timeout
         self.io_actors = max(1, io_actors)
         self.io_concurrency = max(1, io_concurrency)
-        self._lanes: dict[str, FairSlots[_Handle]] = {"cpu": FairSlots(), "io": FairSlots()}
+        self._lanes: dict[str, FairSlots[_Handle]] = {
+            "cpu": FairSlots(burst=self._burst),
+            "io": FairSlots(),
+        }
+        # run key -> a moving average of its CPU-lane steps' seconds (recent runs only)
+        self._step_seconds: collections.OrderedDict[str, float] = collections.OrderedDict()
         self._handles: set[_Handle] = set()
         self._borrow = asyncio.Lock()
         self._spawning: set[asyncio.Task[None]] = set()
@@ -396,6 +406,8 @@ class RayBackend:
                         continue
                     if meta.poisoned:
                         handle.retired = True
+                    if handle.lane == "cpu":
+                        self._timed(run_key, meta)
                     future.set_result(StepDone(meta, _outputs(call, refs[1:])))
             finally:
                 handle.in_flight -= 1
@@ -405,6 +417,21 @@ class RayBackend:
                 self._give_back(handle)
 
         return _start_chain(body, steps)
+
+    def _timed(self, run_key: str, meta: StepMeta) -> None:
+        if meta.started_at is None or meta.ended_at is None:
+            return
+        took = max(0.0, meta.ended_at - meta.started_at)
+        before = self._step_seconds.pop(run_key, took)
+        self._step_seconds[run_key] = 0.7 * before + 0.3 * took
+        while len(self._step_seconds) > _TIMED_RUNS:
+            self._step_seconds.popitem(last=False)
+
+    def _burst(self, run_key: str) -> int:
+        """How many of a run's waiting steps a freed CPU actor takes at once: several only
+        while the run's steps have been shorter than a round trip to the actor."""
+        seconds = self._step_seconds.get(run_key)
+        return _BURST_MAX if seconds is not None and seconds < _BURST_BELOW_SECONDS else 1
 
     @staticmethod
     def _submit(method: Any, call: StepCall, ctx: StepContext, inputs: Sequence[Any]) -> list[Any]:
@@ -430,7 +457,8 @@ class RayBackend:
                 free = ray.available_resources().get("CPU", 0.0)  # type: ignore[no-untyped-call]
                 short = max(0.0, res.cpus - free)
                 for _ in range(min(self.cpu_actors, math.ceil(short / self.actor_cpus))):
-                    borrowed.append(await self._lanes["cpu"].acquire(run_key))
+                    # its own key: a borrowed actor is never shared with a burst
+                    borrowed.append(await self._lanes["cpu"].acquire(f"{run_key}/borrow"))
             for handle in borrowed:  # retired: Ray gets their CPUs back for the task
                 handle.retired = True
                 handle.in_flight += 1

@@ -20,6 +20,8 @@ slow a step down.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import itertools
 import threading
 import time
@@ -188,6 +190,8 @@ class _Driver:
                 self.readers.setdefault(up, []).append(sid)
         self.unread = {sid: len(r) for sid, r in self.readers.items()}
         self.running: dict[asyncio.Future[StepDone], str] = {}
+        self.finished: collections.deque[asyncio.Future[StepDone]] = collections.deque()
+        self._wake = asyncio.Event()
         self.chained: set[str] = set()  # started with the step before them (see _chain)
         self.caller_cancelled: Callable[[], bool] | None = None
 
@@ -281,7 +285,7 @@ class _Driver:
             self.unread[before.step_id] -= 1
         futures = self.backend.run_chain(self.eid, chain, self.ctx, values, self._stopping)
         for member, future in zip(chain, futures, strict=True):
-            self.running[future] = member.step_id
+            self._track(future, member.step_id)
         return []
 
     def _stopping(self) -> bool:
@@ -327,6 +331,7 @@ class _Driver:
                 self._emit(node, "queued")
         ready = [sid for sid, n in self.waiting.items() if n == 0]
         cancel_wait = asyncio.ensure_future(self.cancel.wait())
+        cancel_wait.add_done_callback(lambda _: self._wake.set())
         # a caller's own cancellation callable (an in-process caller, a loop node's
         # enclosing step) is polled; the runtime's callers use cancel_run instead
         asked = self.caller_cancelled
@@ -341,14 +346,13 @@ class _Driver:
                     while ready:  # cancelled: what is ready is recorded as not started
                         ready.extend(self._start(ready.pop(0)))
                     break
-                waits: list[asyncio.Future[Any]] = [*self.running, cancel_wait]
-                done, _ = await asyncio.wait(
-                    waits, timeout=poll, return_when=asyncio.FIRST_COMPLETED
-                )
+                await self._next_finished(poll)
                 if asked is not None and asked():
                     self.cancel.set()
-                for task in [t for t in done if t is not cancel_wait]:
-                    ready.extend(self._done(task))
+                while self.finished:
+                    task = self.finished.popleft()
+                    if task in self.running:
+                        ready.extend(self._done(task))
                 if self.cancel.is_set():
                     await self._stop(grace_seconds)
                     break
@@ -359,6 +363,29 @@ class _Driver:
                 self._finish(
                     step, self._all(step, "cancelled", "run cancelled before the step started"), {}
                 )
+
+    async def _next_finished(self, poll: float | None) -> None:
+        """Until a running step finishes, the run is cancelled or ``poll`` seconds pass.
+
+        Each running future reports itself to ``finished`` when it ends, so a wait costs
+        the same with one step running as with thousands (``asyncio.wait`` over all of
+        them would add and remove a callback on each, every time one finishes)."""
+        if self.finished or self.cancel.is_set():
+            return
+        self._wake.clear()
+        if poll is None:
+            await self._wake.wait()
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), poll)
+
+    def _track(self, future: asyncio.Future[StepDone], sid: str) -> None:
+        self.running[future] = sid
+        future.add_done_callback(self._on_finished)
+
+    def _on_finished(self, future: asyncio.Future[StepDone]) -> None:
+        self.finished.append(future)
+        self._wake.set()
 
     async def _stop(self, grace_seconds: float) -> None:
         """Cancelled: running calls of this run stop within ~50 ms; give them ``grace``."""

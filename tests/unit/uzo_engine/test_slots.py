@@ -57,3 +57,58 @@ def test_a_retired_worker_is_taken_out_of_the_idle_slots() -> None:
     assert slots.idle == 4
     assert slots.discard("io") == 3
     assert slots.idle == 1
+
+
+def test_a_burst_hands_one_worker_to_several_steps_of_a_fast_run() -> None:
+    """A freed worker goes to up to ``burst(run)`` steps of the run in turn; it is free
+    again (for the next run in turn) only once every one of them gave it back."""
+
+    async def scenario() -> tuple[list[tuple[str, str]], list[str]]:
+        slots: FairSlots[str] = FairSlots(burst=lambda run: 3 if run == "fast" else 1)
+        slots.add("w1")
+        holder = await slots.acquire("other")
+        granted: list[tuple[str, str]] = []
+        order: list[str] = []
+
+        async def step(run: str, name: str) -> str:
+            worker = await slots.acquire(run)
+            granted.append((name, worker))
+            return worker
+
+        fast = [asyncio.create_task(step("fast", f"fast-{i}")) for i in range(5)]
+        slow = asyncio.create_task(step("slow", "slow-0"))
+        await asyncio.sleep(0)
+        slots.release(holder)
+        await asyncio.sleep(0)
+        order.extend(name for name, _ in granted)  # the burst: three fast steps at once
+        for task in fast[:2]:
+            slots.release(await task)
+        await asyncio.sleep(0)
+        assert not slow.done()  # the worker is still held by the burst's third step
+        slots.release(await fast[2])
+        await asyncio.sleep(0)
+        order.append("|")
+        order.extend(name for name, _ in granted[3:])
+        slots.release(await slow)
+        for task in fast[3:]:
+            slots.release(await task)
+        return granted, order
+
+    granted, order = asyncio.run(scenario())
+    assert order == ["fast-0", "fast-1", "fast-2", "|", "slow-0"]  # then the slow run's turn
+    assert {w for _, w in granted} == {"w1"}
+    assert sorted(n for n, _ in granted) == [*(f"fast-{i}" for i in range(5)), "slow-0"]
+
+
+def test_without_a_burst_each_step_holds_the_worker_alone() -> None:
+    async def scenario() -> int:
+        slots: FairSlots[str] = FairSlots(burst=lambda run: 1)
+        slots.add("w1")
+        holder = await slots.acquire("a")
+        waiting = [asyncio.create_task(slots.acquire("a")) for _ in range(3)]
+        await asyncio.sleep(0)
+        slots.release(holder)
+        await asyncio.sleep(0)
+        return sum(t.done() for t in waiting)
+
+    assert asyncio.run(scenario()) == 1
