@@ -1,8 +1,9 @@
 """The local Prefect server on UZO's external PostgreSQL keeps its data in a `prefect` database.
 
 Needs a PostgreSQL with the pg_trgm extension, which the embedded pgserver build lacks
-(docs/adr/0001-embedded-postgresql.md): these tests run in the Debian PostgreSQL pass
-(`make test-debian-pg`), where UZO_DATABASE_URL names that server.
+(docs/adr/0001-embedded-postgresql.md): these tests run in the Debian PostgreSQL passes
+(CI's Python 3.13 pass, `make test-high-python`, or `make test-debian-pg`), where
+UZO_DATABASE_URL names that server.
 """
 
 from __future__ import annotations
