@@ -26,11 +26,11 @@ owner is known to be gone:
 Everything else is kept: entries of live processes (another write in progress,
 whatever its age), entries from other hosts or containers sharing the directory (their
 pids mean nothing here), and names this module cannot parse (from older UZO versions,
-or not ours). A ``.old`` entry (a directory dataset moved aside while the new one is
-renamed in) of a dead writer is removed only if the target it was moved away from
-exists again; otherwise it holds the only copy of that data and is left (and logged)
-for an operator to rename back. Failures to clean up are logged, never raised: they
-must not fail the write. Remote stores (object stores, SFTP, FTP) are not swept: their
+or not ours). An ``.uzo-old`` entry is a directory dataset moved aside while its new
+version is renamed in: a dead writer's is removed if the dataset exists, and renamed back
+into place if it does not (the writer died between its two renames; its new version,
+never published, is a stale entry of its own). Failures to clean up are logged, never
+raised: they must not fail the write. Remote stores (object stores, SFTP, FTP) are not swept: their
 staging objects carry no process that could be checked.
 """
 
@@ -167,8 +167,9 @@ def is_stale(by: Owner) -> bool:
 
 
 def sweep(directory: str | int) -> list[str]:
-    """Remove the stale staging entries directly in ``directory`` (a path or an open
-    directory descriptor); the names removed. Never raises for a cleanup failure."""
+    """Remove (or restore, for an ``.uzo-old`` one) the stale staging entries directly in
+    ``directory`` (a path or an open directory descriptor); their names. Never raises
+    for a cleanup failure."""
     removed: list[str] = []
     try:
         fd = directory if isinstance(directory, int) else _open_dir(directory)
@@ -182,7 +183,7 @@ def sweep(directory: str | int) -> list[str]:
             parsed = parse(name)
             if parsed is None or not is_stale(parsed[0]):
                 continue
-            if _remove_stale(fd, name, parsed[1]):
+            if _clean(fd, name, parsed[1]):
                 removed.append(name)
     except OSError as exc:
         log.warning("cleaning up stale staging files in %s failed: %s", directory, exc)
@@ -190,22 +191,21 @@ def sweep(directory: str | int) -> list[str]:
         if not isinstance(directory, int):
             os.close(fd)
     if removed:
-        log.info("removed %d stale staging entr(ies) in %s", len(removed), directory)
+        log.info("cleaned up %d stale staging entr(ies) in %s", len(removed), directory)
     return removed
 
 
-def _remove_stale(fd: int, name: str, target: str) -> bool:
+def _clean(fd: int, name: str, target: str) -> bool:
     try:
         info = os.stat(name, dir_fd=fd, follow_symlinks=False)
-        if target.endswith(OLD_SUFFIX):
-            original = target.removesuffix(OLD_SUFFIX)
-            if not original or not _exists(fd, original):
-                log.warning(
-                    "kept %s: it holds the previous %r, which is missing (rename it back)",
-                    name,
-                    original,
-                )
-                return False
+        original = target.removesuffix(OLD_SUFFIX)
+        moved_aside = target.endswith(OLD_SUFFIX) and stat.S_ISDIR(info.st_mode)
+        if moved_aside and original and not _exists(fd, original):
+            # killed between its two renames: roll back (the new version never published)
+            os.rename(name, original, src_dir_fd=fd, dst_dir_fd=fd)
+            _fsync_dir_fd(fd)
+            log.warning("restored %r from %s, left by a writer that died", original, name)
+            return True
         if stat.S_ISDIR(info.st_mode):
             shutil.rmtree(name, dir_fd=fd)
         else:
