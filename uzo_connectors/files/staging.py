@@ -140,12 +140,6 @@ def staging_name(name: str, suffix: str = "", by: Owner | None = None) -> str:
     return f"{PREFIX}{by.token()}-{uuid.uuid4().hex[:8]}-{name}{suffix}"
 
 
-def staging_path(path: str, suffix: str = "") -> str:
-    """:func:`staging_name` for the full path ``path``, in the same directory."""
-    parent, name = os.path.split(path.rstrip("/"))
-    return os.path.join(parent, staging_name(name, suffix))
-
-
 def parse(name: str) -> tuple[Owner, str] | None:
     """The owner of staging entry ``name`` and its target's name (with any suffix); None
     for a name this module did not make."""
@@ -226,8 +220,9 @@ def _exists(fd: int, name: str) -> bool:
     return True
 
 
-def _open_dir(path: str) -> int:
-    return os.open(path, os.O_RDONLY | _O_DIRECTORY | os.O_NOFOLLOW | _O_CLOEXEC)
+def _open_dir(path: str, follow: bool = True) -> int:
+    nofollow = 0 if follow else os.O_NOFOLLOW
+    return os.open(path, os.O_RDONLY | _O_DIRECTORY | nofollow | _O_CLOEXEC)
 
 
 def fsync_directory(path: str) -> None:
@@ -293,13 +288,15 @@ class StagedFile:
             raise ValueError(f"not a file name: {name!r}")
         self.directory = directory
         self.name = name
-        self._dir = _open_dir(directory)
+        self._dir = _open_dir(directory, follow=False)
         self._done = False
         try:
             sweep(self._dir)
             if keep_mode:
                 with contextlib.suppress(FileNotFoundError):
-                    mode = stat.S_IMODE(os.stat(name, dir_fd=self._dir).st_mode) & 0o777
+                    old = os.stat(name, dir_fd=self._dir, follow_symlinks=False)
+                    if stat.S_ISREG(old.st_mode):
+                        mode = stat.S_IMODE(old.st_mode) & 0o777
             self.staging = staging_name(name)
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _O_CLOEXEC
             fd = os.open(self.staging, flags, 0o666 if mode is None else mode, dir_fd=self._dir)
@@ -319,10 +316,6 @@ class StagedFile:
     def path(self) -> str:
         """The staging file's path (for messages and tests)."""
         return os.path.join(self.directory, self.staging)
-
-    def size(self) -> int:
-        self.file.flush()
-        return os.fstat(self.file.fileno()).st_size
 
     def commit(self) -> None:
         """Publish the staging file as ``name``: fsync it, rename it, fsync the directory.

@@ -272,3 +272,15 @@ def test_a_file_sink_commit_is_a_durable_rename(root: Path) -> None:
     write_table(connector(root), "out.parquet", NEW, WriteMode.OVERWRITE)
     assert pq.read_table(root / "out.parquet").equals(NEW)
     assert sink_faults.staging_entries(root) == []
+
+
+def test_a_root_reached_through_a_symbolic_link_is_written_and_swept(
+    tmp_path: Path, dead: staging.Owner
+) -> None:
+    (tmp_path / "real").mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "real")
+    stale = entry(tmp_path / "real", dead)
+    write_table(connector(link), "t.parquet", NEW, WriteMode.OVERWRITE)
+    assert not stale.exists()
+    assert pq.read_table(tmp_path / "real" / "t.parquet").equals(NEW)
