@@ -60,8 +60,8 @@ FILE_MODE = 0o600
 log = logging.getLogger(__name__)
 
 _NAME = re.compile(
-    r"^\.uzo-staging-(?P<host>[0-9a-f]{8})\.(?P<boot>[0-9a-f]{8})\.(?P<pid>\d+)\.(?P<start>\d+)"
-    r"-[0-9a-f]{8}-(?P<name>.*)$",
+    r"^\.uzo-staging-(?P<host>[0-9a-f]{8})\.(?P<boot>[0-9a-f]{8})"
+    r"\.(?P<pid>[1-9][0-9]{0,9})\.(?P<start>[0-9]{1,20})-[0-9a-f]{8}-(?P<name>.*)$",
     re.DOTALL,
 )
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -105,18 +105,17 @@ def _boot() -> str:
 
 
 def start_time(pid: int) -> int | None:
-    """The start time of process ``pid`` (clock ticks since boot), 0 where there is no
-    ``/proc``; None if no such process runs."""
+    """The start time of process ``pid`` (clock ticks since boot), 0 if it runs but its
+    ``/proc`` entry cannot be read (no ``/proc``, or ``hidepid``); None if no such process
+    runs (the kernel says so: an unreadable ``/proc`` entry is not proof)."""
     text = _read(f"/proc/{pid}/stat")
     if text is None:
-        if os.path.isdir("/proc/self"):
-            return None  # /proc works: the process is gone
         try:
-            os.kill(pid, 0)
+            os.kill(pid, 0)  # signal 0: only asks whether the pid exists
         except ProcessLookupError:
             return None
-        except PermissionError:
-            pass
+        except (OSError, OverflowError):
+            pass  # it exists, as another user's process (EPERM); or cannot be asked
         return 0
     fields = text.rpartition(")")[2].split()  # the command name may hold spaces and ')'
     try:
@@ -179,7 +178,7 @@ def sweep(directory: str | int) -> list[str]:
                 continue
             if _clean(fd, name, parsed[1]):
                 removed.append(name)
-    except OSError as exc:
+    except Exception as exc:  # a cleanup failure must not fail the write
         log.warning("cleaning up stale staging files in %s failed: %s", directory, exc)
     finally:
         if not isinstance(directory, int):

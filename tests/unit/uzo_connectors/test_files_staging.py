@@ -117,6 +117,19 @@ def test_sweep_removes_dead_writers_entries_only(
     assert sorted(tmp_path.iterdir()) == sorted(kept)
 
 
+def test_names_that_only_look_like_ours_are_kept(tmp_path: Path) -> None:
+    me = staging.owner()
+    planted = [
+        f"{staging.PREFIX}{me.host}.{me.boot}.0.{me.start}-0123abcd-t.parquet",  # pid 0
+        f"{staging.PREFIX}{me.host}.{me.boot}.9999999999.1-0123abcd-t.parquet",  # no such pid
+        f"{staging.PREFIX}{me.host}.{me.boot}.{me.pid}.{me.start}-0123abcd",  # no name
+    ]
+    for name in planted:
+        (tmp_path / name).write_bytes(b"x")
+    assert staging.sweep(str(tmp_path)) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(planted)
+
+
 def test_sweep_removes_a_dead_writers_directory_and_a_link_but_not_its_target(
     tmp_path: Path, dead: staging.Owner
 ) -> None:
