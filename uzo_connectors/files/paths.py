@@ -14,6 +14,7 @@ that resolves outside, or is not a regular file (a FIFO would block a read), is
 skipped and logged, so one planted link cannot expose a file outside the root
 or fail a whole directory. Files a sink creates there are private to the
 server's user: 0600 files (opened with ``O_EXCL | O_NOFOLLOW``), 0700 directories.
+Moves on a local root are renames made durable (:func:`uzo_connectors.files.staging.replace`).
 """
 
 from __future__ import annotations
@@ -28,13 +29,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from uzo_connectors.errors import ConfigError, DatasetNotFoundError
+from uzo_connectors.files import staging
 
 if TYPE_CHECKING:
     import fsspec
     import pyarrow.fs as pafs
 
 GLOB_CHARS = frozenset("*?[")
-FILE_MODE = 0o600  # files a sink writes on a local root
+FILE_MODE = staging.FILE_MODE  # files a sink writes on a local root
 DIR_MODE = 0o700  # directories it creates there
 
 log = logging.getLogger(__name__)
@@ -221,7 +223,9 @@ class FileStore:
         Object stores are copied explicitly: some emulators and stores lack a native
         move (gcsfs's ``moveTo`` is retried for half a minute before it falls back).
         """
-        if self.local or self.renames:
+        if self.local:
+            staging.replace(src, dst)  # one durable rename: the old file or the new one
+        elif self.renames:
             self.fs.mv(src, dst)
         else:
             self.fs.cp_file(src, dst)
@@ -229,7 +233,12 @@ class FileStore:
 
     def move_tree(self, src: str, dst: str) -> None:
         """Move a directory to a path that does not exist yet."""
-        if self.local or self.renames:
+        if self.local:
+            if os.path.lexists(dst):  # a rename would replace an empty directory there
+                raise FileExistsError(dst)
+            staging.replace(src, dst)
+            return
+        if self.renames:
             self.fs.mv(src, dst)
             return
         base = src.rstrip("/")

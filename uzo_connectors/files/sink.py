@@ -13,10 +13,17 @@ name without one (``out/sales``) is a directory of part files.
   existing data is read into memory, so this is meant for small files; use a
   database connector for large merges.
 
-Staging names start with ``.`` so readers never see them. On a local root,
-files (staging ones included) are created 0600 and directories 0700
-(:meth:`FileStore.open_write`, :meth:`FileStore.makedirs`): tenants' data is
-readable by the server's user only.
+Staging names start with ``.uzo-staging-`` so readers never see them. On a local
+root, a staged file is fsynced, then renamed into place and the directory fsynced
+(:mod:`uzo_connectors.files.staging`): a failure or a kill leaves the old target,
+and the next write into a directory removes the staging entries that writers which
+died left there (that module's docstring has the rule). Files (staging ones
+included) are created 0600 and directories 0700 (:meth:`FileStore.open_write`,
+:meth:`FileStore.makedirs`): tenants' data is readable by the server's user only.
+Replacing a directory dataset takes two renames (the old one aside, the new one in):
+between them the dataset is missing, and a kill there leaves the old data in a
+``.uzo-staging-*.uzo-old`` directory next to it, which the next write into that
+directory renames back.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ import pyarrow as pa
 from uzo_connectors.arrow import conform_batch, from_polars, to_polars, unify_schemas
 from uzo_connectors.base import ReadRequest, Sink, WriteMode, WriteRequest, WriteResult
 from uzo_connectors.errors import ConfigError, DatasetNotFoundError, WriteError
-from uzo_connectors.files import formats
+from uzo_connectors.files import formats, staging
 from uzo_connectors.files.formats import FileFormat
 from uzo_connectors.files.reader import plan_read
 
@@ -42,7 +49,7 @@ if TYPE_CHECKING:
 
 def _stage_name(path: str, suffix: str = "") -> str:
     parent, name = posixpath.split(path.rstrip("/"))
-    return posixpath.join(parent, f".uzo-staging-{uuid.uuid4().hex[:12]}-{name}{suffix}")
+    return posixpath.join(parent, staging.staging_name(name, suffix))
 
 
 class FileSink(Sink):
@@ -71,6 +78,7 @@ class FileSink(Sink):
         self._buffer: list[pa.RecordBatch] = []
         self._rows = 0
         self._staging: str | None = None
+        self._final: str | None = None  # a new part file's name once committed
         self._file: str | None = None
         self._fh: Any = None
         self._writer: formats.Writer | None = None
@@ -93,20 +101,25 @@ class FileSink(Sink):
             self._staging = _stage_name(self._target)
             self._file = self._staging
         elif self._request.mode is WriteMode.APPEND:
-            self._staging = posixpath.join(self._target, "." + self._part_name())
+            self._final = posixpath.join(self._target, self._part_name())
+            self._staging = _stage_name(self._final)
             self._file = self._staging
         else:
             self._staging = _stage_name(self._target)
             self._file = posixpath.join(self._staging, self._part_name())
         self._store.makedirs(posixpath.dirname(self._file))
+        if self._store.local:  # the staging entries of writers that died (killed) go
+            staging.sweep(posixpath.dirname(self._staging))
         self._fh = self._store.open_write(self._file)
         self._writer = formats.Writer(self._fh, self._fmt, schema, self._settings.delimiter)
 
-    def _close_writer(self) -> None:
+    def _close_writer(self, durable: bool = False) -> None:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
         if self._fh is not None:
+            if durable and self._store.local:
+                staging.fsync_file(self._fh)  # on disk before it is renamed into place
             self._fh.close()
             self._fh = None
 
@@ -164,7 +177,7 @@ class FileSink(Sink):
                     self._writer.write(batch)
             elif self._writer is None:
                 self._open(self._request.schema)  # an empty write still creates the target
-            self._close_writer()
+            self._close_writer(durable=True)
             assert self._staging is not None
             assert self._file is not None
             size = self._store.fs.size(self._file)
@@ -190,8 +203,8 @@ class FileSink(Sink):
                 fs.rm_file(self._target)  # FTP servers may refuse to rename over a file
             self._store.move(self._staging, self._target)
         elif self._request.mode is WriteMode.APPEND:
-            final = posixpath.join(self._target, posixpath.basename(self._staging)[1:])
-            self._store.move(self._staging, final)
+            assert self._final is not None
+            self._store.move(self._staging, self._final)
         else:
             self._swap_directory()
         self._staging = None
@@ -202,7 +215,7 @@ class FileSink(Sink):
         assert self._staging is not None
         old: str | None = None
         if fs.exists(self._target):
-            old = _stage_name(self._target, ".old")
+            old = _stage_name(self._target, staging.OLD_SUFFIX)
             self._store.move_tree(self._target, old)
         try:
             self._store.move_tree(self._staging, self._target)
@@ -213,15 +226,15 @@ class FileSink(Sink):
         if old is not None and fs.exists(old):
             fs.rm(old, recursive=True)
 
-    def _discard(self, staging: str) -> None:
+    def _discard(self, path: str) -> None:
         fs = self._store.fs
         self._store.refresh()
-        if not fs.exists(staging):
+        if not fs.exists(path):
             return
-        if staging == self._file:  # a single staged file
-            fs.rm_file(staging)
+        if path == self._file:  # a single staged file
+            fs.rm_file(path)
         else:
-            fs.rm(staging, recursive=True)
+            fs.rm(path, recursive=True)
 
     def abort(self) -> None:
         if self._done:

@@ -3,7 +3,12 @@
 - ``values``: inline rows (tests, examples).
 - ``parquet_source`` / ``parquet_sink``: local Parquet files. The source is a
   lazy ``scan_parquet``, so a fused chain pushes projections and predicates
-  into the scan.
+  into the scan. The sink is atomic: it writes a ``.uzo-staging-*`` file next to
+  the target and renames it into place once it is complete and fsynced
+  (:mod:`uzo_connectors.files.staging`, shared with the ``file`` connector); a
+  failed, cancelled or killed write leaves the previous file as it was, and the
+  staging files of writers that died are removed by the next write into that
+  directory (the rule is in that module's docstring).
 - ``source`` / ``sink``: any registered connector (``uzo_connectors``), by type
   key, with the connector config given inline or resolved by the caller into
   ``StepContext.connector_configs[connector_id]`` (secrets decrypted at the
@@ -42,6 +47,7 @@ import pyarrow.parquet as pq
 from pydantic import Field, field_validator, model_validator
 
 from uzo_connectors.errors import BlockedEndpointError
+from uzo_connectors.files.staging import StagedFile
 from uzo_engine.expressions import ExpressionError, check, compile_expression, sql_name
 from uzo_engine.nodes.base import (
     InlineConnector,
@@ -269,6 +275,9 @@ class ParquetSinkParams(Params):
     compression: Literal["zstd", "snappy", "gzip", "lz4", "none"] = "zstd"
 
 
+ROW_GROUP_ROWS = 1024 * 1024  # Arrow's default; cancellation is checked between groups
+
+
 class ParquetSinkNode(NodeType[ParquetSinkParams]):
     name = "parquet_sink"
     Params = ParquetSinkParams
@@ -283,12 +292,20 @@ class ParquetSinkNode(NodeType[ParquetSinkParams]):
     def run(
         self, params: ParquetSinkParams, inputs: Mapping[str, pa.Table], ctx: StepContext
     ) -> dict[str, pa.Table]:
+        table = inputs["in"]
         target = output_path(params.path, self.name, ctx.connectors)
-        # the resolved path, opened without following a link planted there since the check
-        # (and a path, never a URI Arrow would give a filesystem of its own)
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)
-        with os.fdopen(fd, "wb") as out:
-            pq.write_table(inputs["in"], out, compression=params.compression)
+        # Staged next to the resolved target (so inside the same root), then renamed over
+        # it once complete and fsynced: a failure, cancellation or kill leaves the old file.
+        # Arrow gets an open file, never a path or URI it would give a filesystem of its own.
+        directory, name = os.path.split(target)
+        with (
+            StagedFile(directory, name, mode=None, keep_mode=True) as staged,
+            pq.ParquetWriter(staged.file, table.schema, compression=params.compression) as w,
+        ):  # the writer closes (the footer) before the staged file is committed
+            for start in range(0, table.num_rows, ROW_GROUP_ROWS):
+                if ctx.cancelled():
+                    raise RuntimeError(f"cancelled while writing {params.path!r}")
+                w.write_table(table.slice(start, ROW_GROUP_ROWS))
         return {}
 
 
