@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import pydantic
 
-from uzo_engine.graph import Edge, Node, WorkflowGraph, variadic_port
+from uzo_engine.graph import Edge, Node, WorkflowGraph, document_depth_error, variadic_port
 from uzo_engine.nodes.base import NodeType, Params, SchemaError, SchemaUnknownError
 from uzo_engine.nodes.registry import UnknownNodeTypeError, get_node_type
 
@@ -152,6 +152,11 @@ def _validate(
     if isinstance(workflow, WorkflowGraph):
         graph = workflow
     else:
+        too_deep = document_depth_error(workflow)  # pydantic and the nodes recurse per level
+        if too_deep is not None:
+            message, where = too_deep
+            at = tuple(int(p) if p.isdigit() else p for p in where.split("."))
+            return None, [_document_issue(workflow, {"loc": at, "msg": message})]
         try:
             graph = WorkflowGraph.model_validate(workflow)
         except pydantic.ValidationError as e:
