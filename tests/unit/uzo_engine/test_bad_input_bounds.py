@@ -1,8 +1,9 @@
 """Bad input gets a clear error, never a traceback or a RecursionError: a workflow file
-that is not UTF-8, JSON nested without end."""
+that is not UTF-8, JSON nested without end, a graph thousands of nodes long."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -10,10 +11,17 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from tests.unit.uzo_engine.helpers import chain, node
+from tests.unit.uzo_engine.helpers import chain, edge, node
 from uzo_engine.cli import workflows
+from uzo_engine.compiler import compile_workflow
 from uzo_engine.graph import MAX_DOCUMENT_DEPTH, json_depth_error
-from uzo_engine.validation import WorkflowValidationError, validate_workflow
+from uzo_engine.validation import (
+    WorkflowValidationError,
+    find_cycles,
+    topological_order,
+    validate_workflow,
+    validation_errors,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -36,6 +44,13 @@ def _invoke(*args: str) -> Any:
 
 def _source() -> dict[str, Any]:
     return node("src", "values", rows=[{"id": 1, "amount": 2.5}])
+
+
+def _filters(count: int) -> dict[str, Any]:
+    """``src`` then ``count`` filters in a line."""
+    return chain(
+        _source(), *(node(f"n{i}", "filter", condition="amount > 1") for i in range(count))
+    )
 
 
 # -- the workflow file ------------------------------------------------------------------------
@@ -106,3 +121,44 @@ def test_a_parsed_document_nested_too_deeply_is_a_validation_error_naming_the_no
         "data.config.rows.0...: nested too deeply:"
         f" more than {MAX_DOCUMENT_DEPTH} levels of arrays and objects"
     )
+
+
+# -- long graphs ------------------------------------------------------------------------------
+
+
+def test_a_20000_node_chain_validates_and_compiles() -> None:
+    doc = _filters(20_000)
+    wf = validate_workflow(doc)
+    assert wf.order == ["src", *(f"n{i}" for i in range(20_000))]
+    plan = compile_workflow(wf)
+    assert sum(len(step.node_ids) for step in plan.steps.values()) == 20_001
+
+
+def test_a_2000_node_chain_validates_and_compiles_through_the_cli(tmp_path: Path) -> None:
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps(_filters(2_000)))
+    result = _invoke("validate", str(path))
+    assert result.exit_code == 0, result.stderr
+    assert "valid: 2001 nodes, 2000 edges" in result.stdout
+
+
+def test_a_cycle_thousands_of_nodes_long_is_named() -> None:
+    doc = _filters(5_000)
+    doc["edges"].append(edge("n4999", "n0"))
+    [cycle] = [e for e in validation_errors(doc) if e.code == "cycle"]
+    assert cycle.node_id == "n0"
+    assert cycle.message.startswith("cycle: n0 -> n1 -> n2 -> ")
+    assert cycle.message.endswith(" -> n4998 -> n4999 -> n0")
+
+
+def test_graph_walks_are_iterative() -> None:
+    names = [f"v{i}" for i in range(50_000)]
+    line = {a: [b] for a, b in itertools.pairwise(names)}
+    assert topological_order(names, line) == names
+    assert find_cycles(names, line) == []
+    ring = {**line, names[-1]: [names[0]]}
+    assert find_cycles(names, ring) == [names]
+    assert topological_order(names, ring) == []
+    # components are found in the order of the recursive version: a self-loop, a ring, a tail
+    adjacency = {"a": ["b"], "b": ["c", "a"], "c": ["c"], "d": ["e"], "e": ["f"], "f": ["d"]}
+    assert find_cycles(list("abcdef"), adjacency) == [["c"], ["a", "b"], ["d", "e", "f"]]
