@@ -190,18 +190,18 @@ def compile_workflow(
     if opts.upstream_of is not None:
         materialize.add(opts.upstream_of)
 
-    # each node fuses into at most one consumer, so the groups are in-trees: walk
-    # every node down to the root (the node whose output leaves the group)
+    # each node fuses into at most one consumer, so the groups are in-trees: each node's
+    # root (the node whose output leaves the group) is its consumer's, found from the last
+    # node back (one step per node: a walk down from each node is quadratic on a long chain)
     into = {n: _internal_target(wf, n, in_scope, materialize, opts) for n in order}
     position = {n: i for i, n in enumerate(order)}
-    members: dict[str, list[str]] = {}  # root -> nodes in topological order
     root_of: dict[str, str] = {}
+    for n in reversed(order):
+        nxt = into[n]
+        root_of[n] = n if nxt is None else root_of[nxt]
+    members: dict[str, list[str]] = {}  # root -> nodes in topological order
     for n in order:
-        root = n
-        while (nxt := into[root]) is not None:
-            root = nxt
-        root_of[n] = root
-        members.setdefault(root, []).append(n)
+        members.setdefault(root_of[n], []).append(n)
     roots = sorted(members, key=position.__getitem__)  # topological order of the outputs
     group_of = {n: members[root_of[n]][0] for n in order}  # step id = its first node
 

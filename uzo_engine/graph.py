@@ -17,14 +17,25 @@ node type's model, ``data.settings``, ``source``/``target`` and handles) and kee
 the rest as sent (``extra="allow"``), so a document survives a round trip through the
 model. The document itself and its viewport are ReactFlow's own fixed shapes and stay
 closed: a misspelt ``edges`` is an error, not an empty graph.
+
+A document nests at most :data:`MAX_DOCUMENT_DEPTH` arrays and objects deep (a real one
+nests about ten; a sub-workflow adds a few): deeper ones are refused with a message,
+before a recursive parser or validator could fail on them (:func:`json_depth_error`,
+:func:`document_depth_error`).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+#: arrays and objects nested in one workflow document (JSON text or parsed)
+MAX_DOCUMENT_DEPTH = 100
 
 #: a coordinate: a JSON number (not a numeric string, not a boolean), finite
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
@@ -157,3 +168,54 @@ def workflow_json_schema() -> dict[str, Any]:
     schema["title"] = "UZO workflow"
     schema["$id"] = "https://uzo.dev/schemas/workflow.json"
     return schema
+
+
+# a JSON string (its escapes included), then any bracket outside one
+_JSON_STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]')
+
+
+def json_depth_error(text: str, limit: int = MAX_DOCUMENT_DEPTH) -> str | None:
+    """Why the JSON ``text`` nests too deeply to be parsed (None: it does not). A scan of
+    its brackets outside strings, without parsing: ``json.loads`` recurses per level."""
+    if text.count("[") + text.count("{") <= limit:
+        return None
+    depth = 0
+    for match in _JSON_STRING_OR_BRACKET.finditer(text):
+        char = match.group()
+        if char in "[{":
+            depth += 1
+            if depth > limit:
+                return (
+                    f"nested too deeply: more than {limit} levels of arrays and objects"
+                    f" (at character {match.start()})"
+                )
+        elif char in "]}":
+            depth -= 1
+    return None
+
+
+def _nested(value: Any, path: str) -> Iterator[tuple[Any, str]]:
+    if isinstance(value, dict):
+        return ((v, f"{path}.{k}" if path else str(k)) for k, v in value.items())
+    if isinstance(value, list):
+        return ((v, f"{path}.{i}" if path else str(i)) for i, v in enumerate(value))
+    return iter(())
+
+
+def document_depth_error(doc: Any, limit: int = MAX_DOCUMENT_DEPTH) -> tuple[str, str] | None:
+    """(message, location) when the parsed document ``doc`` nests lists and dicts deeper
+    than ``limit`` (None: it does not). Iterative: any depth is measured safely."""
+    stack = [_nested(doc, "")]
+    while stack:
+        child = next(stack[-1], None)
+        if child is None:
+            stack.pop()
+            continue
+        value, path = child
+        if isinstance(value, (dict, list)):
+            if len(stack) >= limit:
+                where = ".".join(path.split(".")[:6])  # where it starts: the rest is nesting
+                message = f"nested too deeply: more than {limit} levels of arrays and objects"
+                return message, f"{where}..."
+            stack.append(_nested(value, path))
+    return None

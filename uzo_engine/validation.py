@@ -17,13 +17,14 @@ downstream of it, is unknown until they run.
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pydantic
 
-from uzo_engine.graph import Edge, Node, WorkflowGraph, variadic_port
+from uzo_engine.graph import Edge, Node, WorkflowGraph, document_depth_error, variadic_port
 from uzo_engine.nodes.base import NodeType, Params, SchemaError, SchemaUnknownError
 from uzo_engine.nodes.registry import UnknownNodeTypeError, get_node_type
 
@@ -87,11 +88,17 @@ class ValidatedWorkflow:
     nodes: dict[str, ValidatedNode]
     order: list[str]  # topological
     edges: list[ResolvedEdge]
+    # source node -> its outgoing edges in edge order, built on the first consumers() call
+    _outgoing: dict[str, list[ResolvedEdge]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def consumers(self, node_id: str, port: str | None = None) -> list[ResolvedEdge]:
-        return [
-            e for e in self.edges if e.source == node_id and (port is None or e.source_port == port)
-        ]
+        if self._outgoing is None:  # an index: a scan of every edge per node is quadratic
+            self._outgoing = defaultdict(list)
+            for e in self.edges:
+                self._outgoing[e.source].append(e)
+        return [e for e in self._outgoing.get(node_id, []) if port is None or e.source_port == port]
 
 
 def validate_workflow(
@@ -152,6 +159,11 @@ def _validate(
     if isinstance(workflow, WorkflowGraph):
         graph = workflow
     else:
+        too_deep = document_depth_error(workflow)  # pydantic and the nodes recurse per level
+        if too_deep is not None:
+            message, where = too_deep
+            at = tuple(int(p) if p.isdigit() else p for p in where.split("."))
+            return None, [_document_issue(workflow, {"loc": at, "msg": message})]
         try:
             graph = WorkflowGraph.model_validate(workflow)
         except pydantic.ValidationError as e:
@@ -421,16 +433,19 @@ def _input_port(
 
 
 def find_cycles(nodes: list[str], adjacency: Mapping[str, list[str]]) -> list[list[str]]:
-    """One cycle (as a node path) per strongly connected component that has one."""
+    """One cycle (as a node path) per strongly connected component that has one.
+
+    Tarjan's algorithm with an explicit stack: a chain of any length is walked without
+    recursion (a recursive walk fails past Python's ~1,000 frames)."""
+    position = {n: i for i, n in enumerate(nodes)}
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
     on_stack: set[str] = set()
     cycles: list[list[str]] = []
-    counter = 0
 
     def component_cycle(component: set[str]) -> list[str]:
-        start = min(component, key=nodes.index)
+        start = min(component, key=position.__getitem__)
         path, seen, current = [start], {start}, start
         while True:
             nxt = next(t for t in adjacency.get(current, []) if t in component)
@@ -440,52 +455,62 @@ def find_cycles(nodes: list[str], adjacency: Mapping[str, list[str]]) -> list[li
             seen.add(nxt)
             current = nxt
 
-    def strongconnect(v: str) -> None:  # iterative Tarjan would be longer; graphs are modest
-        nonlocal counter
-        index[v] = low[v] = counter
-        counter += 1
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
         stack.append(v)
         on_stack.add(v)
-        for w in adjacency.get(v, []):
-            if w not in index:
-                strongconnect(w)
-                low[v] = min(low[v], low[w])
-            elif w in on_stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            component: set[str] = set()
-            while True:
-                w = stack.pop()
-                on_stack.discard(w)
-                component.add(w)
-                if w == v:
-                    break
-            if len(component) > 1 or v in adjacency.get(v, []):
-                cycles.append(component_cycle(component))
 
-    for v in nodes:
-        if v not in index:
-            strongconnect(v)
+    for root in nodes:
+        if root in index:
+            continue
+        visit(root)
+        # (node, its successors still to look at): the call stack of the recursive version
+        work = [(root, iter(adjacency.get(root, [])))]
+        while work:
+            v, successors = work[-1]
+            w = next(successors, None)
+            if w is not None:
+                if w not in index:
+                    visit(w)
+                    work.append((w, iter(adjacency.get(w, []))))
+                elif w in on_stack:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()  # every successor of v done: v's component is complete, if it roots one
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[v])
+            if low[v] == index[v]:
+                component: set[str] = set()
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    component.add(w)
+                    if w == v:
+                        break
+                if len(component) > 1 or v in adjacency.get(v, []):
+                    cycles.append(component_cycle(component))
     return cycles
 
 
 def topological_order(nodes: list[str], adjacency: Mapping[str, list[str]]) -> list[str]:
-    """Kahn's algorithm, stable in document order; nodes on cycles are left out."""
+    """Kahn's algorithm, stable in document order (the ready node first in the document
+    goes first); nodes on cycles are left out."""
     indegree = dict.fromkeys(nodes, 0)
     for targets in adjacency.values():
         for t in targets:
             indegree[t] += 1
     position = {n: i for i, n in enumerate(nodes)}
-    ready = sorted((n for n, d in indegree.items() if d == 0), key=position.__getitem__)
+    ready = [position[n] for n, d in indegree.items() if d == 0]
+    heapq.heapify(ready)
     order: list[str] = []
     while ready:
-        n = ready.pop(0)
+        n = nodes[heapq.heappop(ready)]
         order.append(n)
         for t in adjacency.get(n, []):
             indegree[t] -= 1
             if indegree[t] == 0:
-                ready.append(t)
-                ready.sort(key=position.__getitem__)
+                heapq.heappush(ready, position[t])
     return order
 
 

@@ -52,6 +52,8 @@ def parse(predicate: str) -> exp_t.Expr:
         return sqlglot.parse_one(predicate, read="duckdb")
     except ParseError as exc:
         raise ConfigError(f"predicate {predicate!r} is not a valid SQL expression: {exc}") from None
+    except RecursionError:  # the parser recurses per bracket
+        raise ConfigError(f"predicate {predicate[:80]!r}... is nested too deeply") from None
 
 
 def columns_of(predicate: str) -> set[str]:

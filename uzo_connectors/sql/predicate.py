@@ -85,6 +85,8 @@ def compile_predicate(predicate: str, columns: Iterable[str], dialect: str) -> s
         statements = sqlglot.parse(predicate)
     except SqlglotError as exc:
         raise ConfigError(f"predicate: not a valid SQL expression: {exc}") from exc
+    except RecursionError:  # the parser recurses per bracket
+        raise ConfigError("predicate: nested too deeply") from None
     statements = [s for s in statements if s is not None]
     if len(statements) != 1:
         raise ConfigError("predicate: must be exactly one SQL expression (no ';')")

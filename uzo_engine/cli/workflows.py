@@ -57,12 +57,26 @@ def register(app: typer.Typer) -> None:
 
 
 def _load(path: Path, out: Output) -> dict[str, Any]:
+    from uzo_engine.graph import json_depth_error
+
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         out.fail(USAGE_ERROR, f"{path}: no such file", "file_not_found")
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         out.fail(USAGE_ERROR, f"{path} cannot be read: {exc}", "unreadable_file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:  # JSON is UTF-8 (RFC 8259): say where it is not
+        byte = data[exc.start : exc.start + 1].hex()
+        out.fail(
+            USAGE_ERROR,
+            f"{path} is not UTF-8 JSON: byte 0x{byte} at offset {exc.start} ({exc.reason})",
+            "invalid_json",
+        )
+    too_deep = json_depth_error(text)  # before json.loads, which recurses per level
+    if too_deep is not None:
+        out.fail(USAGE_ERROR, f"{path} is {too_deep}", "invalid_json")
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -20,8 +20,18 @@ from typing import TYPE_CHECKING
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.errors import SqlglotError
 
+from uzo_engine.expressions.bounds import (
+    MAX_DEPTH,
+    MAX_LENGTH,
+    MAX_OPERANDS,
+    bounds_error,
+    bracket_depth,
+    headroom,
+    too_deep,
+)
 from uzo_engine.expressions.compiler import _HANDLERS, MissingColumnError, Translator
 from uzo_engine.expressions.registry import REGISTRY, sql_function_name
 from uzo_engine.expressions.runtime import ExpressionRuntimeError, explain
@@ -34,6 +44,9 @@ if TYPE_CHECKING:
     import polars as pl
 
 __all__ = [
+    "MAX_DEPTH",
+    "MAX_LENGTH",
+    "MAX_OPERANDS",
     "CompiledExpression",
     "ExpressionError",
     "ExpressionRuntimeError",
@@ -44,9 +57,6 @@ __all__ = [
     "referenced_columns",
     "sql_name",
 ]
-
-MAX_LENGTH = 100_000  # characters of one expression
-MAX_DEPTH = 200  # nesting of one expression (deeper ones are refused, not a RecursionError)
 
 
 @dataclass(frozen=True)
@@ -63,11 +73,15 @@ def parse(sql: str) -> exp.Expr:
     if len(sql) > MAX_LENGTH:
         raise ExpressionError(f"an expression may have at most {MAX_LENGTH:,} characters")
     try:
-        tree = sqlglot.parse_one(sql, read="duckdb")
-    except ParseError as e:
+        # brackets are counted on the tokens first: the parser recurses into each
+        if bracket_depth(Dialect.get_or_raise("duckdb").tokenize(sql)) > MAX_DEPTH:
+            raise ExpressionError(too_deep(sql))
+        with headroom():
+            tree = sqlglot.parse_one(sql, read="duckdb")
+    except SqlglotError as e:  # a ParseError, or a TokenError (an unclosed quote)
         raise ExpressionError(f"cannot parse expression {sql!r}: {e}") from None
-    except RecursionError:
-        raise ExpressionError(f"expression {sql[:80]!r}... is nested too deeply") from None
+    except RecursionError:  # nesting the brackets do not show (NOT NOT ..., CASE in CASE)
+        raise ExpressionError(too_deep(sql)) from None
     if tree is None:
         raise ExpressionError(f"empty expression {sql!r}")
     if isinstance(tree, (exp.Select, exp.Query, exp.Command, exp.Alias)):
@@ -75,22 +89,13 @@ def parse(sql: str) -> exp.Expr:
     return tree
 
 
-def _depth(tree: exp.Expr) -> int:
-    deepest = 0
-    stack = [(tree, 1)]
-    while stack:
-        node, depth = stack.pop()
-        deepest = max(deepest, depth)
-        stack.extend((child, depth + 1) for child in node.iter_expressions())
-    return deepest
-
-
 @functools.lru_cache(maxsize=4096)
 def check(sql: str) -> tuple[str, ...]:
     """Validate an expression without types; the columns it reads, in first-use order."""
     tree = parse(sql)
-    if _depth(tree) > MAX_DEPTH:
-        raise ExpressionError(f"expression {sql[:80]!r}... is nested more than {MAX_DEPTH} deep")
+    out_of_bounds = bounds_error(tree, sql)
+    if out_of_bounds is not None:
+        raise ExpressionError(out_of_bounds)
     columns: list[str] = []
     for node in tree.walk(bfs=False):
         if isinstance(node, exp.Column):
@@ -106,7 +111,8 @@ def check(sql: str) -> tuple[str, ...]:
             and type(node) not in _HANDLERS
             and REGISTRY.lookup(node) is None
         ):
-            raise Translator(sql, {}).unsupported(node)
+            with headroom():  # the message renders the node
+                raise Translator(sql, {}).unsupported(node)
     return tuple(columns)
 
 
@@ -129,9 +135,11 @@ def compile_expression(sql: str, schema: Mapping[str, pl.DataType]) -> CompiledE
         return hit
     translator = Translator(sql, schema)
     try:
-        typed = translator.translate(parse(sql))
-    except RecursionError:
-        raise ExpressionError(f"expression {sql[:80]!r}... is nested too deeply") from None
+        tree = parse(sql)
+        with headroom():
+            typed = translator.translate(tree)
+    except RecursionError:  # past the bounds check(): a bug, still a message
+        raise ExpressionError(too_deep(sql)) from None
     compiled = CompiledExpression(sql, typed.expr, typed.dtype, tuple(translator.columns))
     if not translator.volatile:
         with _cache_lock:

@@ -29,7 +29,7 @@ from uzo_engine.expressions.sqltypes import (
     is_numeric,
     sql_name,
 )
-from uzo_engine.expressions.typed import ExpressionError, Typed, null_of
+from uzo_engine.expressions.typed import ExpressionError, Text, Typed, null_of
 from uzo_engine.expressions.unify import coerce, common_type
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ def _decimal_mul(a: Typed, b: Typed) -> Typed:
     return Typed((a.expr.cast(dtype) * b.expr).cast(dtype), dtype)
 
 
-def _zero_checked(a: Typed, b: Typed, guard: pl.Expr | None, what: str) -> pl.Expr:
+def _zero_checked(a: Typed, b: Typed, guard: pl.Expr | None, what: Text) -> pl.Expr:
     """The divisor; an error where it is 0 for a row in scope with a dividend (NULL // 0 is
     NULL), and NULL in the rows out of scope (Polars itself fails on a decimal zero)."""
     zero = b.expr == 0
@@ -93,7 +93,7 @@ def _zero_checked(a: Typed, b: Typed, guard: pl.Expr | None, what: str) -> pl.Ex
     return pl.when(zero).then(None).otherwise(checked)
 
 
-def _hugeint(op: str, a: Typed, b: Typed, guard: pl.Expr | None, what: str) -> Typed:
+def _hugeint(op: str, a: Typed, b: Typed, guard: pl.Expr | None, what: Text) -> Typed:
     """Integers that meet in HUGEINT (UBIGINT with a signed type): integer arithmetic in 128
     bits, held as DECIMAL(38,0)."""
     x, y = a.expr.cast(pl.Int128), b.expr.cast(pl.Int128)
@@ -113,7 +113,7 @@ def _hugeint(op: str, a: Typed, b: Typed, guard: pl.Expr | None, what: str) -> T
     return Typed(result.cast(HUGEINT, strict=True), HUGEINT)
 
 
-def numeric(op: str, a: Typed, b: Typed, guard: pl.Expr | None, what: str) -> Typed:
+def numeric(op: str, a: Typed, b: Typed, guard: pl.Expr | None, what: Text) -> Typed:
     """``a op b`` for numbers (``op`` one of ``+ - * / // %``)."""
     if a.is_null and b.is_null:
         return null_of(pl.Int32())
@@ -189,7 +189,7 @@ def negate(a: Typed, guard: pl.Expr | None) -> Typed:
     return Typed(-a.expr, a.dtype)
 
 
-def temporal(op: str, a: Typed, b: Typed, interval: Interval | None, what: str) -> Typed:
+def temporal(op: str, a: Typed, b: Typed, interval: Interval | None, what: Text) -> Typed:
     """Date and timestamp arithmetic (``interval``: b is an INTERVAL literal)."""
     fa, fb = a.family, b.family
     sign = 1 if op == "+" else -1

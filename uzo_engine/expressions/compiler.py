@@ -35,7 +35,14 @@ from uzo_engine.expressions.sqltypes import (
     literal_int_type,
     sql_name,
 )
-from uzo_engine.expressions.typed import ExpressionError, Typed, constant, null_of, scalar
+from uzo_engine.expressions.typed import (
+    ExpressionError,
+    LazyText,
+    Typed,
+    constant,
+    null_of,
+    scalar,
+)
 from uzo_engine.expressions.unify import coerce, unify
 
 if TYPE_CHECKING:
@@ -101,6 +108,8 @@ class Translator:
         self.columns: list[str] = []
         self.guard: pl.Expr | None = None
         self.volatile = False
+        # id of each node of the tree being translated -> whether a column is under it
+        self._reads_columns: dict[int, bool] = {}
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -171,12 +180,33 @@ class Translator:
     # -- the walk -------------------------------------------------------------------------
 
     def translate(self, node: exp.Expr) -> Typed:
+        if not self._reads_columns:  # the root: index its tree once
+            self._index_columns(node)
         result = self._translate(node)
         if result.constant or self.volatile or isinstance(node, exp.Literal):
             return result
-        if node.find(exp.Column) is None and not isinstance(result.dtype, pl.Duration):
+        if not self._reads_column(node) and not isinstance(result.dtype, pl.Duration):
             return self._fold(result)
         return result
+
+    def _index_columns(self, tree: exp.Expr) -> None:
+        """Whether each node reads a column, bottom up without recursion (a search under
+        every node of ``a + b + ...`` is quadratic)."""
+        order, todo = [], [tree]
+        while todo:
+            node = todo.pop()
+            order.append(node)
+            todo.extend(node.iter_expressions())
+        for node in reversed(order):  # children before their parent
+            self._reads_columns[id(node)] = isinstance(node, exp.Column) or any(
+                self._reads_columns[id(c)] for c in node.iter_expressions()
+            )
+
+    def _reads_column(self, node: exp.Expr) -> bool:
+        known = self._reads_columns.get(id(node))
+        if known is None:  # a node a handler made: not in the tree
+            return node.find(exp.Column) is not None
+        return known
 
     def _fold(self, t: Typed) -> Typed:
         try:
@@ -291,7 +321,7 @@ class Translator:
                                 node)  # fmt: skip
 
     def arith_typed(self, op: str, a: Typed, b: Typed, node: exp.Expr) -> Typed:
-        what = self.text(node)
+        what = LazyText(lambda: self.text(node))
         temporal = {"date", "timestamp", "interval"}
         if a.family in temporal or b.family in temporal:
             if a.null_constant or b.null_constant:

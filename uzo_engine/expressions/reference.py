@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import uzo_engine.expressions.compiler  # noqa: F401 - registers every function
+from uzo_engine.expressions.bounds import MAX_DEPTH, MAX_LENGTH, MAX_OPERANDS
 from uzo_engine.expressions.registry import REGISTRY
 
 
@@ -221,6 +222,16 @@ An expression fails where DuckDB fails: an integer overflow, a CAST that does no
 a division by zero with `//` or `%`. The error names the node, the column and a sample
 value (`'total' = qty * price: value 9223372036854775808 is out of range for BIGINT`).
 Rows a CASE, IF or COALESCE does not choose never fail.
+
+## Limits
+
+An expression has at most {length:,} characters and nests at most {depth} levels deep:
+each bracket, function call, CASE and operator adds a level, except that a run of one
+operator (`a + b - c + ...`, `a * b / c`, `a AND b AND ...`, `a || b || ...`) is one
+level however long; such a run has at most {operands:,} operands. Past a limit the
+workflow does not validate, and the error names the node, the field and the limit
+(`expression '((((...'... nests deeper than {depth} levels`). A `sql` node's query nests
+at most {depth} brackets deep.
 """
 
 
@@ -240,7 +251,8 @@ def render() -> str:
         "|---|---|",
     ]
     lines += [f"| `{op}` | {text} |" for op, text in OPERATORS]
-    lines += ["", _RULES.rstrip(), "", "## Functions", ""]
+    rules = _RULES.format(length=MAX_LENGTH, depth=MAX_DEPTH, operands=MAX_OPERANDS)
+    lines += ["", rules.rstrip(), "", "## Functions", ""]
     category = None
     for fn in REGISTRY:
         if fn.category != category:

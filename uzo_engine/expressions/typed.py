@@ -5,15 +5,35 @@ from __future__ import annotations
 import contextlib
 import decimal
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from uzo_engine.expressions.sqltypes import family
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 
 class ExpressionError(ValueError):
     """An expression that cannot be parsed, is ill-typed, or uses an unsupported construct."""
+
+
+class LazyText:
+    """Text made when a message needs it: a sub-expression's SQL, whose rendering copies
+    its subtree (rendering every link of ``a + b + ...`` up front is quadratic)."""
+
+    __slots__ = ("_make",)
+
+    def __init__(self, make: Callable[[], str]) -> None:
+        self._make = make
+
+    def __str__(self) -> str:
+        return self._make()
+
+
+#: what an operation is, in messages: text, or text made when needed
+Text = str | LazyText
 
 
 class _Nothing:

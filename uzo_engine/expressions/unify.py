@@ -14,7 +14,7 @@ from uzo_engine.expressions.sqltypes import (
     sql_name,
     temporal_supertype,
 )
-from uzo_engine.expressions.typed import ExpressionError, Typed, constant, null_of
+from uzo_engine.expressions.typed import ExpressionError, Text, Typed, constant, null_of
 
 
 def coerce(t: Typed, target: pl.DataType) -> Typed:
@@ -37,7 +37,7 @@ def coerce(t: Typed, target: pl.DataType) -> Typed:
     return cast(t, target, strict=False, guard=None)
 
 
-def common_type(items: list[Typed], what: str, *, equality: bool = False) -> pl.DataType:
+def common_type(items: list[Typed], what: Text, *, equality: bool = False) -> pl.DataType:
     """The type a list of operands meets in (comparison, CASE branches, IN lists, ...);
     ``equality``: compared for (in)equality, where DuckDB lets a BOOLEAN meet any number."""
     typed = [t for t in items if not t.is_null]
@@ -90,7 +90,7 @@ def common_type(items: list[Typed], what: str, *, equality: bool = False) -> pl.
     raise ExpressionError(f"{what}: cannot combine values of type {names} without a CAST")
 
 
-def _list_common(items: list[Typed], what: str) -> pl.DataType:
+def _list_common(items: list[Typed], what: Text) -> pl.DataType:
     inner = [_dtype(t.dtype.inner) for t in items if isinstance(t.dtype, pl.List)]
     first = inner[0]
     for other in inner[1:]:
@@ -103,7 +103,7 @@ def _list_common(items: list[Typed], what: str) -> pl.DataType:
 
 
 def unify(
-    items: list[Typed], what: str, *, equality: bool = False
+    items: list[Typed], what: Text, *, equality: bool = False
 ) -> tuple[list[Typed], pl.DataType]:
     target = common_type(items, what, equality=equality)
     if isinstance(target, pl.Null):

@@ -49,6 +49,7 @@ from pydantic import Field, field_validator, model_validator
 from uzo_connectors.errors import BlockedEndpointError
 from uzo_connectors.files.staging import StagedFile
 from uzo_engine.expressions import ExpressionError, check, compile_expression, sql_name
+from uzo_engine.expressions.bounds import headroom
 from uzo_engine.nodes.base import (
     InlineConnector,
     LazyNodeType,
@@ -448,7 +449,8 @@ class ConnectorSourceNode(NodeType[SourceParams]):
             request = base.ReadRequest(
                 dataset=params.dataset, columns=columns, predicate=params.predicate, limit=limit
             )
-            plan = connector.plan_read(request)
+            with headroom():  # the connector parses the predicate: as deep as check() allows
+                plan = connector.plan_read(request)
             residual = None
             if params.predicate and "predicate" not in plan.pushed_down:
                 # the node filters: it reads the predicate's columns too, and limits after

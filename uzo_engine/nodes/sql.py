@@ -34,8 +34,10 @@ import polars as pl
 import sqlglot
 from pydantic import Field, field_validator
 from sqlglot import exp
-from sqlglot.errors import ParseError
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.errors import SqlglotError
 
+from uzo_engine.expressions.bounds import MAX_DEPTH, bracket_depth, headroom, too_deep
 from uzo_engine.nodes.base import NodeType, Params, SchemaError
 from uzo_engine.nodes.types import polars_schema, to_arrow
 from uzo_engine.settings import get_engine_settings
@@ -103,9 +105,15 @@ class SqlParams(Params):
     @classmethod
     def _one_query(cls, v: str) -> str:
         try:
-            statements = [s for s in sqlglot.parse(v, read="duckdb") if s is not None]
-        except ParseError as e:
+            # brackets are counted first: the parser recurses into each (see expressions)
+            if bracket_depth(Dialect.get_or_raise("duckdb").tokenize(v)) > MAX_DEPTH:
+                raise ValueError(too_deep(v, "query"))
+            with headroom():
+                statements = [s for s in sqlglot.parse(v, read="duckdb") if s is not None]
+        except SqlglotError as e:  # a ParseError, or a TokenError (an unclosed quote)
             raise ValueError(f"cannot parse SQL: {str(e).splitlines()[0]}") from None
+        except RecursionError:
+            raise ValueError(too_deep(v, "query")) from None
         if len(statements) != 1:
             raise ValueError("give exactly one SQL statement")
         if not isinstance(statements[0], exp.Query):
