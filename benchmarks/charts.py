@@ -271,6 +271,21 @@ def plot_mirror(data: dict[str, Any]) -> Figure:
     return fig
 
 
+def plot_cli_progress(data: dict[str, Any]) -> Figure:
+    """Seconds per run: the engine alone, with a counting sink, with the CLI's progress."""
+    rows: list[dict[str, Any]] = data["results"]
+    fig, (ax,) = _figure(width=9)
+    modes = {"engine": "engine alone", "events": "counting sink", "cli": "CLI progress (live)"}
+    _grouped(
+        ax,
+        [f"{r['runtime']} (cli {r['cli_over_engine']:.2f}x)" for r in rows],
+        {label: [float(r[f"{m}_s"]) for r in rows] for m, label in modes.items()},
+        "s per run (median)",
+    )
+    ax.set_title(f"uzo run progress: fan-out of {data.get('nodes', '?'):,} nodes", fontsize=10)
+    return fig
+
+
 def _numeric_leaves(value: Any, prefix: str = "") -> list[tuple[str, float]]:
     if isinstance(value, bool):
         return []
@@ -314,6 +329,7 @@ PLOTTERS: dict[str, Callable[[dict[str, Any]], Figure]] = {
     "api": plot_api,
     "audit": plot_audit,
     "mirror": plot_mirror,
+    "cli_progress": plot_cli_progress,
 }
 
 

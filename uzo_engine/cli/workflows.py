@@ -18,6 +18,7 @@ no local-root limit, the endpoint policy and ambient-credential types of the
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import time
@@ -31,22 +32,12 @@ from uzo_engine.cli.output import USAGE_ERROR, JsonFlag, Output, UzoCommand, iss
 
 if TYPE_CHECKING:
     from uzo_connectors.base import ConnectorContext
-    from uzo_engine.events import NodeEvent, RunEvent
+    from uzo_engine.cli.progress import ProgressReporter
     from uzo_engine.plan import ExecutionPlan, NodeResult, StepContext
     from uzo_engine.validation import ValidatedWorkflow
 
 # existence and readability are checked by the command, so that --json reports them too
 WorkflowFile = Annotated[Path, typer.Argument(help="Workflow JSON file.", show_default=False)]
-_STATUS_STYLE = {
-    "queued": "dim",
-    "running": "cyan",
-    "succeeded": "green",
-    "failed": "bold red",
-    "skipped": "yellow",
-    "cancelled": "magenta",
-    "upstream_failed": "red",
-}
-_DONE = frozenset({"succeeded", "failed", "skipped", "cancelled", "upstream_failed"})
 
 
 def register(app: typer.Typer) -> None:
@@ -157,68 +148,6 @@ def validate(path: WorkflowFile, as_json: JsonFlag = False) -> None:
         out.console.print(f"[green]valid[/green]: {len(wf.nodes)} nodes, {len(wf.edges)} edges")
 
 
-class _LiveSink:
-    """Keeps the latest event per node and redraws the progress table (when shown)."""
-
-    def __init__(self, plan: ExecutionPlan) -> None:
-        self.steps = [plan.steps[s].node_ids for stage in plan.stages for s in stage.step_ids]
-        self.order = [n for nodes in self.steps for n in nodes]
-        self.latest: dict[str, NodeEvent] = {}
-        self.live: Any = None
-
-    def node_event(self, event: NodeEvent) -> None:
-        self.latest[event.node_id] = event
-        if self.live is not None:
-            self.live.update(self.render())
-
-    def run_event(self, event: RunEvent) -> None:
-        return None
-
-    def status(self, node_id: str) -> str:
-        ev = self.latest.get(node_id)
-        return ev.status if ev else "queued"
-
-    def render(self) -> Any:
-        from rich.table import Table
-
-        table = Table(show_lines=False)
-        for col, justify in (
-            ("node", "left"),
-            ("status", "left"),
-            ("rows out", "right"),
-            ("time", "right"),
-        ):
-            table.add_column(col, justify=justify)  # type: ignore[arg-type]
-        done = 0
-        for nodes in self.steps:  # nodes fused into one step: one row, the step's time
-            results = [ev.result for n in nodes if (ev := self.latest.get(n)) and ev.result]
-            statuses = [self.status(n) for n in nodes]
-            done += sum(s in _DONE for s in statuses)
-            status = _step_status(statuses)
-            table.add_row(
-                " → ".join(nodes), f"[{_STATUS_STYLE[status]}]{status}", *_figures(results)
-            )
-        table.title = f"{done}/{len(self.order)} nodes done"
-        return table
-
-
-def _step_status(statuses: list[str]) -> str:
-    """A step's row: its worst node status (a fused step fails as one)."""
-    for status in ("failed", "upstream_failed", "cancelled", "running", "queued", "skipped"):
-        if status in statuses:
-            return status
-    return statuses[-1]
-
-
-def _figures(results: list[NodeResult]) -> tuple[str, str]:
-    if not results:
-        return "", ""
-    last = results[-1]
-    rows = "" if last.rows_out < 0 else f"{last.rows_out:,}"
-    seconds = sum(r.duration_ms for r in results) / 1000
-    return rows, f"{seconds:.3f} s" if seconds else ""
-
-
 def _node_doc(node_id: str, result: NodeResult | None, status: str) -> dict[str, Any]:
     def count(n: int | None) -> int | None:
         return None if n is None or n < 0 else n
@@ -258,6 +187,14 @@ def run(
             "--keep-services", help="Leave the Ray cluster and Prefect server running afterwards."
         ),
     ] = False,
+    all_steps: Annotated[
+        bool,
+        typer.Option(
+            "--all-steps",
+            help="List every step at the end (a plan of over 50 steps lists those "
+            "that did not succeed, then the slowest).",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Run a workflow and show each node's progress; exits 1 if any node fails."""
@@ -276,6 +213,7 @@ def run(
     )
     prefect: dict[str, str | None] = {}
     with out.document_only():
+        from uzo_engine.cli.progress import ProgressReporter
         from uzo_engine.compiler import compile_workflow
         from uzo_engine.plan import StepContext
 
@@ -283,17 +221,16 @@ def run(
         wf = _validated(path, out, connectors)
         plan = compile_workflow(wf, name=path.stem)
         ctx = StepContext(execution_id=uuid.uuid4().hex, connectors=connectors)
-        sink = _LiveSink(plan)
+        # on a terminal a live view drawn at its own rate; piped, a plain line now and then
+        console = out.console
+        live_terminal = not as_json and console.is_terminal and not console.is_dumb_terminal
+        piped = not as_json and not live_terminal
+        sink = ProgressReporter(plan, lines=functools.partial(_plain, out) if piped else None)
+        live_view: contextlib.AbstractContextManager[Any] = (
+            sink.live(console) if live_terminal else contextlib.nullcontext()
+        )
         started = time.perf_counter()
-        live_view: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
-        if not as_json:
-            from rich.live import Live
-
-            live_view = Live(
-                sink.render(), console=out.console, refresh_per_second=8, transient=False
-            )
-        with live_view as live:
-            sink.live = live
+        with live_view:
             status: str
             results: dict[str, NodeResult]
             if local:
@@ -304,8 +241,6 @@ def run(
                 results = local_result.results
             else:
                 status, error, results, prefect = _run_on_ray(plan, ctx, sink, out, keep_services)
-            if live is not None:
-                live.update(sink.render())
         elapsed = time.perf_counter() - started
     out.emit(
         ok=status == "succeeded",
@@ -316,6 +251,7 @@ def run(
         **prefect,
     )
     if not as_json:
+        sink.print_final(out.console, all_steps)
         out.console.print()
         colour = "green" if status == "succeeded" else "bold red"
         out.console.print(f"[{colour}]{status}[/] in {elapsed:.2f} s ({len(results)} nodes)")
@@ -325,8 +261,12 @@ def run(
         raise typer.Exit(1)
 
 
+def _plain(out: Output, line: str) -> None:
+    out.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
 def _run_on_ray(
-    plan: ExecutionPlan, ctx: StepContext, sink: _LiveSink, out: Output, keep_services: bool
+    plan: ExecutionPlan, ctx: StepContext, sink: ProgressReporter, out: Output, keep_services: bool
 ) -> tuple[str, str | None, dict[str, NodeResult], dict[str, str | None]]:
     # Prefect's INFO lines would scroll through the live table (its API still gets them)
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")

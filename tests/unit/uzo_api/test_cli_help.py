@@ -76,7 +76,12 @@ def test_boolean_options_show_as_flags(path: tuple[str, ...]) -> None:
 
 
 def test_flags_of_the_workflow_commands() -> None:
-    assert {o.opts[0] for o in _bool_flags(("run",))} == {"--local", "--keep-services", "--json"}
+    assert {o.opts[0] for o in _bool_flags(("run",))} == {
+        "--local",
+        "--keep-services",
+        "--all-steps",
+        "--json",
+    }
     assert {o.opts[0] for o in _bool_flags(("preview",))} == {"--local", "--json"}
     assert {o.opts[0] for o in _bool_flags(("validate",))} == {"--json"}
     assert {*_bool_flags(("db", "downgrade"))[0].opts} == {"--yes", "-y"}
