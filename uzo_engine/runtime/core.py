@@ -329,7 +329,7 @@ class _Driver:
         for step in self.plan.steps.values():
             for node in step.node_ids:
                 self._emit(node, "queued")
-        ready = [sid for sid, n in self.waiting.items() if n == 0]
+        ready = collections.deque(sid for sid, n in self.waiting.items() if n == 0)
         cancel_wait = asyncio.ensure_future(self.cancel.wait())
         cancel_wait.add_done_callback(lambda _: self._wake.set())
         # a caller's own cancellation callable (an in-process caller, a loop node's
@@ -341,10 +341,10 @@ class _Driver:
                 if asked is not None and asked():
                     self.cancel.set()
                 while ready and not self.cancel.is_set():
-                    ready.extend(self._start(ready.pop(0)))
+                    ready.extend(self._start(ready.popleft()))
                 if not self.running:
                     while ready:  # cancelled: what is ready is recorded as not started
-                        ready.extend(self._start(ready.pop(0)))
+                        ready.extend(self._start(ready.popleft()))
                     break
                 await self._next_finished(poll)
                 if asked is not None and asked():
@@ -391,7 +391,7 @@ class _Driver:
         """Cancelled: running calls of this run stop within ~50 ms; give them ``grace``."""
         await self.backend.cancel(self.eid)
         deadline = time.monotonic() + grace_seconds
-        ready: list[str] = []
+        ready: collections.deque[str] = collections.deque()
         while self.running:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -404,7 +404,7 @@ class _Driver:
             step = self.plan.steps[sid]
             self._finish(step, self._all(step, "cancelled", "run cancelled"), {})
         while ready:  # what became ready meanwhile does not start
-            ready.extend(self._start(ready.pop(0)))
+            ready.extend(self._start(ready.popleft()))
 
     def in_plan_order(self) -> dict[str, NodeResult]:
         """The results in the plan's order, not the order steps happened to finish in:
