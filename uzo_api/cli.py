@@ -152,11 +152,12 @@ def serve(
         db.dispose()
         if db.urls.embedded:
             stop_embedded(settings)
-        if prefect is not None and prefect.started_here:
-            from uzo_engine.runtime.prefect_server import stop_prefect_server
+        if prefect is not None and prefect.pid is not None:
+            from uzo_engine.runtime.prefect_server import release_prefect_server
             from uzo_engine.settings import get_engine_settings
 
-            stop_prefect_server(get_engine_settings())
+            # stops it unless a `uzo run` or another process of this UZO_HOME still uses it
+            release_prefect_server(get_engine_settings())
 
 
 def _start_prefect() -> PrefectApi | None:

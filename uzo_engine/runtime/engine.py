@@ -126,8 +126,9 @@ class Runtime:
             self._recorder.close(timeout=timeout)
             self._recorder = None
         api = self.prefect
-        if stop_prefect and api is not None and api.started_here:
-            prefect_server.stop_prefect_server(self.settings)
+        if stop_prefect and api is not None and api.pid is not None:
+            # the last process using the local server stops it, whoever started it
+            prefect_server.release_prefect_server(self.settings)
             self.prefect = None
 
     @property
@@ -161,8 +162,8 @@ class Runtime:
         return self._backend
 
     def close(self, *, stop_cluster: bool = False, stop_prefect: bool = False) -> None:
-        """Release the actors; optionally stop Ray, and the local Prefect server if this
-        runtime started it (one another process started, e.g. `uzo serve`'s, keeps running).
+        """Release the actors; optionally stop Ray, and release the local Prefect server:
+        it stops unless another live process (`uzo serve`, another run) still uses it.
 
         Runs still being mirrored get up to 30 s to reach Prefect first.
         """

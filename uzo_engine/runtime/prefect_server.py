@@ -7,7 +7,16 @@ when UZO uses an external PostgreSQL (:mod:`.prefect_db`). It serves Prefect's
 UI at its root (:func:`ui_url`), where operators see the mirrored runs (measured:
 the UI starts no slower and takes no more memory). The first process to
 need it starts it under a file lock, without waiting for it to answer, and
-writes ``server.json`` (url, pid); every other process reuses a live one.
+writes ``server.json`` (url, pid, the pid's start time); every other process
+reuses it if what answers on its port is Prefect (``/api/health``) or its
+process is still starting (same pid *and* start time). A stale file (pid dead
+or handed out again, nothing answering) is ignored at once.
+
+The server is shared by reference count: each process using it holds a lease
+(``leases/<pid>``, with the pid's start time), and :func:`release_prefect_server`
+stops it only when no other live process holds one, so a ``uzo run`` that
+ends never stops the server that ``uzo serve`` or another run still uses.
+Leases of processes gone (crashed, ``--keep-services``) do not count.
 Nothing of it is shipped to Ray workers: the mirror runs in the driver.
 """
 
@@ -26,7 +35,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from uzo_engine.runtime import prefect_db
+from uzo_engine.runtime import prefect_db, procs
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -40,6 +49,7 @@ class PrefectApi:
     url: str  # ends with /api
     pid: int | None  # the local server process; None for an external API
     started_here: bool
+    pid_started: int | None = None  # the server process's start time (procs.start_time)
 
 
 class PrefectServerError(RuntimeError):
@@ -48,6 +58,10 @@ class PrefectServerError(RuntimeError):
 
 def _state_file(settings: EngineSettings) -> Path:
     return settings.prefect_home / "server.json"
+
+
+def _lease_dir(settings: EngineSettings) -> Path:
+    return settings.prefect_home / "leases"
 
 
 @contextlib.contextmanager
@@ -69,16 +83,6 @@ def healthy(url: str, timeout: float = 2.0) -> bool:
     except httpx.HTTPError:
         return False
     return resp.status_code == 200
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _free_port() -> int:
@@ -103,9 +107,47 @@ def _read_state(settings: EngineSettings) -> PrefectApi | None:
     path = _state_file(settings)
     try:
         data = json.loads(path.read_text())
-    except (OSError, ValueError):
+        started = data.get("pid_started")
+        return PrefectApi(
+            url=str(data["url"]),
+            pid=int(data["pid"]),
+            started_here=False,
+            pid_started=int(started) if started is not None else None,
+        )
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    return PrefectApi(url=str(data["url"]), pid=int(data["pid"]), started_here=False)
+
+
+def _write_state(settings: EngineSettings, api: PrefectApi) -> None:
+    path = _state_file(settings)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"url": api.url, "pid": api.pid, "pid_started": api.pid_started}))
+    tmp.replace(path)
+
+
+def _is_server_process(api: PrefectApi) -> bool:
+    """``api.pid`` is still the server process recorded (not a pid handed out again)."""
+    if api.pid is None or not procs.same_process(api.pid, api.pid_started):
+        return False
+    if api.pid_started is not None:
+        return True
+    # recorded without a start time: at least the command must be a Prefect server's
+    argv = procs.cmdline(api.pid)
+    is_prefect = any(os.path.basename(arg) == "prefect" for arg in argv)
+    return is_prefect and "server" in argv and "start" in argv
+
+
+def _recorded(settings: EngineSettings) -> PrefectApi | None:
+    """The server recorded in server.json, if it is one: what answers on its port is Prefect,
+    or its process (same pid *and* start time) is still starting. Else the file is stale and
+    is removed at once: a dead pid, a pid reused by another process, a port nobody serves."""
+    state = _read_state(settings)
+    if state is None:
+        return None
+    if healthy(state.url, timeout=1.0) or _is_server_process(state):
+        return state
+    _state_file(settings).unlink(missing_ok=True)
+    return None
 
 
 def _start(settings: EngineSettings) -> PrefectApi:
@@ -131,8 +173,51 @@ def _start(settings: EngineSettings) -> PrefectApi:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # shared by other processes: outlives its starter
         )
-    _state_file(settings).write_text(json.dumps({"url": url, "pid": proc.pid}))
-    return PrefectApi(url=url, pid=proc.pid, started_here=True)
+    api = PrefectApi(
+        url=url, pid=proc.pid, started_here=True, pid_started=procs.start_time(proc.pid)
+    )
+    _write_state(settings, api)
+    return api
+
+
+def recorded_server(settings: EngineSettings) -> PrefectApi | None:
+    """The local server ``server.json`` records, if it is live (a stale file is removed)."""
+    with _locked(settings):
+        return _recorded(settings)
+
+
+# -- leases: one per process using the local server; the last one out stops it ------------
+
+
+def _take_lease(settings: EngineSettings) -> None:
+    leases = _lease_dir(settings)
+    leases.mkdir(parents=True, exist_ok=True)
+    pid = os.getpid()
+    (leases / str(pid)).write_text(json.dumps({"pid_started": procs.start_time(pid)}))
+
+
+def _live_leases(settings: EngineSettings) -> list[int]:
+    """Pids of the processes holding a lease; the leases of processes gone are removed."""
+    live = []
+    leases = _lease_dir(settings)
+    for path in leases.glob("*") if leases.is_dir() else ():
+        try:
+            pid = int(path.name)
+            started = json.loads(path.read_text()).get("pid_started")
+        except (OSError, ValueError, AttributeError):
+            path.unlink(missing_ok=True)
+            continue
+        if procs.same_process(pid, started):
+            live.append(pid)
+        else:
+            path.unlink(missing_ok=True)
+    return live
+
+
+def users(settings: EngineSettings) -> list[int]:
+    """Pids of the live processes using the local server of ``settings``' UZO_HOME."""
+    with _locked(settings):
+        return _live_leases(settings)
 
 
 def wait_until_healthy(api: PrefectApi, settings: EngineSettings) -> PrefectApi:
@@ -145,7 +230,7 @@ def wait_until_healthy(api: PrefectApi, settings: EngineSettings) -> PrefectApi:
         if api.pid is not None:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(api.pid, os.WNOHANG)
-            if not _pid_alive(api.pid):
+            if not _is_server_process(api):
                 raise PrefectServerError(f"prefect server exited; see {log_path}")
         time.sleep(0.2)
     if api.started_here and api.pid is not None:
@@ -156,18 +241,17 @@ def wait_until_healthy(api: PrefectApi, settings: EngineSettings) -> PrefectApi:
 def ensure_prefect_api(settings: EngineSettings, *, wait: bool = True) -> PrefectApi:
     """The Prefect API to use: external from settings, the shared local server, or a new one.
 
-    With ``wait=False`` a newly started server may not answer yet (its URL is
-    already final): the runtime does not wait, its mirror retries until it answers.
+    Using the local server takes a lease for this process: :func:`release_prefect_server`
+    stops the server only when no other live process holds one. With ``wait=False`` a
+    newly started server may not answer yet (its URL is already final): the runtime does
+    not wait, its mirror retries until it answers.
     """
     if settings.prefect_api_url:
         api = PrefectApi(url=settings.prefect_api_url.rstrip("/"), pid=None, started_here=False)
     else:
         with _locked(settings):
-            state = _read_state(settings)
-            if state is not None and state.pid and _pid_alive(state.pid):
-                api = state
-            else:
-                api = _start(settings)
+            api = _recorded(settings) or _start(settings)
+            _take_lease(settings)
     return wait_until_healthy(api, settings) if wait else api
 
 
@@ -185,8 +269,15 @@ def ui_url(api: PrefectApi) -> str:
     return api.url.removesuffix("/api") + "/"
 
 
-def _terminate(pid: int, timeout: float = 10.0) -> None:
+def _terminate(api: PrefectApi, timeout: float = 10.0) -> None:
+    """Stop the server's process group, if ``api.pid`` is still that server (a pid handed
+    out again to another process is never signalled)."""
+    pid = api.pid
+    if pid is None or not _is_server_process(api):
+        return
     try:
+        if os.getpgid(pid) != pid:  # not the session leader started with the server
+            return
         os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
@@ -194,7 +285,7 @@ def _terminate(pid: int, timeout: float = 10.0) -> None:
     while time.monotonic() < deadline:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        if not _pid_alive(pid):
+        if not procs.pid_exists(pid):
             return
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
@@ -203,12 +294,30 @@ def _terminate(pid: int, timeout: float = 10.0) -> None:
         os.waitpid(pid, 0)
 
 
-def stop_prefect_server(settings: EngineSettings) -> bool:
-    """Stop the shared local server recorded in UZO_HOME (whoever started it)."""
+def _stop_locked(settings: EngineSettings) -> bool:
+    state = _read_state(settings)
+    _state_file(settings).unlink(missing_ok=True)
+    if state is None or not state.pid:
+        return False
+    _terminate(state)
+    return True
+
+
+def release_prefect_server(settings: EngineSettings) -> bool:
+    """This process no longer uses the local server: drop its lease, and stop the server
+    if no other live process holds one. Returns whether it was stopped."""
+    if settings.prefect_api_url:
+        return False
     with _locked(settings):
-        state = _read_state(settings)
-        if state is None or not state.pid:
+        (_lease_dir(settings) / str(os.getpid())).unlink(missing_ok=True)
+        if _live_leases(settings):
             return False
-        _terminate(state.pid)
-        _state_file(settings).unlink(missing_ok=True)
-        return True
+        return _stop_locked(settings)
+
+
+def stop_prefect_server(settings: EngineSettings) -> bool:
+    """Stop the shared local server recorded in UZO_HOME whoever uses it (tests, admin)."""
+    with _locked(settings):
+        for path in _lease_dir(settings).glob("*"):
+            path.unlink(missing_ok=True)
+        return _stop_locked(settings)
