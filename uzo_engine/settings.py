@@ -1,8 +1,9 @@
 """Engine settings (env prefix ``UZO_``), built on demand by :func:`get_engine_settings`.
 
 ``UZO_RAY_ADDRESS`` unset: the engine starts a local Ray cluster (127.0.0.1, no
-dashboard, capped object store). ``UZO_PREFECT_API_URL`` unset: the engine
-starts one Prefect server per machine under ``UZO_HOME/prefect`` and shares it.
+dashboard, capped object store, its session folders under ``UZO_HOME/ray``).
+``UZO_PREFECT_API_URL`` unset: the engine starts one Prefect server per UZO_HOME
+under ``UZO_HOME/prefect`` and shares it (reference counted, see prefect_server.py).
 Like every UZO settings model, it also reads ``.env`` (or ``UZO_ENV_FILE``);
 environment variables win over the file.
 """
@@ -25,7 +26,9 @@ class EngineSettings(UzoSettings):
 
     home: Path = Field(
         default_factory=lambda: Path.home() / ".uzo",
-        description="Local state: the local Prefect server (prefect/), the Ray token (ray/).",
+        description="Local state: the local Prefect server (prefect/), the Ray token and the "
+        "local cluster's session folders (ray/; /tmp/uzo-ray-<hash> if too long for Ray's "
+        "socket paths).",
         json_schema_extra={"doc_default": "~/.uzo"},
     )
 

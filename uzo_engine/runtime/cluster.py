@@ -1,5 +1,15 @@
 """Connect this process to Ray once: a local cluster, or the one at ``UZO_RAY_ADDRESS``.
 
+A local cluster keeps its temp and session folders under ``UZO_HOME/ray`` (not Ray's
+``/tmp/ray``, which is never cleaned), unless that path is too long for the Unix sockets
+Ray puts there (about 107 bytes, the session folder's name and ``sockets/plasma_store``
+included): then they go to ``/tmp/uzo-ray-<hash of UZO_HOME>`` and a log line says so.
+Before it starts, the session folders of clusters whose starting process is gone are
+removed; the live ones (this UZO_HOME may run several processes) are kept. A cluster
+started here dies with this process (``ray.init`` ties it to its driver): a process that
+attached to it with ``UZO_RAY_ADDRESS`` loses it then. Attaching never stops a cluster:
+``ray.shutdown`` only disconnects a driver that did not start it.
+
 :func:`connect` can give every worker of this job an environment. UZO gives none
 today: no Prefect code runs in Ray workers any more (the Prefect mirror writes
 from the driver, ADR 0005), so no Prefect API URL is shipped to them.
@@ -7,12 +17,20 @@ from the driver, ADR 0005), so no Prefect API URL is shipped to them.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import re
 import secrets
+import shutil
+import sys
 import threading
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from uzo_engine.runtime import procs
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -59,6 +77,78 @@ def _local_auth_token(settings: EngineSettings) -> None:
         tmp.chmod(0o600)
         tmp.replace(path)
     os.environ["RAY_AUTH_TOKEN_PATH"] = str(path)
+
+
+# The longest socket path Ray makes under its temp folder, past the folder itself:
+# /session_<%Y-%m-%d_%H-%M-%S_%f>_<pid up to 7 digits>/sockets/plasma_store.<n>
+_SOCKET_TAIL = len("/session_2026-01-01_00-00-00_000000_4194304/sockets/plasma_store.99")
+_SESSION = re.compile(r"session_(\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_\d{6})_(\d+)")
+
+
+def _max_temp_len() -> int:
+    # AF_UNIX sun_path: 108 bytes on Linux, 104 on macOS, the terminating NUL included
+    return (104 if sys.platform == "darwin" else 108) - 1 - _SOCKET_TAIL
+
+
+def temp_root(settings: EngineSettings) -> Path:
+    """Where a local cluster of ``settings``' UZO_HOME keeps its temp and session folders."""
+    preferred = settings.ray_home
+    if len(str(preferred).encode()) <= _max_temp_len():
+        return preferred
+    digest = hashlib.sha256(str(settings.home.absolute()).encode()).hexdigest()[:12]
+    return Path("/tmp") / f"uzo-ray-{digest}"
+
+
+def _prepare_temp_root(settings: EngineSettings) -> Path:
+    root = temp_root(settings)
+    if root != settings.ray_home:
+        log.info(
+            "Ray's session folders go to %s: %s is too long for Ray's socket paths "
+            "(at most %d bytes)",
+            root,
+            settings.ray_home,
+            _max_temp_len(),
+        )
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if root.stat().st_uid != os.getuid():  # a shared /tmp: not a folder someone else made
+        raise RuntimeError(f"Ray temp folder {root} belongs to another user")
+    try:
+        remove_old_sessions(root)
+    except OSError:  # never a reason not to start
+        log.warning("could not remove old Ray session folders in %s", root, exc_info=True)
+    return root
+
+
+def _session_alive(name: str) -> bool:
+    """The process that started this session (its pid ends the name) is still running."""
+    match = _SESSION.fullmatch(name)
+    if match is None:
+        return True  # not a session folder: leave it alone
+    pid = int(match.group(2))
+    if not procs.pid_exists(pid):
+        return False
+    began = procs.started_at(pid)
+    if began is None:
+        return True
+    created = time.mktime(time.strptime(match.group(1)[:-7], "%Y-%m-%d_%H-%M-%S"))
+    return began <= created + 2  # else the pid was handed out again since
+
+
+def remove_old_sessions(root: Path) -> list[Path]:
+    """Remove the session folders in ``root`` of clusters whose starting process is gone
+    (the live ones, and the one ``session_latest`` points to, are kept). Returns them."""
+    latest = root / "session_latest"
+    keep = latest.resolve() if latest.is_symlink() else None
+    removed = []
+    for path in sorted(root.glob("session_*")):
+        if path.is_symlink() or not path.is_dir() or path.resolve() == keep:
+            continue
+        if not _session_alive(path.name):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    if latest.is_symlink() and not latest.exists():
+        latest.unlink(missing_ok=True)
+    return removed
 
 
 def _loopback_only() -> None:
@@ -121,7 +211,10 @@ def connect(settings: EngineSettings, worker_env: Mapping[str, str] | None = Non
         else:
             _local_auth_token(settings)
             _loopback_only()
+            temp_dir = _prepare_temp_root(settings)
             ray.init(
+                address="local",  # never RAY_ADDRESS or a cluster `ray start` recorded
+                _temp_dir=str(temp_dir),
                 num_cpus=settings.ray_num_cpus or os.cpu_count() or 1,
                 object_store_memory=settings.ray_object_store_mb * 1024 * 1024,
                 include_dashboard=False,

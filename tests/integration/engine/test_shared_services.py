@@ -9,22 +9,23 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.integration.engine.test_attach import UZO, _workflow
-from uzo_engine.runtime import prefect_server, procs
+from uzo_engine.runtime import cluster, prefect_server, procs
 from uzo_engine.settings import EngineSettings
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
     from uzo_engine.runtime.engine import Runtime
 
@@ -165,3 +166,52 @@ def test_uzo_run_leaves_the_prefect_server_and_cluster_it_shares_running(
     assert recorded is not None
     assert recorded.url == runtime.prefect.url
     assert runtime.actor_info()  # the cluster and the session's actors are untouched
+
+
+def test_the_local_cluster_keeps_its_session_folders_under_the_home(
+    runtime: Runtime, engine_settings: EngineSettings
+) -> None:
+    from ray._private import worker
+
+    session = Path(worker._global_node.get_session_dir_path())
+    assert cluster.temp_root(engine_settings) == engine_settings.ray_home  # a short home
+    assert session.parent == engine_settings.ray_home
+    assert session.name.endswith(f"_{os.getpid()}")  # this process started it
+    assert (engine_settings.ray_home / "session_latest").resolve() == session.resolve()
+    assert (session / "sockets").is_dir()
+
+
+@pytest.mark.slow
+def test_uzo_run_in_a_long_home_starts_its_cluster_in_a_short_folder_and_prunes_it(
+    tmp_path: Path,
+) -> None:
+    """A UZO_HOME too long for Ray's socket paths: the cluster `uzo run` starts keeps its
+    session folders in /tmp/uzo-ray-<hash>, where the folder of a cluster gone is removed."""
+    home = tmp_path / "home-with-a-long-enough-name"
+    settings = EngineSettings(home=home)
+    root = cluster.temp_root(settings)
+    assert root != settings.ray_home
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    gone = root / f"session_2026-01-01_00-00-00_000000_{dead.pid}"
+    (gone / "logs").mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("UZO_", "RAY_", "PREFECT_"))}
+    env.update(UZO_HOME=str(home), UZO_PREFECT_MIRROR="false", UZO_RAY_NUM_CPUS="1")
+    try:
+        done = subprocess.run(
+            [UZO, "run", str(_workflow(tmp_path / "wf.json"))],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "Ray: started a local cluster" in done.stdout
+        assert not gone.exists()
+        sessions = [p for p in root.glob("session_*") if not p.is_symlink()]
+        assert len(sessions) == 1  # the run's own, kept until the next start
+        assert (sessions[0] / "logs").is_dir()
+        assert (home / "ray" / "auth_token").exists()  # the token stays in the home
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
