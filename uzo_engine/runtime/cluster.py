@@ -17,6 +17,7 @@ from the driver, ADR 0005), so no Prefect API URL is shipped to them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from uzo_engine.runtime import procs
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
 
     from uzo_engine.settings import EngineSettings
 
@@ -165,6 +166,36 @@ def _loopback_only() -> None:
     setattr(ray_constants, "ENABLE_RAY_CLUSTER", False)  # noqa: B010 - private, untyped
 
 
+@contextlib.contextmanager
+def _no_api_server() -> Iterator[None]:
+    """Start a local cluster without Ray's API server (``ray/dashboard/dashboard.py``).
+
+    ``include_dashboard=False`` still starts that process (about 120 MB), loading only
+    ``UsageStatsHead``, which reports usage stats that ``ray.init`` turns off anyway
+    (``Node.start_head_processes`` calls ``start_api_server`` unconditionally). Nothing
+    UZO uses needs it: the job-submission and state APIs it would serve are not loaded
+    without the dashboard either. The dashboard agent and the runtime-env agent still
+    run: the raylet refuses to start without them ("Dashboard agent command must be non
+    empty"); they listen on 127.0.0.1 only. A Ray without this method starts it as before.
+    """
+    from ray._private import node
+
+    original = getattr(node.Node, "start_api_server", None)
+    if original is None:
+        log.debug("ray._private.node.Node.start_api_server is gone: Ray's API server starts")
+        yield
+        return
+
+    def start_api_server(self: Any, *args: Any, **kwargs: Any) -> None:
+        self._webui_url = None
+
+    setattr(node.Node, "start_api_server", start_api_server)  # noqa: B010 - private, untyped
+    try:
+        yield
+    finally:
+        setattr(node.Node, "start_api_server", original)  # noqa: B010
+
+
 def _is_loopback(address: str) -> bool:
     host = address.split("://")[-1].rsplit(":", 1)[0].strip("[]")
     return host in {"127.0.0.1", "localhost", "::1"}
@@ -212,17 +243,18 @@ def connect(settings: EngineSettings, worker_env: Mapping[str, str] | None = Non
             _local_auth_token(settings)
             _loopback_only()
             temp_dir = _prepare_temp_root(settings)
-            ray.init(
-                address="local",  # never RAY_ADDRESS or a cluster `ray start` recorded
-                _temp_dir=str(temp_dir),
-                num_cpus=settings.ray_num_cpus or os.cpu_count() or 1,
-                object_store_memory=settings.ray_object_store_mb * 1024 * 1024,
-                include_dashboard=False,
-                namespace=settings.ray_namespace,
-                runtime_env=runtime_env,
-                log_to_driver=settings.ray_log_to_driver,
-                _node_ip_address="127.0.0.1",
-            )
+            with _no_api_server():
+                ray.init(
+                    address="local",  # never RAY_ADDRESS or a cluster `ray start` recorded
+                    _temp_dir=str(temp_dir),
+                    num_cpus=settings.ray_num_cpus or os.cpu_count() or 1,
+                    object_store_memory=settings.ray_object_store_mb * 1024 * 1024,
+                    include_dashboard=False,
+                    namespace=settings.ray_namespace,
+                    runtime_env=runtime_env,
+                    log_to_driver=settings.ray_log_to_driver,
+                    _node_ip_address="127.0.0.1",
+                )
             started_here = True
         ctx = ray.get_runtime_context()
         info = ClusterInfo(

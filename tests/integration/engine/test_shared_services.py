@@ -181,6 +181,21 @@ def test_the_local_cluster_keeps_its_session_folders_under_the_home(
     assert (session / "sockets").is_dir()
 
 
+def test_the_local_cluster_runs_no_api_server(runtime: Runtime) -> None:
+    """include_dashboard=False still starts Ray's API server process; UZO's cluster does not.
+    The dashboard agent does run: the raylet does not start without it."""
+    import psutil
+
+    commands = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            commands.append(" ".join(child.cmdline()) or child.name())
+        except psutil.Error:  # a worker that just exited
+            continue
+    assert any("raylet" in c for c in commands)
+    assert not any(os.path.join("dashboard", "dashboard.py") in c for c in commands)
+
+
 @pytest.mark.slow
 def test_uzo_run_in_a_long_home_starts_its_cluster_in_a_short_folder_and_prunes_it(
     tmp_path: Path,
