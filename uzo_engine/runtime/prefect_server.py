@@ -133,6 +133,8 @@ def _is_server_process(api: PrefectApi) -> bool:
         return True
     # recorded without a start time: at least the command must be a Prefect server's
     argv = procs.cmdline(api.pid)
+    if not argv and procs.start_time(os.getpid()) is None:
+        return True  # no /proc (macOS): that the pid exists is all there is to know
     is_prefect = any(os.path.basename(arg) == "prefect" for arg in argv)
     return is_prefect and "server" in argv and "start" in argv
 
