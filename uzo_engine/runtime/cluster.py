@@ -8,7 +8,7 @@ Before it starts, the session folders of clusters whose starting process is gone
 removed; the live ones (this UZO_HOME may run several processes) are kept. A cluster
 started here dies with this process (``ray.init`` ties it to its driver): a process that
 attached to it with ``UZO_RAY_ADDRESS`` loses it then. Attaching never stops a cluster:
-``ray.shutdown`` only disconnects a driver that did not start it.
+``ray.shutdown`` only disconnects a driver that did not start it (ADR 0019).
 
 :func:`connect` can give every worker of this job an environment. UZO gives none
 today: no Prefect code runs in Ray workers any more (the Prefect mirror writes

@@ -16,7 +16,7 @@ The server is shared by reference count: each process using it holds a lease
 (``leases/<pid>``, with the pid's start time), and :func:`release_prefect_server`
 stops it only when no other live process holds one, so a ``uzo run`` that
 ends never stops the server that ``uzo serve`` or another run still uses.
-Leases of processes gone (crashed, ``--keep-services``) do not count.
+Leases of processes gone (crashed, ``--keep-services``) do not count (ADR 0019).
 Nothing of it is shipped to Ray workers: the mirror runs in the driver.
 """
 
