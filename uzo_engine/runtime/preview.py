@@ -53,7 +53,9 @@ class PreviewResult:
     cached_steps: list[str] = field(default_factory=list)
     #: the rows may differ from the node's true first rows: a source reached its budget
     sampled: bool = False
-    source_rows: dict[str, int] = field(default_factory=dict)  # source node id -> rows read
+    #: source node id -> rows it gave within the budget (what a join or aggregate reads;
+    #: a row-wise chain's scan, given the limit, may stop sooner)
+    source_rows: dict[str, int] = field(default_factory=dict)
     sampled_sources: list[str] = field(default_factory=list)  # those that reached the budget
     source_row_budget: int | None = None  # ``ctx.preview_limit``: None, no budget
 
