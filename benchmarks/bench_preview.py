@@ -5,11 +5,14 @@ generated once into ``$UZO_BENCH_DATA`` (default ``benchmarks/.data/``). The nod
 previewed is ``order_lines`` (lineitem ⋈ (orders ⋈ customer), the join that feeds
 the aggregate). A preview is what ``uzo preview`` does: compile the node and its
 ancestors with the node as a step boundary, then ``Runtime.preview`` (direct actor
-calls, no Prefect flow run) with a 100-row limit. Sources read the first
-``StepContext.preview_limit`` rows: 1,000 as ``uzo preview`` sets it (on Q3 the join
-of such heads is empty: the sampled orders rarely reference the sampled customers),
-and 100,000, whose join has a few hundred rows (the headline numbers). The rows
-shown are checked against DuckDB running the same joins over the same samples.
+calls, no Prefect flow run) with a 100-row limit, applied at the node. Sources read
+at most ``StepContext.preview_limit`` rows (the preview's budget): 1,000,000 as ``uzo
+preview`` sets it by default (``UZO_PREVIEW_MAX_SOURCE_ROWS``), 100,000 (the headline
+numbers of earlier runs) and 1,000 (what ``uzo preview`` read before previews were
+honest: on Q3 the join of such heads is empty, the sampled orders rarely reference the
+sampled customers). At SF 1 lineitem and orders are larger than every budget, so each
+preview says ``sampled`` (the table's column) with the rows each source read. The
+rows shown are checked against DuckDB running the same joins over the same samples.
 
 The Ray runtime is started and warmed up (one flow run) before anything is timed.
 Each sample is measured as compile + preview (the user-visible latency) and as the
@@ -51,10 +54,10 @@ RESULTS = Path(__file__).parent / "results" / "preview.json"
 NODE = "order_lines"  # the join of lineitem with (orders ⋈ customer)
 CHANGED_NODE = "early_orders"  # its filter date changes in the "changed" scenario
 LIMIT = 100
-# Rows each source reads. 1,000 is what `uzo preview` reads (max(limit, 1000)); on Q3
-# the join of such heads is empty (random customer keys rarely match), so the
-# headline is measured on 100,000-row samples, whose join has a few hundred rows.
-SOURCE_ROWS = (100_000, 1_000)
+# Rows each source reads at most. 1,000,000 is `uzo preview`'s default budget; 1,000 what
+# it read before (max(limit, 1000)): on Q3 the join of such heads is empty (random
+# customer keys rarely match); 100,000 the headline of earlier runs.
+SOURCE_ROWS = (1_000_000, 100_000, 1_000)
 COLD_CACHE_SAMPLES = 5
 CACHED_SAMPLES = 30
 CHANGED_SAMPLES = 20
@@ -68,6 +71,8 @@ class Scenario:
     total_ms: list[float] = field(default_factory=list)  # compile + preview
     preview_ms: list[float] = field(default_factory=list)  # Runtime.preview alone
     rows: int = 0
+    sampled: bool = False
+    source_rows: dict[str, int] = field(default_factory=dict)
     executed_steps: list[str] = field(default_factory=list)
     cached_steps: list[str] = field(default_factory=list)
 
@@ -87,6 +92,8 @@ class Scenario:
             "total": self.stats(self.total_ms),
             "preview_only": self.stats(self.preview_ms),
             "rows_returned": self.rows,
+            "sampled": self.sampled,
+            "source_rows": self.source_rows,
             "executed_steps": self.executed_steps,
             "cached_steps": self.cached_steps,
             "samples_total_ms": [round(x, 2) for x in self.total_ms],
@@ -131,7 +138,9 @@ def preview_once(
 
     start = time.perf_counter()
     # as `uzo preview` does: join inputs stay separate steps, so an edit re-runs only its branch
-    options = CompileOptions(upstream_of=NODE, materialize=frozenset({NODE}), fuse_joins=False)
+    options = CompileOptions(
+        upstream_of=NODE, materialize=frozenset({NODE}), fuse_joins=False, profile=False
+    )
     plan = compile_workflow(doc, name="tpch_q3", options=options)
     ctx = tpch.operator_context(f"bench-preview-{NODE}", preview_limit=source_rows)
     compiled = time.perf_counter()
@@ -145,6 +154,8 @@ def preview_once(
     scenario.total_ms.append((end - start) * 1000)
     scenario.preview_ms.append((end - compiled) * 1000)
     scenario.rows = len(result.rows)
+    scenario.sampled = result.sampled
+    scenario.source_rows = dict(result.source_rows)
     scenario.executed_steps = list(result.executed_steps)
     scenario.cached_steps = list(result.cached_steps)
     return result
@@ -200,7 +211,12 @@ def measure(runtime: Runtime, doc: dict[str, Any], data: Path, source_rows: int)
     )
     first = preview_once(runtime, doc, cold, source_rows)
     join_rows = check_rows(first, data, source_rows)
-    print(f"  sources read {source_rows} rows: {len(first.rows)} rows shown of {join_rows}")
+    read = ", ".join(f"{n} {r:,}" for n, r in first.source_rows.items())
+    note = "sampled" if first.sampled else "exact"
+    print(
+        f"  budget {source_rows:,} rows per source: {len(first.rows)} rows shown of "
+        f"{join_rows} ({note}; read {read})"
+    )
     for _ in range(COLD_CACHE_SAMPLES):
         preview_once(runtime, doc, cold_cache, source_rows, cache=PreviewCache())
     for _ in range(CACHED_SAMPLES):
@@ -225,10 +241,10 @@ def measure(runtime: Runtime, doc: dict[str, Any], data: Path, source_rows: int)
 
 def print_table(source_rows: int, scenarios: list[Scenario]) -> None:
     print()
-    print(f"preview of Q3's join {NODE!r}: limit {LIMIT}, sources read {source_rows} rows")
+    print(f"preview of Q3's join {NODE!r}: limit {LIMIT}, sources read <= {source_rows:,} rows")
     header = (
         f"{'scenario':<11} {'n':>3} {'p50 ms':>8} {'p95 ms':>8} {'min ms':>8} "
-        f"{'preview p50':>12} {'rows':>5}  executed / cached steps"
+        f"{'preview p50':>12} {'rows':>5} {'sampled':>7}  executed / cached steps"
     )
     print(header)
     print("-" * (len(header) + 4))
@@ -237,7 +253,8 @@ def print_table(source_rows: int, scenarios: list[Scenario]) -> None:
         only = s.stats(s.preview_ms)
         print(
             f"{s.name:<11} {len(s.total_ms):>3} {total['p50_ms']:>8.1f} {total['p95_ms']:>8.1f} "
-            f"{total['min_ms']:>8.1f} {only['p50_ms']:>12.1f} {s.rows:>5}  "
+            f"{total['min_ms']:>8.1f} {only['p50_ms']:>12.1f} {s.rows:>5} "
+            f"{'yes' if s.sampled else 'no':>7}  "
             f"{len(s.executed_steps)} / {len(s.cached_steps)}"
         )
     print()

@@ -148,6 +148,15 @@ class EngineSettings(UzoSettings):
         default=5.0, gt=0, description="How long a cancelled run waits for its actors to stop."
     )
 
+    # Previews
+    preview_max_source_rows: int = Field(
+        default=1_000_000,
+        ge=0,
+        description="Rows each source reads at most in a preview (`uzo preview`, "
+        "Runtime.preview). A preview whose answer may depend on the rows left unread says "
+        "so (`sampled`, with the rows each source read). 0: sources read everything.",
+    )
+
     # The sql node (DuckDB)
     sql_memory_limit_mb: int = Field(
         default=2048,

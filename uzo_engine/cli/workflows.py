@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from uzo_connectors.base import ConnectorContext
     from uzo_engine.cli.progress import ProgressReporter
     from uzo_engine.plan import ExecutionPlan, NodeResult, StepContext
+    from uzo_engine.runtime.preview import PreviewResult
     from uzo_engine.validation import ValidatedWorkflow
 
 # existence and readability are checked by the command, so that --json reports them too
@@ -299,10 +300,21 @@ def preview(
     path: WorkflowFile,
     node_id: Annotated[str, typer.Argument(help="The node to preview.", show_default=False)],
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="Rows to show.")] = 20,
+    max_source_rows: Annotated[
+        int | None,
+        typer.Option(
+            "--max-source-rows",
+            min=0,
+            help="Rows each source reads at most (0: all). Default: "
+            "UZO_PREVIEW_MAX_SOURCE_ROWS (1,000,000).",
+            show_default=False,
+        ),
+    ] = None,
     local: Annotated[bool, typer.Option("--local", help="Run in this process (no Ray).")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Show the first rows and the schema of one node's output (--json adds a profile)."""
+    """Show the first rows, the schema and a profile of one node's output; says when the
+    sources were sampled (a source reached --max-source-rows)."""
     out = Output(
         as_json,
         {
@@ -312,11 +324,16 @@ def preview(
             "columns": [],
             "rows": [],
             "profile": None,
+            "sampled": None,
+            "source_rows": {},
+            "sampled_sources": [],
+            "max_source_rows": None,
         },
     )
     with out.document_only():
         from uzo_engine.compiler import CompileOptions, compile_workflow
         from uzo_engine.plan import StepContext
+        from uzo_engine.settings import get_engine_settings
 
         connectors = _operator_connectors(out)
         wf = _validated(path, out, connectors)
@@ -324,25 +341,21 @@ def preview(
             out.fail(USAGE_ERROR, f"no node {node_id!r} in {path}", "unknown_node", node_id=node_id)
         # join inputs stay separate steps: the preview cache then serves unchanged branches
         options = CompileOptions(
-            upstream_of=node_id, materialize=frozenset({node_id}), fuse_joins=False
+            upstream_of=node_id, materialize=frozenset({node_id}), fuse_joins=False, profile=False
         )
         plan = compile_workflow(wf, name=path.stem, options=options)
+        if max_source_rows is None:
+            max_source_rows = get_engine_settings().preview_max_source_rows
         ctx = StepContext(
-            execution_id=f"preview-{node_id}",
-            preview_limit=max(limit, 1000),
+            execution_id=f"preview-{node_id}-{uuid.uuid4().hex[:8]}",
+            preview_limit=max_source_rows,
             connectors=connectors,
         )
         if local:
-            from uzo_engine.runtime.local import LocalExecutor
+            from uzo_engine.runtime.local import LocalPreviewRunner
+            from uzo_engine.runtime.preview import preview_node
 
-            result = LocalExecutor().run(plan, ctx)
-            if result.status != "succeeded":
-                out.fail(1, result.error or f"the preview {result.status}", "run_failed")
-            table_data = result.table(node_id).slice(0, limit)
-            rows: list[dict[str, Any]] = table_data.to_pylist()
-            columns = [(f.name, str(f.type)) for f in table_data.schema]
-            node_result = result.results.get(node_id)
-            profile = node_result.profile if node_result else None
+            pr = preview_node(LocalPreviewRunner(), plan, node_id, limit=limit, ctx=ctx)
         else:
             from uzo_engine.runtime.engine import get_runtime
 
@@ -352,26 +365,56 @@ def preview(
                 pr = runtime.preview(plan, node_id, limit=limit, ctx=ctx)
             finally:
                 runtime.close(stop_cluster=True, stop_prefect=True)
-            if pr.error:
-                out.fail(1, pr.error, "run_failed")
-            rows = pr.rows
-            columns = [(c.name, c.dtype) for c in pr.schema]
-            profile = pr.profile
+        if pr.error or pr.status != "succeeded":
+            out.fail(1, pr.error or f"the preview {pr.status}", "run_failed")
+        rows = pr.rows
+        columns = [(c.name, c.dtype) for c in pr.schema]
     out.emit(
         ok=True,
         columns=[{"name": name, "type": dtype} for name, dtype in columns],
         rows=rows,
-        profile=profile,
+        profile=pr.profile,
+        sampled=pr.sampled,
+        source_rows=pr.source_rows,
+        sampled_sources=pr.sampled_sources,
+        max_source_rows=pr.source_row_budget,
     )
     if not as_json:
-        from rich.markup import escape
-        from rich.table import Table
+        _print_preview(out, node_id, columns, rows, pr)
 
-        table = Table(title=f"{node_id}: first {len(rows)} rows")
-        for name, dtype in columns:
-            table.add_column(f"{escape(name)}\n[dim]{escape(dtype)}[/dim]")
-        for row in rows:
-            table.add_row(
-                *("∅" if row.get(n) is None else escape(str(row.get(n))) for n, _ in columns)
-            )
-        out.console.print(table)
+
+def _print_preview(
+    out: Output,
+    node_id: str,
+    columns: list[tuple[str, str]],
+    rows: list[dict[str, Any]],
+    pr: PreviewResult,
+) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=f"{escape(node_id)}: first {len(rows)} rows")
+    for name, dtype in columns:
+        table.add_column(f"{escape(name)}\n[dim]{escape(dtype)}[/dim]")
+    for row in rows:
+        table.add_row(*("∅" if row.get(n) is None else escape(str(row.get(n))) for n, _ in columns))
+    out.console.print(table)
+    profile = Table(title=f"profile of the {pr.profile.get('row_count', len(rows))} rows shown")
+    for col in ("column", "type", "nulls", "distinct", "min", "max", "mean"):
+        profile.add_column(col, overflow="fold")
+    for name, stats in (pr.profile.get("columns") or {}).items():
+        cells = [name, stats.get("type"), stats.get("null_count"), stats.get("distinct_estimate")]
+        cells += [stats.get("min"), stats.get("max"), stats.get("mean")]
+        profile.add_row(*("" if c is None else escape(str(c)) for c in cells))
+    out.console.print(profile)
+    read = ", ".join(f"{escape(n)} {rows_read:,}" for n, rows_read in pr.source_rows.items())
+    if pr.sampled:
+        budget = f"{pr.source_row_budget:,}" if pr.source_row_budget else "?"
+        out.console.print(
+            f"[bold yellow]sampled[/]: {', '.join(map(escape, pr.sampled_sources))} reached "
+            f"the budget of {budget} rows per source (--max-source-rows, "
+            "UZO_PREVIEW_MAX_SOURCE_ROWS): these rows are computed on the rows read, not "
+            f"the whole data. Rows read: {read}"
+        )
+    elif read:
+        out.console.print(f"[dim]rows read: {read} (the whole sources, or enough of them)[/dim]")

@@ -12,7 +12,9 @@ step's inputs by port, every later node reads the previous one on ``in``.
 Results: every node gets a NodeResult with its output schema (from the lazy
 plan). The last node (the step's output) reports rows, bytes, duration and the
 profile; a node fed by step inputs reports their rows as ``rows_in`` (a source
-reports 0); the other counts of inner nodes are ``-1`` (not measured). When the
+reports 0); the other counts of inner nodes are ``-1`` (not measured), but in a preview
+(``StepContext.preview_limit`` set) a source reports the rows it gave (at most that
+budget) as ``rows_out``, and ``head`` keeps the first rows of the output only. When the
 plan fails, :meth:`FusedRunner.downstream_of` and :meth:`FusedRunner.upstream_of`
 tell :func:`uzo_engine.plan.failed_step_results` which nodes depend on the
 failing one.
@@ -85,6 +87,28 @@ def _reachable(start: str, edges: Mapping[str, Sequence[str]]) -> set[str]:
     return seen
 
 
+def _is_source(nt: Any) -> bool:
+    """A node that reads data and has no input: a preview limits the rows it reads."""
+    return not nt.inputs and not nt.variadic_inputs
+
+
+def is_source_node_type(name: str) -> bool:
+    """Whether nodes of type ``name`` are sources (see :func:`_is_source`)."""
+    return _is_source(get_node_type(name))
+
+
+def _len() -> pl.Expr:
+    import polars as pl
+
+    return pl.len()
+
+
+def _collect_all(plans: list[pl.LazyFrame]) -> list[pl.DataFrame]:
+    import polars as pl
+
+    return pl.collect_all(plans)
+
+
 #: never a node's failure: the process is being stopped
 _FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
@@ -145,6 +169,9 @@ class FusedRunner:
     specs: tuple[NodeSpec, ...]
     profile: bool = True
     wiring: tuple[tuple[Wire, ...], ...] = ()  # per spec; empty: a linear chain
+    #: the first rows only (a preview): ``.head`` on the last node's plan, which Polars
+    #: pushes into the scans of a row-wise chain; a join or aggregate reads what it needs
+    head: int | None = None
 
     def wires(self, index: int, step_ports: tuple[str, ...]) -> tuple[Wire, ...]:
         if self.wiring:
@@ -193,8 +220,8 @@ class FusedRunner:
         spec = self.specs[index]
         nt = _lazy_type(spec.node_type)
         lf = next(iter(nt.build_with_context(spec.params, frames, ctx).values()))
-        if not nt.inputs and not nt.variadic_inputs and ctx.preview_limit:
-            lf = lf.head(ctx.preview_limit)  # a source in a preview reads few rows
+        if _is_source(nt) and ctx.preview_limit:
+            lf = lf.head(ctx.preview_limit)  # a source in a preview reads its budget at most
         return lf
 
     def _plans(self, inputs: Mapping[str, pl.LazyFrame], ctx: StepContext) -> list[pl.LazyFrame]:
@@ -215,9 +242,21 @@ class FusedRunner:
         plans = self._plans(frames, ctx)
         if ctx.cancelled():
             raise RuntimeError("cancelled")
+        # in a preview each source (but the last node) counts the rows it gives, so the
+        # preview can say whether one reached its budget; Polars runs the counts alongside
+        last = len(self.specs) - 1
+        counted = [
+            i
+            for i in range(last)
+            if ctx.preview_limit and is_source_node_type(self.specs[i].node_type)
+        ]
         try:
             schemas = [lf.collect_schema() for lf in plans]
-            out = plans[-1].collect()
+            final = plans[-1] if self.head is None else plans[-1].head(self.head)
+            if counted:
+                out, *counts = _collect_all([final, *(plans[i].select(_len()) for i in counted)])
+            else:
+                out, counts = final.collect(), []
         except _FATAL:
             raise
         except BaseException as e:  # a Polars panic too: find the node it belongs to
@@ -225,8 +264,8 @@ class FusedRunner:
         table = to_arrow(out)
         duration = (time.perf_counter() - start) * 1000
         results = []
-        last = len(self.specs) - 1
         ports = tuple(inputs)
+        source_rows = {i: int(c.item()) for i, c in zip(counted, counts, strict=True)}
         for i, (spec, schema) in enumerate(zip(self.specs, schemas, strict=True)):
             wires = self.wires(i, ports)
             external = [inputs[w.source].num_rows for w in wires if w.external]
@@ -236,7 +275,7 @@ class FusedRunner:
                     node_id=spec.node_id,
                     status="succeeded",
                     rows_in=rows_in,
-                    rows_out=out.height if i == last else -1,
+                    rows_out=out.height if i == last else source_rows.get(i, -1),
                     bytes_out=table.nbytes if i == last else 0,
                     duration_ms=duration if i == last else 0.0,
                     output_schema=column_infos(schema),

@@ -283,9 +283,20 @@ class Runtime:
         port: str | None = None,
         cache: PreviewCache | None = None,
     ) -> PreviewResult:
-        """First ``limit`` rows, schema and profile of ``node_id`` (no Prefect flow run)."""
+        """First ``limit`` rows, schema and profile of ``node_id`` (no Prefect flow run).
+
+        Sources read at most ``ctx.preview_limit`` rows each; unset, the
+        ``preview_max_source_rows`` setting (0: no budget)."""
+        import dataclasses
+
         from uzo_engine.runtime.preview import preview_node
 
+        if ctx is None or ctx.preview_limit is None:
+            budget = self.settings.preview_max_source_rows
+            ctx = dataclasses.replace(
+                ctx or StepContext(execution_id=f"preview-{uuid.uuid4().hex[:12]}"),
+                preview_limit=budget,
+            )
         return preview_node(
             _PreviewRunner(self),
             plan,

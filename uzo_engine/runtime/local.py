@@ -4,7 +4,8 @@ The executor core (:mod:`uzo_engine.runtime.core`) on the in-process backend:
 the same driver, the same :meth:`NodeWorker.execute` per step and the same
 :class:`~uzo_engine.runtime.core.RunResult` as a run on the node actors, so a
 workflow reports the same statuses, rows and error text here as on Ray. Used by
-unit tests, by ``uzo run --local``, and by the loop node for its iterations.
+unit tests, by ``uzo run --local`` and ``uzo preview --local`` (:class:`LocalPreviewRunner`),
+and by the loop node for its iterations.
 
 A timed-out or cancelled step's thread cannot be killed in a process: it is
 abandoned (it stops at its next cancellation check) and its worker is not reused.
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from uzo_engine.compiler import CompileOptions, compile_workflow
 from uzo_engine.plan import StepContext
 from uzo_engine.runtime.backends import InProcessBackend
-from uzo_engine.runtime.core import RunResult, execute
+from uzo_engine.runtime.core import RunResult, cancel_run, execute
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine, Iterable, Mapping
@@ -32,9 +33,10 @@ if TYPE_CHECKING:
     from uzo_engine.events import EventSink
     from uzo_engine.graph import WorkflowGraph
     from uzo_engine.plan import ExecutionPlan
+    from uzo_engine.runtime.core import PortKey
     from uzo_engine.validation import ValidatedWorkflow
 
-__all__ = ["LocalExecutor", "RunResult", "run_subplan", "run_workflow"]
+__all__ = ["LocalExecutor", "LocalPreviewRunner", "RunResult", "run_subplan", "run_workflow"]
 
 
 def default_concurrency() -> int:
@@ -79,6 +81,35 @@ def _run_to_end(coro: Coroutine[Any, Any, RunResult]) -> RunResult:
         return loop.run_until_complete(coro)
     with concurrent.futures.ThreadPoolExecutor(1, "uzo-local-run") as pool:
         return pool.submit(_run_to_end, coro).result()
+
+
+class LocalPreviewRunner:
+    """A preview's steps in this process (:func:`~uzo_engine.runtime.preview.preview_node`'s
+    ``runner``): the executor core on the in-process backend, as :class:`LocalExecutor`."""
+
+    def __init__(self, concurrency: int | None = None) -> None:
+        self.concurrency = concurrency or default_concurrency()
+
+    def __call__(
+        self,
+        plan: ExecutionPlan,
+        ctx: StepContext,
+        keep: list[str],
+        given: dict[PortKey, Any],
+        timeout_seconds: float,
+    ) -> RunResult:
+        ctx = dataclasses.replace(ctx, run_plan=ctx.run_plan or run_subplan)
+        backend = InProcessBackend(self.concurrency)
+        timer = threading.Timer(timeout_seconds, cancel_run, (ctx.execution_id,))
+        timer.daemon = True
+        timer.start()
+        try:
+            return _run_to_end(execute(plan, ctx, backend, keep_outputs=keep, given=given))
+        finally:
+            timer.cancel()
+
+    def fetch(self, value: Any) -> Any:
+        return value
 
 
 def run_subplan(plan: ExecutionPlan, ctx: StepContext) -> RunResult:
