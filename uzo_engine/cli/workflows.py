@@ -211,7 +211,8 @@ def run(
         typer.Option(
             "--output",
             metavar="FILE",
-            help="Write the final table to FILE (.parquet, .csv, .json, .jsonl), atomically.",
+            help="Write the final table to FILE (.parquet, .csv, .json, .jsonl/.ndjson), "
+            "atomically.",
             show_default=False,
         ),
     ] = None,
