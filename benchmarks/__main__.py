@@ -7,11 +7,13 @@ each benchmark the runner draws ``benchmarks/results/<name>.png`` from that JSON
 (``benchmarks/charts.py``). ``--charts-only`` redraws the charts from the JSON
 already there, without running anything. ``--quick`` sets ``UZO_BENCH_QUICK=1``
 (for the benchmark processes too): a benchmark that knows it runs a small smoke
-version of itself.
+version of itself. ``--help`` lists the benchmarks, one line each (the first line of
+the module's docstring, read without importing it), and the flags.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
 import os
 import pkgutil
@@ -30,6 +32,40 @@ def discover() -> list[str]:
     )
 
 
+FLAGS = {
+    "--quick": "run a small smoke version of each benchmark (sets UZO_BENCH_QUICK=1)",
+    "--charts-only": "redraw results/<name>.png from the JSON already there, run nothing",
+    "--help": "show this message and exit",
+}
+
+
+def summary(name: str) -> str:
+    """The first line of ``bench_<name>.py``'s docstring, parsed, not imported: importing
+    a benchmark may pull in Ray, pgserver or moto, too much for a listing."""
+    source = (Path(__file__).parent / f"bench_{name}.py").read_text(encoding="utf-8")
+    doc = ast.get_docstring(ast.parse(source)) or ""
+    first = doc.strip().splitlines()[0] if doc.strip() else "(no description)"
+    return first.replace("``", "")
+
+
+def usage() -> str:
+    names = discover()
+    width = max((len(n) for n in [*names, *FLAGS]), default=0)
+    lines = [
+        "usage: python -m benchmarks [--quick] [--charts-only] [name ...]",
+        "",
+        "Runs the named benchmarks (all by default), each in a process of its own;",
+        "results go to benchmarks/results/<name>.json and <name>.png.",
+        "",
+        "benchmarks:",
+        *(f"  {n:<{width}}  {summary(n)}" for n in names),
+        "",
+        "flags:",
+        *(f"  {f:<{width}}  {text}" for f, text in FLAGS.items()),
+    ]
+    return "\n".join(lines)
+
+
 def chart(name: str) -> None:
     """Draw the benchmark's PNG; a chart that fails is reported, never fatal."""
     from benchmarks.charts import write_chart
@@ -46,6 +82,13 @@ def chart(name: str) -> None:
 
 
 def main(argv: list[str]) -> int:
+    if "--help" in argv or "-h" in argv:
+        print(usage())
+        return 0
+    flags = [a for a in argv if a.startswith("-") and a not in FLAGS]
+    if flags:
+        print(f"unknown flag(s): {', '.join(flags)}; see python -m benchmarks --help")
+        return 2
     charts_only = "--charts-only" in argv
     if "--quick" in argv:
         os.environ["UZO_BENCH_QUICK"] = "1"

@@ -1,7 +1,8 @@
 """TPC-H data and reference answers for the TPC-H example workflows.
 
-- :func:`ensure_data` writes TPC-H tables as Parquet with ``tpchgen-cli`` (cached: a
-  directory that already holds the tables at that scale factor is reused).
+- :func:`ensure_data` writes TPC-H tables as Parquet with ``tpchgen-cli``: those the
+  examples read, or any of the eight (``ALL_TABLES``); cached, the tables a directory
+  already holds at that scale factor are kept and only the missing ones generated.
 - :func:`load_workflow` reads ``examples/tpch_q<N>.json`` and points its
   ``parquet_source`` nodes at a data directory (the files say ``data/tpch/...``,
   relative to the current directory); :func:`operator_context` is the step context
@@ -11,7 +12,8 @@
 - :func:`assert_same_answer` compares two answers (float tolerance; ties at a LIMIT
   are allowed to differ in which rows they keep).
 
-Generate the data for the examples with ``python -m benchmarks.tpch_data [--scale 0.1]``.
+Generate the data for the examples with ``python -m benchmarks.tpch_data [--scale 0.1]``
+(``--all``: all eight tables; ``--tables part,supplier``: those named).
 
 The workflows cast TPC-H's DECIMAL(15,2) money columns to double before computing
 (UZO expressions now keep SQL's decimal scales, ``decimal * decimal`` has the sum of
@@ -47,7 +49,9 @@ if TYPE_CHECKING:
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 DEFAULT_DATA_DIR = Path("data/tpch")  # relative to the current directory, as in the examples
 QUERIES = ("q1", "q3", "q6", "q10")
-TABLES = ("lineitem", "orders", "customer", "nation")
+TABLES = ("lineitem", "orders", "customer", "nation")  # what the example workflows read
+#: every TPC-H table (``python -m benchmarks.tpch_data --all``), largest first
+ALL_TABLES = (*TABLES, "partsupp", "part", "supplier", "region")
 _MARKER = ".uzo-tpch.json"
 
 # ---------------------------------------------------------------- data
@@ -60,12 +64,24 @@ def _tpchgen() -> str:
     return found
 
 
-def ensure_data(directory: str | Path, scale: float = 0.1) -> Path:
-    """TPC-H tables (``TABLES``) at ``scale`` as ``directory/<table>.parquet`` (cached)."""
+def ensure_data(directory: str | Path, scale: float = 0.1, tables: Sequence[str] = TABLES) -> Path:
+    """TPC-H ``tables`` (default: ``TABLES``, those the examples read; ``ALL_TABLES`` for
+    all eight) at ``scale`` as ``directory/<table>.parquet``. Cached: the tables already
+    there at that scale are kept, only the missing ones are generated."""
+    unknown = [t for t in tables if t not in ALL_TABLES]
+    if unknown:
+        raise ValueError(
+            f"not TPC-H tables: {', '.join(unknown)} (tables: {', '.join(ALL_TABLES)})"
+        )
     out = Path(directory)
     marker = out / _MARKER
-    cached = marker.exists() and json.loads(marker.read_text()).get("scale") == scale
-    if cached and all((out / f"{t}.parquet").exists() for t in TABLES):
+    have: set[str] = set()
+    if marker.exists():
+        meta = json.loads(marker.read_text())
+        if meta.get("scale") == scale:
+            have = {t for t in meta.get("tables", TABLES) if (out / f"{t}.parquet").exists()}
+    missing = [t for t in ALL_TABLES if t in tables and t not in have]
+    if not missing:
         return out
     out.mkdir(parents=True, exist_ok=True)
     marker.unlink(missing_ok=True)
@@ -75,13 +91,14 @@ def ensure_data(directory: str | Path, scale: float = 0.1) -> Path:
             "parquet",
             "-s",
             f"{scale:g}",
-            f"--tables={','.join(TABLES)}",
+            f"--tables={','.join(missing)}",
             f"--output-dir={out}",
         ],
         check=True,
         capture_output=True,
     )
-    marker.write_text(json.dumps({"scale": scale, "tables": list(TABLES)}))
+    done = [t for t in ALL_TABLES if t in have or t in missing]
+    marker.write_text(json.dumps({"scale": scale, "tables": done}))
     return out
 
 
@@ -503,12 +520,33 @@ def _close(col: pl.Expr, value: Any, rel_tol: float, abs_tol: float) -> pl.Expr:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Generate TPC-H Parquet for the examples.")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.tpch_data",
+        description="Generate TPC-H Parquet (tpchgen-cli): by default the tables the example "
+        f"workflows read ({', '.join(TABLES)}); --all for all eight.",
+    )
     parser.add_argument("--scale", type=float, default=0.1, help="TPC-H scale factor")
     parser.add_argument("--output-dir", default=str(DEFAULT_DATA_DIR), help="default: data/tpch")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
+        "--all", action="store_true", help=f"all eight tables ({', '.join(ALL_TABLES)})"
+    )
+    which.add_argument(
+        "--tables",
+        metavar="T[,T...]",
+        help=f"these tables, comma-separated (of {', '.join(ALL_TABLES)})",
+    )
     args = parser.parse_args(argv)
-    out = ensure_data(args.output_dir, args.scale)
-    sys.stdout.write(f"TPC-H SF {args.scale:g} ({', '.join(TABLES)}) in {out}\n")
+    tables: Sequence[str] = TABLES
+    if args.all:
+        tables = ALL_TABLES
+    elif args.tables:
+        tables = [t.strip() for t in args.tables.split(",") if t.strip()]
+        unknown = [t for t in tables if t not in ALL_TABLES]
+        if unknown:
+            parser.error(f"--tables: not TPC-H tables: {', '.join(unknown)}")
+    out = ensure_data(args.output_dir, args.scale, tables)
+    sys.stdout.write(f"TPC-H SF {args.scale:g} ({', '.join(tables)}) in {out}\n")
     return 0
 
 

@@ -552,7 +552,9 @@ def _infer_schemas(
         except SchemaUnknownError:
             continue
         except SchemaError as e:
-            errors.append(ValidationIssue(e.code, str(e), node_id=node_id, column=e.column))
+            errors.append(
+                ValidationIssue(e.code, str(e), node_id=node_id, field=e.field, column=e.column)
+            )
         except Exception as e:  # a node type's bug must still name the node
             errors.append(
                 ValidationIssue("schema_error", f"{type(e).__name__}: {e}", node_id=node_id)

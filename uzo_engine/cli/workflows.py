@@ -33,6 +33,7 @@ from uzo_engine.cli.output import USAGE_ERROR, JsonFlag, Output, UzoCommand, iss
 if TYPE_CHECKING:
     from uzo_connectors.base import ConnectorContext
     from uzo_engine.cli.progress import ProgressReporter
+    from uzo_engine.cli.results import FinalTable, Pick
     from uzo_engine.plan import ExecutionPlan, NodeResult, StepContext
     from uzo_engine.runtime.preview import PreviewResult
     from uzo_engine.validation import ValidatedWorkflow
@@ -196,9 +197,42 @@ def run(
             "that did not succeed, then the slowest).",
         ),
     ] = False,
+    show: Annotated[
+        int | None,
+        typer.Option(
+            "--show",
+            min=1,
+            metavar="N",
+            help="Print the first N rows of the final table(s) after the summary.",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            metavar="FILE",
+            help="Write the final table to FILE (.parquet, .csv, .json, .jsonl/.ndjson), "
+            "atomically.",
+            show_default=False,
+        ),
+    ] = None,
+    node: Annotated[
+        str | None,
+        typer.Option(
+            "--node",
+            metavar="ID",
+            help="The node whose output --show/--output use (default: the final nodes').",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Run a workflow and show each node's progress; exits 1 if any node fails."""
+    """Run a workflow and show each node's progress; exits 1 if any node fails.
+
+    The final tables are the outputs of the nodes no edge leaves (a sink's: the table it
+    wrote); --node ID (or ID:PORT) picks one node's instead. --output needs one table.
+    """
     out = Output(
         as_json,
         {
@@ -210,17 +244,35 @@ def run(
             "nodes": [],
             "prefect_flow_run_id": None,
             "prefect_state": None,
+            "outputs": [],
+            "output_file": None,
         },
     )
     prefect: dict[str, str | None] = {}
+    tables: list[FinalTable] = []
     with out.document_only():
+        from uzo_engine.cli import results as final
         from uzo_engine.cli.progress import ProgressReporter
-        from uzo_engine.compiler import compile_workflow
+        from uzo_engine.compiler import CompileOptions, compile_workflow
         from uzo_engine.plan import StepContext
 
+        if node is not None and show is None and output is None:
+            out.fail(USAGE_ERROR, "--node picks the table of --show or --output: give one")
+        bad_output = final.check_output(output) if output is not None else None
+        if bad_output is not None:
+            out.fail(USAGE_ERROR, bad_output, "invalid_output")
         connectors = _operator_connectors(out)
         wf = _validated(path, out, connectors)
-        plan = compile_workflow(wf, name=path.stem)
+        picks: list[Pick] = []
+        if show is not None or output is not None:
+            try:
+                picks = final.picks_for(wf, node, output)
+            except final.PickError as exc:
+                out.fail(USAGE_ERROR, str(exc), exc.code, node_id=node)
+        # the picked nodes end their steps, so that their tables exist to be kept
+        options = CompileOptions(materialize=frozenset(p.node_id for p in picks))
+        plan = compile_workflow(wf, name=path.stem, options=options)
+        keep = final.keep_steps(plan, picks)
         ctx = StepContext(execution_id=uuid.uuid4().hex, connectors=connectors)
         # on a terminal a live view drawn at its own rate; piped, a plain line now and then
         console = out.console
@@ -237,18 +289,27 @@ def run(
             if local:
                 from uzo_engine.runtime.local import LocalExecutor
 
-                local_result = LocalExecutor(sink).run(plan, ctx)
+                local_result = LocalExecutor(sink).run(plan, ctx, keep_outputs=keep)
                 status, error = local_result.status, local_result.error
                 results = local_result.results
+                if status == "succeeded":
+                    tables = final.collect(local_result, picks)
             else:
-                status, error, results, prefect = _run_on_ray(plan, ctx, sink, out, keep_services)
+                status, error, results, prefect, tables = _run_on_ray(
+                    plan, ctx, sink, out, keep_services, picks
+                )
         elapsed = time.perf_counter() - started
+        written, write_error = _write_output(output, tables) if output else (None, None)
+    ok = status == "succeeded" and write_error is None
+    errors = _run_errors(results, error) if status != "succeeded" else []
     out.emit(
-        ok=status == "succeeded",
+        ok=ok,
         status=status,
         duration_ms=round(elapsed * 1000, 3),
         nodes=[_node_doc(n, results.get(n), sink.status(n)) for n in sink.order],
-        errors=_run_errors(results, error) if status != "succeeded" else [],
+        errors=errors + ([write_error] if write_error else []),
+        outputs=final.shown_doc(tables, show) if show is not None else [],
+        output_file=written,
         **prefect,
     )
     if not as_json:
@@ -258,8 +319,44 @@ def run(
         out.console.print(f"[{colour}]{status}[/] in {elapsed:.2f} s ({len(results)} nodes)")
         if error:
             out.error(error)
-    if status != "succeeded":
+        if show is not None:
+            final.print_tables(out.console, tables, show, rich=live_terminal)
+        if written is not None:
+            out.console.print()
+            out.info(f"wrote {written['rows']} rows of {written['node_id']} to {written['path']}")
+        if write_error is not None:
+            out.error(write_error["message"])
+    if not ok:
         raise typer.Exit(1)
+
+
+def _write_output(
+    output: Path, tables: list[FinalTable]
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """``--output``: the ``output_file`` document, or the error (none written if the run
+    did not succeed: the old file stays)."""
+    from uzo_engine.cli.results import write_output
+
+    if not tables:  # the run did not succeed
+        return None, None
+    (found,) = tables
+    label = found.pick.label
+    if found.table is None:
+        message = f"--output {output}: {label} produced {found.missing}; nothing written"
+        return None, issue("no_output", message, node_id=found.pick.node_id)
+    try:
+        fmt = write_output(found.table, output)
+    except Exception as exc:  # a full disk, a type the format cannot hold (nested in CSV)
+        message = f"--output {output}: cannot write {label}: {type(exc).__name__}: {exc}"
+        return None, issue("output_failed", message, node_id=found.pick.node_id)
+    doc = {
+        "path": str(output),
+        "format": fmt,
+        "node_id": found.pick.node_id,
+        "port": found.pick.port,
+        "rows": found.table.num_rows,
+    }
+    return doc, None
 
 
 def _plain(out: Output, line: str) -> None:
@@ -267,8 +364,13 @@ def _plain(out: Output, line: str) -> None:
 
 
 def _run_on_ray(
-    plan: ExecutionPlan, ctx: StepContext, sink: ProgressReporter, out: Output, keep_services: bool
-) -> tuple[str, str | None, dict[str, NodeResult], dict[str, str | None]]:
+    plan: ExecutionPlan,
+    ctx: StepContext,
+    sink: ProgressReporter,
+    out: Output,
+    keep_services: bool,
+    picks: list[Pick],
+) -> tuple[str, str | None, dict[str, NodeResult], dict[str, str | None], list[FinalTable]]:
     # Prefect's INFO lines would scroll through the live table (its API still gets them)
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
     from uzo_engine.runtime.engine import get_runtime
@@ -280,7 +382,11 @@ def _run_on_ray(
         if cluster is not None:
             how = "started a local cluster" if cluster.started_here else "attached to"
             out.info(f"Ray: {how} {cluster.address} ({cluster.num_cpus} CPUs)")
-        remote = runtime.run_sync(plan, ctx=ctx, sink=sink)
+        from uzo_engine.cli.results import collect, keep_steps
+
+        remote = runtime.run_sync(plan, ctx=ctx, sink=sink, keep_outputs=keep_steps(plan, picks))
+        # fetched from the object store while the cluster still runs
+        tables = collect(remote, picks) if remote.status == "succeeded" else []
         recorded = remote.recorded(timeout=60)
         if recorded.flow_run_id is None or recorded.state is None:
             out.warning(f"Prefect flow run not recorded: {recorded.error}")
@@ -291,7 +397,7 @@ def _run_on_ray(
                 "prefect_flow_run_id": str(recorded.flow_run_id),
                 "prefect_state": str(recorded.state),
             }
-        return remote.status, remote.error, remote.results, prefect
+        return remote.status, remote.error, remote.results, prefect, tables
     finally:
         runtime.close(stop_cluster=not keep_services, stop_prefect=not keep_services)
 
@@ -393,12 +499,10 @@ def _print_preview(
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"{escape(node_id)}: first {len(rows)} rows")
-    for name, dtype in columns:
-        table.add_column(f"{escape(name)}\n[dim]{escape(dtype)}[/dim]")
-    for row in rows:
-        table.add_row(*("∅" if row.get(n) is None else escape(str(row.get(n))) for n, _ in columns))
-    out.console.print(table)
+    from uzo_engine.cli.results import rich_table
+
+    values = [[row.get(n) for n, _ in columns] for row in rows]
+    out.console.print(rich_table(f"{node_id}: first {len(rows)} rows", columns, values))
     profile = Table(title=f"profile of the {pr.profile.get('row_count', len(rows))} rows shown")
     for col in ("column", "type", "nulls", "distinct", "min", "max", "mean"):
         profile.add_column(col, overflow="fold")

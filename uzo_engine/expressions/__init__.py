@@ -54,8 +54,10 @@ __all__ = [
     "check",
     "compile_expression",
     "explain",
+    "qualified_columns",
     "referenced_columns",
     "sql_name",
+    "unqualify",
 ]
 
 
@@ -118,6 +120,38 @@ def check(sql: str) -> tuple[str, ...]:
 
 def referenced_columns(sql: str) -> tuple[str, ...]:
     return check(sql)
+
+
+@functools.lru_cache(maxsize=1024)
+def qualified_columns(sql: str) -> tuple[tuple[str | None, str], ...]:
+    """The columns ``sql`` reads as ``(qualifier, name)`` pairs (``l.amount``: ``("l",
+    "amount")``; an unqualified name's qualifier is None), in first-use order. A join
+    condition reads its two inputs through the qualifiers."""
+    check(sql)
+    found: list[tuple[str | None, str]] = []
+    for node in parse(sql).walk(bfs=False):
+        if isinstance(node, exp.Column) and not isinstance(node.this, exp.Star):
+            if node.args.get("db") or node.args.get("catalog"):
+                raise ExpressionError(f"{node.sql('duckdb')}: a column is named as t.column")
+            pair = (node.table or None, node.name)
+            if pair not in found:
+                found.append(pair)
+    return tuple(found)
+
+
+def unqualify(sql: str, names: Mapping[tuple[str, str], str]) -> str:
+    """``sql`` with each qualified column ``t.c`` replaced by the plain column
+    ``names[(t, c)]`` (quoted): a join condition over the joined frame's names. Every
+    qualified column must be in ``names`` (check with :func:`qualified_columns`)."""
+    tree = parse(sql)
+
+    def rename(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Column) and node.table and not isinstance(node.this, exp.Star):
+            return exp.column(names[(node.table, node.name)], quoted=True)
+        return node
+
+    with headroom():
+        return tree.transform(rename, copy=False).sql(dialect="duckdb")
 
 
 _cache: dict[tuple[object, ...], CompiledExpression] = {}

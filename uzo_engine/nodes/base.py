@@ -61,10 +61,18 @@ class InlineConnector:
 class SchemaError(ValueError):
     """Static schema inference rejected a node (a missing column, incompatible types...)."""
 
-    def __init__(self, message: str, *, code: str = "schema_error", column: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "schema_error",
+        column: str | None = None,
+        field: str | None = None,  # the config field at fault, e.g. ``config.condition``
+    ):
         super().__init__(message)
         self.code = code
         self.column = column
+        self.field = field
 
 
 class NodeExecutionError(RuntimeError):

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from uzo_engine.expressions import (
+    ExpressionError,
+    compile_expression,
+    qualified_columns,
+    sql_name,
+    unqualify,
+)
 from uzo_engine.nodes.base import ColumnSources, LazyNodeType, Params, SchemaError, require_columns
 from uzo_engine.nodes.types import comparable, supertype
 
@@ -158,6 +165,24 @@ class AggregateNode(LazyNodeType[AggregateParams]):
 # ---------------------------------------------------------------- join
 
 JoinHow = Literal["inner", "left", "right", "full", "semi", "anti", "cross"]
+#: the joins a ``condition`` is supported for (Polars' ``join_where`` strategies)
+CONDITION_HOWS = ("inner", "left", "right", "full")
+#: how a join condition names its inputs' columns: ``l.amount > r.threshold``
+SIDES = {"l": "left", "r": "right"}
+
+
+def _condition_check(sql: str | None) -> str | None:
+    if sql is None:
+        return None
+    for qualifier, name in qualified_columns(sql):  # an ExpressionError is a ValueError
+        if qualifier not in SIDES:
+            quoted = f'"{name}"' if not name.isidentifier() else name
+            got = f"{qualifier}.{quoted}" if qualifier else quoted
+            raise ValueError(
+                f"column {got} in the join condition: name it as l.{quoted} (left input) "
+                f"or r.{quoted} (right input)"
+            )
+    return sql
 
 
 class JoinParams(Params):
@@ -170,9 +195,30 @@ class JoinParams(Params):
         False,
         description="keep the left (right for a right join) input's row order; slower",
     )
+    condition: str | None = Field(
+        None,
+        description="SQL boolean expression over both inputs, instead of keys: "
+        "`l.amount > r.threshold` (l. the left input's columns, r. the right's); "
+        "how inner, left, right or full",
+    )
+
+    _check_condition = field_validator("condition")(_condition_check)
 
     @model_validator(mode="after")
     def _keys(self) -> JoinParams:
+        if self.condition is not None:
+            if self.how not in CONDITION_HOWS:
+                raise ValueError(
+                    f"a join `condition` is for how {', '.join(CONDITION_HOWS)}, not {self.how!r}"
+                )
+            if self.on or self.left_on or self.right_on:
+                raise ValueError(
+                    "give either join keys or a `condition`, not both: put the key equality "
+                    "in the condition (l.id = r.id AND ...)"
+                )
+            if self.maintain_order:
+                raise ValueError("`maintain_order` is not supported with a `condition`")
+            return self
         if self.how == "cross":
             if self.on or self.left_on or self.right_on:
                 raise ValueError("a cross join takes no keys")
@@ -199,19 +245,103 @@ def _join_order(params: JoinParams) -> Literal["none", "left_right", "right_left
     return "right_left" if params.how == "right" else "left_right"
 
 
+def _joined_names(left: pl.Schema, right: pl.Schema, suffix: str) -> dict[tuple[str, str], str]:
+    """Each input column's name in the joined frame, keyed ``(qualifier, column)``: a right
+    column whose name a left one has gets the suffix (as Polars names them)."""
+    names = {("l", c): c for c in left}
+    names.update({("r", c): f"{c}{suffix}" if c in left else c for c in right})
+    return names
+
+
+def _compile_condition(params: JoinParams, left: pl.Schema, right: pl.Schema) -> Any:
+    """The condition as a typed expression over the joined frame; SchemaErrors name
+    ``config.condition``."""
+    assert params.condition is not None
+    sides = {"l": left, "r": right}
+    for qualifier, column in qualified_columns(params.condition):
+        schema = sides[qualifier or ""]
+        if column not in schema:
+            have = ", ".join(schema) or "none"
+            raise SchemaError(
+                f"join condition: column {qualifier}.{column} does not exist in the "
+                f"{SIDES[qualifier or '']} input (available: {have})",
+                code="missing_column",
+                column=column,
+                field="config.condition",
+            )
+    names = _joined_names(left, right, params.suffix)
+    joined = {names[("l", c)]: t for c, t in left.items()}
+    joined.update({names[("r", c)]: t for c, t in right.items()})
+    try:
+        return compile_expression(unqualify(params.condition, names), joined)
+    except ExpressionError as e:
+        # the message quotes the rewritten text: say it in the user's own words
+        raise SchemaError(
+            f"join condition {params.condition!r}: {e}",
+            code="expression_error",
+            field="config.condition",
+        ) from None
+
+
+_LEFT_ROW, _RIGHT_ROW = "__uzo_left_row", "__uzo_right_row"
+
+
+def _condition_join(params: JoinParams, left: pl.LazyFrame, right: pl.LazyFrame) -> pl.LazyFrame:
+    """``left`` joined to ``right`` where the condition is true (NULL matches nothing, as
+    in SQL). The pairs come from Polars' inner ``join_where`` (a range join for
+    inequalities); an outer join adds the rows of its kept side(s) that matched nothing,
+    the other side's columns null. Polars' own outer ``join_where`` is not used: it fails
+    on predicates with casts (``l.amount > r.threshold``, DOUBLE against BIGINT)."""
+    ls, rs = left.collect_schema(), right.collect_schema()
+    predicate = _compile_condition(params, ls, rs).expr.fill_null(False)
+    if params.how == "inner":
+        return left.join_where(right, predicate, suffix=params.suffix)
+    names = _joined_names(ls, rs, params.suffix)
+    columns = [names[("l", c)] for c in ls] + [names[("r", c)] for c in rs]
+    left, right = left.with_row_index(_LEFT_ROW), right.with_row_index(_RIGHT_ROW)
+    matched = left.join_where(right, predicate, suffix=params.suffix)
+    parts = [matched.select(columns)]
+    if params.how in ("left", "full"):
+        unmatched = left.join(matched.select(_LEFT_ROW), on=_LEFT_ROW, how="anti")
+        parts.append(unmatched.select(list(ls)))
+    if params.how in ("right", "full"):
+        unmatched = right.join(matched.select(_RIGHT_ROW), on=_RIGHT_ROW, how="anti")
+        parts.append(unmatched.select(pl.col(c).alias(names[("r", c)]) for c in rs))
+    return pl.concat(parts, how="diagonal").select(columns)
+
+
 class JoinNode(LazyNodeType[JoinParams]):
     name = "join"
     Params = JoinParams
     inputs = ("left", "right")
-    description = "Join two inputs on key columns (inner/left/right/full/semi/anti/cross)."
+    description = (
+        "Join two inputs on key columns (inner/left/right/full/semi/anti/cross), or on a "
+        "condition over both (l.amount > r.threshold)."
+    )
 
     def referenced_columns(self, params: JoinParams) -> dict[str, tuple[str, ...]]:
+        if params.condition is not None:
+            read = qualified_columns(params.condition)
+            return {
+                port: tuple(c for q, c in read if SIDES.get(q or "") == port)
+                for port in SIDES.values()
+            }
         pairs = params.key_pairs()
         return {"left": tuple(a for a, _ in pairs), "right": tuple(b for _, b in pairs)}
 
     def infer_schema(
         self, params: JoinParams, inputs: Mapping[str, pl.Schema]
     ) -> dict[str, pl.Schema]:
+        if params.condition is not None:
+            compiled = _compile_condition(params, inputs["left"], inputs["right"])
+            if not isinstance(compiled.dtype, (pl.Boolean, pl.Null)):
+                raise SchemaError(
+                    f"join condition {params.condition!r} is {sql_name(compiled.dtype)}, "
+                    "not BOOLEAN",
+                    code="type_mismatch",
+                    field="config.condition",
+                )
+            return super().infer_schema(params, inputs)
         for port, cols in self.referenced_columns(params).items():
             require_columns(inputs[port], cols, port=port, what="join key")
         for lk, rk in params.key_pairs():
@@ -230,6 +360,8 @@ class JoinNode(LazyNodeType[JoinParams]):
         left, right = inputs["left"], inputs["right"]
         if params.how == "cross":
             return {"out": left.join(right, how="cross", suffix=params.suffix)}
+        if params.condition is not None:
+            return {"out": _condition_join(params, left, right)}
         pairs = params.key_pairs()
         ls, rs = left.collect_schema(), right.collect_schema()
         casts_l, casts_r = [], []

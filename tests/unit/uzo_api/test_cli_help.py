@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -85,6 +86,21 @@ def test_flags_of_the_workflow_commands() -> None:
     assert {o.opts[0] for o in _bool_flags(("preview",))} == {"--local", "--json"}
     assert {o.opts[0] for o in _bool_flags(("validate",))} == {"--json"}
     assert {*_bool_flags(("db", "downgrade"))[0].opts} == {"--yes", "-y"}
+
+
+DOCS = Path(__file__).parents[3] / "docs" / "cli.md"
+
+
+@pytest.mark.parametrize("command", ["schema", "validate", "run", "preview"])
+def test_docs_list_every_option_of_the_workflow_commands(command: str) -> None:
+    """docs/cli.md's synopsis of ``uzo COMMAND`` names each of its options."""
+    docs = DOCS.read_text(encoding="utf-8")
+    start = docs.index(f"\nuzo {command} ")
+    ends = [docs.find(mark, start + 1) for mark in ("\nuzo ", "\n```")]
+    synopsis = docs[start : min(e for e in ends if e > 0)]
+    for param in _command((command,)).params:
+        if isinstance(param, TyperOption):
+            assert param.opts[0] in synopsis, f"uzo {command} {param.opts[0]}: not in docs/cli.md"
 
 
 _PLAIN_HELP = r"""

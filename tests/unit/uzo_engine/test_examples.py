@@ -235,3 +235,19 @@ def test_answer_comparison_tolerates_ties_at_the_limit_only() -> None:
         tpch.assert_same_answer("q10", q10([9, 2, 3], [30.0, 20.0, 10.0]), expected)
     with pytest.raises(AssertionError, match="q10"):
         tpch.assert_same_answer("q10", q10([1, 2, 3], [30.0, 20.5, 10.0]), expected)
+
+
+def test_price_bands_matches_sql() -> None:
+    doc = load("price_bands")
+    result = run_ok(doc)
+    expected = duck(
+        """
+        SELECT COALESCE(b.band, 'none') AS band, count(*) AS orders, sum(o.amount) AS revenue
+        FROM orders o LEFT JOIN bands b ON o.amount >= b.low AND o.amount < b.high
+        GROUP BY ALL ORDER BY band
+        """,
+        orders=values_table(doc, "orders"),
+        bands=values_table(doc, "bands"),
+    )
+    assert_same(result.table("result"), expected, sort=False)
+    assert result.table("result").column("band").to_pylist() == ["large", "medium", "none", "small"]
