@@ -347,7 +347,8 @@ class Settings(UzoSettings):
     home: Path = Field(
         default_factory=lambda: Path.home() / ".uzo",
         description="Local state: the embedded PostgreSQL (pg/), generated secrets (secrets/), "
-        "the mail outbox (outbox/), each subscription's files (files/).",
+        "the mail outbox (outbox/), each subscription's files (files/), the local Prefect "
+        "server (prefect/), the Ray token and the local cluster's session folders (ray/).",
         json_schema_extra={"doc_default": "~/.uzo"},
     )
     env: str = Field(
