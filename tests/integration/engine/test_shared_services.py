@@ -32,6 +32,18 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.integration]
 
 
+def _uzo_run(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``uzo run`` of test_attach's one-node workflow in a process of its own (bounded)."""
+    return subprocess.run(
+        [UZO, "run", str(_workflow(tmp_path / "wf.json"))],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -149,14 +161,7 @@ def test_uzo_run_leaves_the_prefect_server_and_cluster_it_shares_running(
         UZO_ACTOR_POOL_SIZE="2",
     )
 
-    done = subprocess.run(
-        [UZO, "run", str(_workflow(tmp_path / "wf.json"))],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    done = _uzo_run(tmp_path, env)
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"Ray: attached to {runtime.cluster.address}" in done.stdout
@@ -213,14 +218,7 @@ def test_uzo_run_in_a_long_home_starts_its_cluster_in_a_short_folder_and_prunes_
     env = {k: v for k, v in os.environ.items() if not k.startswith(("UZO_", "RAY_", "PREFECT_"))}
     env.update(UZO_HOME=str(home), UZO_PREFECT_MIRROR="false", UZO_RAY_NUM_CPUS="1")
     try:
-        done = subprocess.run(
-            [UZO, "run", str(_workflow(tmp_path / "wf.json"))],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=240,
-            check=False,
-        )
+        done = _uzo_run(tmp_path, env)
         assert done.returncode == 0, done.stdout + done.stderr
         assert "Ray: started a local cluster" in done.stdout
         assert not gone.exists()
